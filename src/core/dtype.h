@@ -1,0 +1,51 @@
+// Storage dtypes of weights and their conversion to fp32 (activations are always fp32).
+#pragma once
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+namespace meshlm {
+
+enum class DType { kF32, kF16, kBF16 };
+
+size_t dtype_size(DType dtype);
+const char* dtype_name(DType dtype);  // safetensors spelling: "F32", "F16", "BF16"
+
+inline float bf16_to_f32(uint16_t h) {
+  uint32_t bits = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+inline float f16_to_f32(uint16_t h) {
+#if defined(__F16C__) || defined(__aarch64__)
+  _Float16 v;
+  std::memcpy(&v, &h, 2);
+  return float(v);
+#else
+  uint32_t sign = uint32_t(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+  if (exp == 0x1f) {
+    bits = sign | 0x7f800000u | (man << 13);  // inf / nan
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112) << 23) | (man << 13);  // normal
+  } else if (man == 0) {
+    bits = sign;  // zero
+  } else {  // subnormal: renormalize
+    exp = 113;
+    while (!(man & 0x400)) { man <<= 1; --exp; }
+    bits = sign | (exp << 23) | ((man & 0x3ff) << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+#endif
+}
+
+uint16_t f32_to_bf16(float f);  // round to nearest even (used by tests and model writers)
+uint16_t f32_to_f16(float f);
+
+// dst[i] = float(src[i]) for n elements of the given dtype.
+void to_f32(const void* src, DType dtype, float* dst, size_t n);
+
+}  // namespace meshlm

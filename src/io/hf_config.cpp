@@ -1,0 +1,187 @@
+#include "io/hf_config.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/check.h"
+
+namespace meshlm {
+namespace {
+using nlohmann::json;
+
+json read_json(const std::string& path) {
+  std::ifstream in(path);
+  MESH_CHECK(in.good(), path, ": cannot open");
+  try {
+    return json::parse(in);
+  } catch (const json::exception& e) {
+    fail(path, ": not valid JSON: ", e.what());
+  }
+}
+
+struct Reader {
+  const json& j;
+  const std::string& path;
+
+  bool has(const char* key) const { return j.contains(key) && !j[key].is_null(); }
+
+  int positive_int(const char* key) const {
+    MESH_CHECK(has(key), path, ": missing required field \"", key, "\"");
+    MESH_CHECK(j[key].is_number_integer() && j[key].get<int64_t>() > 0 && j[key].get<int64_t>() < (1ll << 31),
+               path, ": \"", key, "\" must be a positive integer, got ", j[key].dump());
+    return j[key].get<int>();
+  }
+  double number(const char* key, double fallback) const {
+    if (!has(key)) return fallback;
+    MESH_CHECK(j[key].is_number(), path, ": \"", key, "\" must be a number, got ", j[key].dump());
+    return j[key].get<double>();
+  }
+  bool boolean(const char* key, bool fallback) const {
+    if (!has(key)) return fallback;
+    MESH_CHECK(j[key].is_boolean(), path, ": \"", key, "\" must be true or false, got ", j[key].dump());
+    return j[key].get<bool>();
+  }
+  // eos_token_id: an int or a list of ints.
+  void add_ids(const char* key, std::vector<int>& out) const {
+    if (!has(key)) return;
+    auto add = [&](const json& v) {
+      MESH_CHECK(v.is_number_integer() && v.get<int64_t>() >= 0, path, ": \"", key,
+                 "\" must be a token id or a list of them, got ", j[key].dump());
+      int id = v.get<int>();
+      if (std::find(out.begin(), out.end(), id) == out.end()) out.push_back(id);
+    };
+    if (j[key].is_array()) {
+      for (auto& v : j[key]) add(v);
+    } else {
+      add(j[key]);
+    }
+  }
+};
+
+RopeScaling parse_rope_scaling(const Reader& r) {
+  RopeScaling s;
+  if (!r.has("rope_scaling")) return s;
+  const json& rs = r.j["rope_scaling"];
+  MESH_CHECK(rs.is_object(), r.path, ": \"rope_scaling\" must be an object or null");
+  std::string type = rs.contains("rope_type") ? rs["rope_type"].get<std::string>()
+                     : rs.contains("type")    ? rs["type"].get<std::string>()
+                                              : "default";
+  Reader sub{rs, r.path};
+  if (type == "default") return s;
+  if (type == "linear") {
+    s.type = RopeScaling::Type::kLinear;
+    s.factor = sub.number("factor", 1.0);
+  } else if (type == "llama3") {
+    s.type = RopeScaling::Type::kLlama3;
+    MESH_CHECK(sub.has("factor") && sub.has("original_max_position_embeddings"), r.path,
+               ": rope_scaling llama3 needs \"factor\" and \"original_max_position_embeddings\"");
+    s.factor = sub.number("factor", 1.0);
+    s.low_freq_factor = sub.number("low_freq_factor", 1.0);
+    s.high_freq_factor = sub.number("high_freq_factor", 4.0);
+    s.original_max_position = sub.positive_int("original_max_position_embeddings");
+  } else {
+    fail(r.path, ": rope_scaling type \"", type, "\" is not supported (supported: default, linear, llama3)");
+  }
+  return s;
+}
+
+}  // namespace
+
+const char* arch_label(Arch arch) {
+  switch (arch) {
+    case Arch::kLlama: return "llama";
+    case Arch::kMistral: return "mistral";
+    case Arch::kQwen2: return "qwen2";
+    case Arch::kQwen3: return "qwen3";
+  }
+  return "?";
+}
+
+ModelConfig load_model_config(const std::string& model_dir) {
+  namespace fs = std::filesystem;
+  const std::string path = (fs::path(model_dir) / "config.json").string();
+  MESH_CHECK(fs::is_directory(model_dir), model_dir, ": model directory does not exist");
+  MESH_CHECK(fs::exists(path), path, ": missing (a Hugging Face model directory needs config.json)");
+  const json j = read_json(path);
+  MESH_CHECK(j.is_object(), path, ": expected a JSON object");
+  Reader r{j, path};
+  ModelConfig c;
+
+  MESH_CHECK(r.has("architectures") && j["architectures"].is_array() && j["architectures"].size() == 1 &&
+                 j["architectures"][0].is_string(),
+             path, ": \"architectures\" must be a list with one name");
+  c.arch_name = j["architectures"][0].get<std::string>();
+  if (c.arch_name == "LlamaForCausalLM") c.arch = Arch::kLlama;
+  else if (c.arch_name == "MistralForCausalLM") c.arch = Arch::kMistral;
+  else if (c.arch_name == "Qwen2ForCausalLM") c.arch = Arch::kQwen2;
+  else if (c.arch_name == "Qwen3ForCausalLM") c.arch = Arch::kQwen3;
+  else
+    fail(path, ": architecture \"", c.arch_name,
+         "\" is not supported (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM)");
+
+  c.dim = r.positive_int("hidden_size");
+  c.hidden_dim = r.positive_int("intermediate_size");
+  c.n_layers = r.positive_int("num_hidden_layers");
+  c.n_heads = r.positive_int("num_attention_heads");
+  c.n_kv_heads = r.has("num_key_value_heads") ? r.positive_int("num_key_value_heads") : c.n_heads;
+  c.vocab_size = r.positive_int("vocab_size");
+  c.max_seq_len = r.positive_int("max_position_embeddings");
+  if (r.has("head_dim")) {
+    c.head_dim = r.positive_int("head_dim");
+  } else {
+    MESH_CHECK(c.dim % c.n_heads == 0, path, ": hidden_size ", c.dim, " is not divisible by num_attention_heads ",
+               c.n_heads, " and no head_dim is given");
+    c.head_dim = c.dim / c.n_heads;
+  }
+  MESH_CHECK(c.head_dim % 2 == 0, path, ": head_dim ", c.head_dim, " must be even for RoPE");
+  MESH_CHECK(c.n_heads % c.n_kv_heads == 0, path, ": num_attention_heads ", c.n_heads,
+             " must be a multiple of num_key_value_heads ", c.n_kv_heads);
+  c.norm_eps = r.number("rms_norm_eps", 1e-6);
+  c.rope_theta = r.number("rope_theta", 10000.0);
+  MESH_CHECK(c.norm_eps > 0 && c.rope_theta > 0, path, ": rms_norm_eps and rope_theta must be positive");
+  c.rope_scaling = parse_rope_scaling(r);
+  c.tie_embeddings = r.boolean("tie_word_embeddings", false);
+  if (r.has("hidden_act")) {
+    MESH_CHECK(j["hidden_act"] == "silu", path, ": hidden_act ", j["hidden_act"].dump(),
+               " is not supported (expected \"silu\")");
+  }
+  if (r.has("torch_dtype")) c.torch_dtype = j["torch_dtype"].get<std::string>();
+
+  switch (c.arch) {
+    case Arch::kLlama:
+      c.qkv_bias = c.o_bias = r.boolean("attention_bias", false);
+      c.mlp_bias = r.boolean("mlp_bias", false);
+      break;
+    case Arch::kMistral:
+      break;
+    case Arch::kQwen2:
+      c.qkv_bias = true;  // Qwen2 always has q/k/v biases and none on o_proj
+      break;
+    case Arch::kQwen3:
+      c.qkv_bias = c.o_bias = r.boolean("attention_bias", false);
+      c.qk_norm = true;
+      break;
+  }
+  // Sliding-window attention: Mistral uses it when set; Qwen only with use_sliding_window.
+  if (r.has("sliding_window") && j["sliding_window"].is_number_integer()) {
+    bool used = c.arch == Arch::kMistral || ((c.arch == Arch::kQwen2 || c.arch == Arch::kQwen3) &&
+                                             r.boolean("use_sliding_window", false));
+    if (used) c.sliding_window = r.positive_int("sliding_window");
+  }
+
+  if (r.has("bos_token_id") && j["bos_token_id"].is_number_integer()) c.bos_id = j["bos_token_id"].get<int>();
+  r.add_ids("eos_token_id", c.eos_ids);
+  const std::string gen_path = (fs::path(model_dir) / "generation_config.json").string();
+  if (fs::exists(gen_path)) {
+    const json g = read_json(gen_path);
+    MESH_CHECK(g.is_object(), gen_path, ": expected a JSON object");
+    Reader{g, gen_path}.add_ids("eos_token_id", c.eos_ids);
+  }
+  for (int id : c.eos_ids)
+    MESH_CHECK(id < c.vocab_size, path, ": eos_token_id ", id, " is outside the vocabulary (", c.vocab_size, ")");
+  return c;
+}
+
+}  // namespace meshlm

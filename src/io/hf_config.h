@@ -1,0 +1,50 @@
+// config.json (+ generation_config.json) -> ModelConfig. The only place Hugging Face config key names appear.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace meshlm {
+
+enum class Arch { kLlama, kMistral, kQwen2, kQwen3 };
+
+struct RopeScaling {
+  enum class Type { kNone, kLinear, kLlama3 } type = Type::kNone;
+  double factor = 1.0;
+  double low_freq_factor = 1.0, high_freq_factor = 4.0;  // llama3
+  int original_max_position = 8192;                       // llama3
+};
+
+struct ModelConfig {
+  Arch arch = Arch::kLlama;
+  std::string arch_name;        // e.g. "LlamaForCausalLM"
+  int dim = 0;                  // hidden_size
+  int hidden_dim = 0;           // intermediate_size
+  int n_layers = 0;
+  int n_heads = 0;
+  int n_kv_heads = 0;
+  int head_dim = 0;
+  int vocab_size = 0;
+  int max_seq_len = 0;          // max_position_embeddings
+  int sliding_window = 0;       // 0: full attention
+  double norm_eps = 1e-6;
+  double rope_theta = 10000.0;
+  RopeScaling rope_scaling;
+  bool tie_embeddings = false;
+  bool qkv_bias = false;        // q/k/v_proj have biases (Qwen2 always; Llama attention_bias)
+  bool o_bias = false;          // o_proj has a bias (Llama attention_bias)
+  bool mlp_bias = false;        // gate/up/down have biases (Llama mlp_bias)
+  bool qk_norm = false;         // per-head RMSNorm on q and k before RoPE (Qwen3)
+  std::string torch_dtype;      // as declared; weights keep their stored dtype regardless
+  int bos_id = -1;
+  std::vector<int> eos_ids;     // from config.json and generation_config.json, deduplicated
+
+  int q_dim() const { return n_heads * head_dim; }
+  int kv_dim() const { return n_kv_heads * head_dim; }
+};
+
+// Reads dir/config.json and, if present, dir/generation_config.json. Throws Error naming the file and key.
+ModelConfig load_model_config(const std::string& model_dir);
+
+const char* arch_label(Arch arch);
+
+}  // namespace meshlm

@@ -1,0 +1,20 @@
+// Causal GQA attention of one query token over a sequence's cached keys and values.
+#pragma once
+#include <cstdint>
+
+namespace meshlm {
+
+struct AttentionShape {
+  int64_t n_heads = 0;      // query heads (this rank's)
+  int64_t n_kv_heads = 0;   // kv heads in the cache rows (this rank's)
+  int64_t head_dim = 0;
+  int64_t group = 1;        // query heads per kv head
+};
+
+// out (n_heads, head_dim) = softmax(q · Kᵀ / sqrt(head_dim)) · V over cache positions [first, last].
+// q: (n_heads, head_dim). k_cache, v_cache: (positions, n_kv_heads * head_dim) rows of this sequence.
+// Query head h reads kv head h / group. scores: scratch of at least last + 1 floats.
+void attend(const float* q, const float* k_cache, const float* v_cache, int64_t first, int64_t last,
+            const AttentionShape& shape, float* scores, float* out);
+
+}  // namespace meshlm

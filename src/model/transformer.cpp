@@ -1,0 +1,119 @@
+#include "model/transformer.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/check.h"
+#include "kernels/attention.h"
+#include "kernels/ops.h"
+
+namespace meshlm {
+
+Transformer::Transformer(const ModelConfig& config, ModelWeights weights, const ParallelLayout& layout,
+                         int64_t max_slots, int64_t max_ctx, int64_t max_step_tokens)
+    : config_(config), weights_(std::move(weights)), layout_(layout), rope_(config),
+      max_step_tokens_(max_step_tokens) {
+  n_heads_local_ = layout.q_heads.size();
+  n_kv_heads_local_ = layout.kv_heads.size();
+  hidden_local_ = layout.hidden.size();
+  const int64_t T = max_step_tokens, hd = config.head_dim, dim = config.dim;
+  cache_ = KVCache(layout.layers.size(), max_slots, max_ctx, n_kv_heads_local_ * hd);
+  x_.resize(size_t(T * dim));
+  xb_.resize(size_t(T * dim));
+  q_.resize(size_t(T * n_heads_local_ * hd));
+  k_.resize(size_t(T * n_kv_heads_local_ * hd));
+  v_.resize(k_.size());
+  att_.resize(q_.size());
+  gate_.resize(size_t(T * hidden_local_));
+  up_.resize(gate_.size());
+  cos_.resize(size_t(T * hd / 2));
+  sin_.resize(cos_.size());
+  scores_.resize(size_t(max_ctx));
+  head_in_.resize(size_t(max_slots * dim));
+  logits_.resize(size_t(max_slots * layout.vocab.size()));
+}
+
+const float* Transformer::forward(const StepBatch& batch) {
+  const int64_t n = batch.size(), dim = config_.dim, half = config_.head_dim / 2;
+  MESH_CHECK(n <= max_step_tokens_, "step of ", n, " tokens exceeds the ", max_step_tokens_, "-token capacity");
+  MESH_CHECK(int64_t(batch.logit_rows.size()) <= cache_.slots(), "more logit rows than sequence slots");
+  // Embedding lookup: one row of embed_tokens per token, converted to fp32.
+  const Matrix& emb = weights_.embed_tokens;
+  const size_t row_bytes = size_t(dim) * dtype_size(emb.dtype);
+  for (int64_t i = 0; i < n; ++i) {
+    const int tok = batch.tokens[size_t(i)];
+    MESH_CHECK(tok >= 0 && tok < emb.rows, "token id ", tok, " is outside the vocabulary (", emb.rows, ")");
+    MESH_CHECK(batch.positions[size_t(i)] < cache_.max_ctx(), "position ", batch.positions[size_t(i)],
+               " exceeds the context of ", cache_.max_ctx());
+    to_f32(emb.bytes.data() + size_t(tok) * row_bytes, emb.dtype, &x_[size_t(i * dim)], size_t(dim));
+    rope_.angles(batch.positions[size_t(i)], &cos_[size_t(i * half)], &sin_[size_t(i * half)]);
+  }
+  for (int64_t l = 0; l < layout_.layers.size(); ++l) {
+    attention_block(l, batch);
+    mlp_block(l, n);
+  }
+  // Final norm and lm_head, only for the rows whose logits are wanted.
+  const int64_t m = int64_t(batch.logit_rows.size());
+  for (int64_t r = 0; r < m; ++r)
+    rmsnorm(&x_[size_t(batch.logit_rows[size_t(r)] * dim)], weights_.norm.data(), &head_in_[size_t(r * dim)], 1,
+            dim, float(config_.norm_eps));
+  matmul(head_in_.data(), m, weights_.head().view(), logits_.data());
+  return logits_.data();
+}
+
+void Transformer::attention_block(int64_t l, const StepBatch& batch) {
+  const LayerWeights& L = weights_.layers[size_t(l)];
+  const int64_t n = batch.size(), dim = config_.dim, hd = config_.head_dim, half = hd / 2;
+  const int64_t q_dim = n_heads_local_ * hd, kv_dim = n_kv_heads_local_ * hd;
+  const float eps = float(config_.norm_eps);
+
+  rmsnorm(x_.data(), L.input_layernorm.data(), xb_.data(), n, dim, eps);
+  matmul(xb_.data(), n, L.q_proj.view(), q_.data());  // (n, q_dim), Split::kOutput
+  matmul(xb_.data(), n, L.k_proj.view(), k_.data());  // (n, kv_dim), Split::kOutput
+  matmul(xb_.data(), n, L.v_proj.view(), v_.data());  // (n, kv_dim), Split::kOutput
+  if (!L.q_bias.empty()) {
+    add_bias(q_.data(), L.q_bias.data(), n, q_dim);
+    add_bias(k_.data(), L.k_bias.data(), n, kv_dim);
+    add_bias(v_.data(), L.v_bias.data(), n, kv_dim);
+  }
+  if (!L.q_norm.empty()) {  // Qwen3: RMSNorm over each head before RoPE
+    rmsnorm(q_.data(), L.q_norm.data(), q_.data(), n * n_heads_local_, hd, eps);
+    rmsnorm(k_.data(), L.k_norm.data(), k_.data(), n * n_kv_heads_local_, hd, eps);
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    rope_rotate_half(&q_[size_t(i * q_dim)], n_heads_local_, hd, &cos_[size_t(i * half)], &sin_[size_t(i * half)]);
+    rope_rotate_half(&k_[size_t(i * kv_dim)], n_kv_heads_local_, hd, &cos_[size_t(i * half)], &sin_[size_t(i * half)]);
+    const int slot = batch.slots[size_t(i)], pos = batch.positions[size_t(i)];
+    std::memcpy(cache_.k(l, slot) + pos * kv_dim, &k_[size_t(i * kv_dim)], size_t(kv_dim) * sizeof(float));
+    std::memcpy(cache_.v(l, slot) + pos * kv_dim, &v_[size_t(i * kv_dim)], size_t(kv_dim) * sizeof(float));
+  }
+  const AttentionShape shape{n_heads_local_, n_kv_heads_local_, hd, config_.n_heads / config_.n_kv_heads};
+  for (int64_t i = 0; i < n; ++i) {
+    const int slot = batch.slots[size_t(i)], pos = batch.positions[size_t(i)];
+    const int64_t first = config_.sliding_window > 0 ? std::max<int64_t>(0, pos - config_.sliding_window + 1) : 0;
+    attend(&q_[size_t(i * q_dim)], cache_.k(l, slot), cache_.v(l, slot), first, pos, shape, scores_.data(),
+           &att_[size_t(i * q_dim)]);
+  }
+  matmul(att_.data(), n, L.o_proj.view(), xb_.data());  // (n, dim), Split::kInput
+  if (!L.o_bias.empty()) add_bias(xb_.data(), L.o_bias.data(), n, dim);
+  add_inplace(x_.data(), xb_.data(), n * dim);
+}
+
+void Transformer::mlp_block(int64_t l, int64_t n) {
+  const LayerWeights& L = weights_.layers[size_t(l)];
+  const int64_t dim = config_.dim;
+  rmsnorm(x_.data(), L.post_attention_layernorm.data(), xb_.data(), n, dim, float(config_.norm_eps));
+  matmul(xb_.data(), n, L.gate_proj.view(), gate_.data());  // (n, hidden_local), Split::kOutput
+  matmul(xb_.data(), n, L.up_proj.view(), up_.data());      // (n, hidden_local), Split::kOutput
+  if (!L.gate_bias.empty()) {
+    add_bias(gate_.data(), L.gate_bias.data(), n, hidden_local_);
+    add_bias(up_.data(), L.up_bias.data(), n, hidden_local_);
+  }
+  silu_mul(gate_.data(), up_.data(), n * hidden_local_);
+  matmul(gate_.data(), n, L.down_proj.view(), xb_.data());  // (n, dim), Split::kInput
+  if (!L.down_bias.empty()) add_bias(xb_.data(), L.down_bias.data(), n, dim);
+  add_inplace(x_.data(), xb_.data(), n * dim);
+}
+
+}  // namespace meshlm
+

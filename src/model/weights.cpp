@@ -1,0 +1,118 @@
+#include "model/weights.h"
+
+#include <sstream>
+
+#include "core/check.h"
+
+namespace meshlm {
+namespace {
+
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::ostringstream o;
+  o << "[";
+  for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
+  o << "]";
+  return o.str();
+}
+
+class Loader {
+ public:
+  Loader(const WeightIndex& index, const ModelConfig& c) : index_(index), config_(c) {}
+
+  // Checks the tensor's full shape, then reads rows [rows.begin, rows.end) or columns [cols.begin, cols.end).
+  Matrix matrix(const std::string& name, std::vector<int64_t> shape, Range rows, Range cols) {
+    const TensorInfo& t = checked(name, shape);
+    Matrix m;
+    m.dtype = t.dtype;
+    m.rows = rows.size();
+    m.cols = cols.size();
+    m.bytes.resize(size_t(m.rows * m.cols) * dtype_size(t.dtype));
+    const SafetensorsFile& file = index_.file_of(name);
+    if (cols.size() == shape[1]) {
+      file.read_rows(t, rows.begin, rows.end, m.bytes.data());
+    } else {
+      MESH_CHECK(rows.size() == shape[0], name, ": a slice must be by rows or by columns, not both");
+      file.read_cols(t, cols.begin, cols.end, m.bytes.data());
+    }
+    bytes_ += m.bytes.size();
+    return m;
+  }
+
+  Vector vector(const std::string& name, int64_t n, Range part) {
+    const TensorInfo& t = checked(name, {n});
+    std::vector<uint8_t> raw(size_t(part.size()) * dtype_size(t.dtype));
+    index_.file_of(name).read_rows(t, part.begin, part.end, raw.data());
+    Vector v(size_t(part.size()));
+    to_f32(raw.data(), t.dtype, v.data(), v.size());
+    bytes_ += raw.size();
+    return v;
+  }
+
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  const TensorInfo& checked(const std::string& name, const std::vector<int64_t>& shape) {
+    const TensorInfo& t = index_.get(name);
+    MESH_CHECK(t.is_float, index_.file_of(name).path(), ": tensor '", name, "': dtype ", t.dtype_name,
+               " is not supported (expected F32, F16 or BF16",
+               config_.torch_dtype.empty() ? "" : "; config torch_dtype is " + config_.torch_dtype, ")");
+    MESH_CHECK(t.shape == shape, index_.file_of(name).path(), ": tensor '", name, "': expected shape ",
+               shape_str(shape), " from config.json, got ", shape_str(t.shape));
+    return t;
+  }
+
+  const WeightIndex& index_;
+  const ModelConfig& config_;
+  uint64_t bytes_ = 0;
+};
+
+}  // namespace
+
+ModelWeights load_weights(const WeightIndex& index, const ModelConfig& c, const ParallelLayout& l) {
+  Loader load(index, c);
+  ModelWeights w;
+  const int64_t dim = c.dim, hd = c.head_dim, q_dim = c.q_dim(), kv_dim = c.kv_dim();
+  const Range all_dim{0, dim};
+  const Range q_rows{l.q_heads.begin * hd, l.q_heads.end * hd}, kv_rows{l.kv_heads.begin * hd, l.kv_heads.end * hd};
+
+  if (l.first_stage() || (l.last_stage() && c.tie_embeddings))
+    w.embed_tokens = load.matrix("model.embed_tokens.weight", {c.vocab_size, dim}, l.vocab, all_dim);
+  for (int64_t i = l.layers.begin; i < l.layers.end; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    LayerWeights L;
+    L.input_layernorm = load.vector(p + "input_layernorm.weight", dim, all_dim);
+    L.q_proj = load.matrix(p + "self_attn.q_proj.weight", {q_dim, dim}, q_rows, all_dim);
+    L.k_proj = load.matrix(p + "self_attn.k_proj.weight", {kv_dim, dim}, kv_rows, all_dim);
+    L.v_proj = load.matrix(p + "self_attn.v_proj.weight", {kv_dim, dim}, kv_rows, all_dim);
+    if (c.qkv_bias) {
+      L.q_bias = load.vector(p + "self_attn.q_proj.bias", q_dim, q_rows);
+      L.k_bias = load.vector(p + "self_attn.k_proj.bias", kv_dim, kv_rows);
+      L.v_bias = load.vector(p + "self_attn.v_proj.bias", kv_dim, kv_rows);
+    }
+    if (c.qk_norm) {
+      L.q_norm = load.vector(p + "self_attn.q_norm.weight", hd, {0, hd});
+      L.k_norm = load.vector(p + "self_attn.k_norm.weight", hd, {0, hd});
+    }
+    L.o_proj = load.matrix(p + "self_attn.o_proj.weight", {dim, q_dim}, all_dim, q_rows);
+    if (c.o_bias) L.o_bias = load.vector(p + "self_attn.o_proj.bias", dim, all_dim);
+    L.post_attention_layernorm = load.vector(p + "post_attention_layernorm.weight", dim, all_dim);
+    const Range hid = l.hidden;
+    L.gate_proj = load.matrix(p + "mlp.gate_proj.weight", {c.hidden_dim, dim}, hid, all_dim);
+    L.up_proj = load.matrix(p + "mlp.up_proj.weight", {c.hidden_dim, dim}, hid, all_dim);
+    L.down_proj = load.matrix(p + "mlp.down_proj.weight", {dim, c.hidden_dim}, all_dim, hid);
+    if (c.mlp_bias) {
+      L.gate_bias = load.vector(p + "mlp.gate_proj.bias", c.hidden_dim, hid);
+      L.up_bias = load.vector(p + "mlp.up_proj.bias", c.hidden_dim, hid);
+      L.down_bias = load.vector(p + "mlp.down_proj.bias", dim, all_dim);
+    }
+    w.layers.push_back(std::move(L));
+  }
+  if (l.last_stage()) {
+    w.norm = load.vector("model.norm.weight", dim, all_dim);
+    if (!c.tie_embeddings) w.lm_head = load.matrix("lm_head.weight", {c.vocab_size, dim}, l.vocab, all_dim);
+  }
+  w.bytes = load.bytes();
+  return w;
+}
+
+}  // namespace meshlm

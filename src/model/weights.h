@@ -1,0 +1,54 @@
+// This rank's weights, loaded by Hugging Face name, checked against the config, kept in their stored dtype.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "io/hf_config.h"
+#include "io/weight_index.h"
+#include "kernels/matmul.h"
+#include "model/parallel_layout.h"
+
+namespace meshlm {
+
+// A 2-D weight slice in its stored dtype.
+struct Matrix {
+  DType dtype = DType::kF32;
+  int64_t rows = 0, cols = 0;
+  std::vector<uint8_t> bytes;  // (rows, cols) row-major, dtype_size(dtype) each
+
+  WeightView view() const { return {bytes.data(), dtype, rows, cols}; }
+  bool empty() const { return rows == 0; }
+};
+
+// A 1-D weight (norm scale, bias), converted to fp32 at load: these are a negligible share of the bytes.
+using Vector = std::vector<float>;
+
+struct LayerWeights {
+  Vector input_layernorm;            // (dim)
+  Matrix q_proj, k_proj, v_proj;     // (n_heads_local * head_dim, dim), (n_kv_heads_local * head_dim, dim) x2
+  Vector q_bias, k_bias, v_bias;     // same rows as the projections, or empty
+  Vector q_norm, k_norm;             // (head_dim), Qwen3 only
+  Matrix o_proj;                     // (dim, n_heads_local * head_dim)
+  Vector o_bias;                     // (dim) or empty
+  Vector post_attention_layernorm;   // (dim)
+  Matrix gate_proj, up_proj;         // (hidden_local, dim)
+  Vector gate_bias, up_bias;         // (hidden_local) or empty
+  Matrix down_proj;                  // (dim, hidden_local)
+  Vector down_bias;                  // (dim) or empty
+};
+
+struct ModelWeights {
+  Matrix embed_tokens;               // (vocab_local, dim)
+  std::vector<LayerWeights> layers;  // this rank's layers
+  Vector norm;                       // (dim)
+  Matrix lm_head;                    // (vocab_local, dim); empty when tied to embed_tokens
+  uint64_t bytes = 0;                // bytes held
+
+  const Matrix& head() const { return lm_head.empty() ? embed_tokens : lm_head; }
+};
+
+// Reads exactly this rank's slices. Throws Error naming the tensor and expected vs actual shape or dtype.
+ModelWeights load_weights(const WeightIndex& index, const ModelConfig& config, const ParallelLayout& layout);
+
+}  // namespace meshlm

@@ -1,0 +1,76 @@
+#include "test_support.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace meshlm::test {
+namespace fs = std::filesystem;
+
+std::string shared_dir() {
+  const char* env = std::getenv("MESHLM_SHARED");
+  const std::string dir = env && *env ? env : MESHLM_SHARED_DEFAULT;
+  return fs::is_directory(dir) ? fs::canonical(dir).string() : "";
+}
+
+std::string source_dir() { return MESHLM_SOURCE_DIR; }
+std::string meshlm_binary() { return MESHLM_BINARY; }
+
+TempDir::TempDir() {
+  std::random_device rd;
+  path = fs::temp_directory_path() / ("meshlm_test_" + std::to_string(::getpid()) + "_" + std::to_string(rd()));
+  fs::create_directories(path);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path, ec);
+}
+
+std::vector<nlohmann::json> read_jsonl(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<nlohmann::json> out;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+void write_file(const std::string& path, const std::string& content) {
+  std::ofstream(path, std::ios::binary) << content;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+RunResult run_meshlm(const std::vector<std::string>& args) {
+  TempDir tmp;
+  const std::string out_path = tmp.file("stdout"), err_path = tmp.file("stderr");
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    std::vector<std::string> argv_s = {meshlm_binary()};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (!std::freopen(out_path.c_str(), "w", stdout) || !std::freopen(err_path.c_str(), "w", stderr)) ::_exit(127);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = read_file(out_path);
+  r.err = read_file(err_path);
+  return r;
+}
+
+}  // namespace meshlm::test
