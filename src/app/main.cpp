@@ -1,1 +1,72 @@
-int main() { return 0; }
+// meshlm: batch LLM inference across a small cluster, launched with mpirun.
+//
+//   meshlm generate --model DIR --prompts FILE --output FILE   run a prompt file
+//   meshlm tokenize --tokenizer DIR --input FILE --output FILE text <-> ids
+//   meshlm info --model DIR                                     what a checkpoint holds
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <new>
+#include <string>
+
+#include "app/commands.h"
+#include "comm/comm.h"
+#include "core/check.h"
+
+namespace {
+
+void usage(FILE* out) {
+  std::fprintf(out,
+               "meshlm %s: batch LLM inference over MPI\n\n"
+               "usage: meshlm <command> [options]      (each command has --help)\n\n"
+               "  generate   generate completions for a JSONL prompt file\n"
+               "  tokenize   encode text to token ids, or decode ids (--decode)\n"
+               "  info       describe a model directory\n",
+               MESHLM_VERSION);
+}
+
+// Runs one verb; any error becomes one line on stderr and exit code 1 on every rank.
+int run_verb(const std::string& verb, int argc, char** argv, const meshlm::MpiSession* mpi) {
+  const std::string tag = mpi && mpi->world_size() > 1 ? "[rank " + std::to_string(mpi->world_rank()) + "] " : "";
+  try {
+    if (verb == "generate") {
+      MESH_CHECK(mpi->world_size() == 1, "generate runs on one rank for now (got ", mpi->world_size(),
+                 "); tensor and pipeline layouts come with the parallel engine");
+      return meshlm::run_generate(argc, argv);
+    }
+    if (verb == "tokenize") return meshlm::run_tokenize(argc, argv);
+    return meshlm::run_info(argc, argv);
+  } catch (const meshlm::Error& e) {
+    std::fprintf(stderr, "%smeshlm %s: error: %s\n", tag.c_str(), verb.c_str(), e.what());
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "%smeshlm %s: error: out of memory\n", tag.c_str(), verb.c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%smeshlm %s: error: %s\n", tag.c_str(), verb.c_str(), e.what());
+  }
+  if (mpi) mpi->abort_all(1);
+  return 1;
+}
+
+}  // namespace
+
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (!std::strcmp(argv[1], "--version")) {
+    std::printf("meshlm %s\n", MESHLM_VERSION);
+    return 0;
+  }
+  const std::string verb = argv[1];
+  if (verb != "generate" && verb != "tokenize" && verb != "info") {
+    std::fprintf(stderr, "meshlm: unknown command '%s'\n\n", verb.c_str());
+    usage(stderr);
+    return 2;
+  }
+  // Only generate talks over MPI; tokenize and info run as plain processes.
+  if (verb != "generate") return run_verb(verb, argc - 1, argv + 1, nullptr);
+  meshlm::MpiSession mpi(&argc, &argv);
+  return run_verb(verb, argc - 1, argv + 1, &mpi);
+}

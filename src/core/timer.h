@@ -1,0 +1,16 @@
+// Wall-clock timing for run summaries.
+#pragma once
+#include <chrono>
+
+namespace meshlm {
+
+class Timer {
+ public:
+  Timer() : start_(std::chrono::steady_clock::now()) {}
+  double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace meshlm

@@ -1,0 +1,26 @@
+// One generation request and its result.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "runtime/sampler.h"
+
+namespace meshlm {
+
+struct Request {
+  std::string id;
+  std::vector<int> prompt;          // token ids, BOS included where the tokenizer adds it
+  int max_tokens = 256;
+  SamplingParams sampling;
+  std::vector<std::string> stop;    // stop strings: generation ends before the first one appears in the text
+  size_t line = 0;                  // 1-based line in the prompt file
+};
+
+struct Completion {
+  std::vector<int> token_ids;       // generated ids only; the eos id last when generation stopped on it
+  std::string text;                 // decoded, special tokens skipped, cut before a matched stop string
+  std::string finish_reason;        // "stop" or "length"
+  std::vector<float> first_logits;  // (vocab_size) logits of the first generated position, if asked for
+};
+
+}  // namespace meshlm
