@@ -74,3 +74,34 @@ RunResult run_meshlm(const std::vector<std::string>& args) {
 }
 
 }  // namespace meshlm::test
+
+namespace meshlm::test {
+
+void write_safetensors_raw(const std::string& path, const std::string& header, const std::string& data,
+                           long long header_len_override) {
+  std::string out(8, '\0');
+  const unsigned long long n = header_len_override >= 0 ? (unsigned long long)header_len_override : header.size();
+  for (int i = 0; i < 8; ++i) out[size_t(i)] = char((n >> (8 * i)) & 0xff);
+  write_file(path, out + header + data);
+}
+
+void write_safetensors(const std::string& path, const std::vector<TestTensor>& tensors) {
+  nlohmann::json h = nlohmann::json::object();
+  std::string data;
+  for (auto& t : tensors) {
+    h[t.name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {data.size(), data.size() + t.bytes.size()}}};
+    data += t.bytes;
+  }
+  write_safetensors_raw(path, h.dump(), data);
+}
+
+void copy_dir(const std::string& src, const std::string& dst) {
+  fs::create_directories(dst);
+  for (auto& e : fs::directory_iterator(src)) {
+    fs::copy_file(e.path(), fs::path(dst) / e.path().filename(), fs::copy_options::overwrite_existing);
+    fs::permissions(fs::path(dst) / e.path().filename(), fs::perms::owner_read | fs::perms::owner_write,
+                    fs::perm_options::add);
+  }
+}
+
+}  // namespace meshlm::test

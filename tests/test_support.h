@@ -32,3 +32,23 @@ struct RunResult {
 RunResult run_meshlm(const std::vector<std::string>& args);
 
 }  // namespace meshlm::test
+
+namespace meshlm::test {
+
+// Writes a safetensors file: `header` is the JSON header (offsets relative to the data), `data` the data section.
+// header_len_override replaces the 8-byte length when set (for malformed-file tests).
+void write_safetensors_raw(const std::string& path, const std::string& header, const std::string& data,
+                           long long header_len_override = -1);
+
+struct TestTensor {
+  std::string name, dtype;
+  std::vector<int64_t> shape;
+  std::string bytes;
+};
+// Writes well-formed safetensors with the tensors laid out back to back.
+void write_safetensors(const std::string& path, const std::vector<TestTensor>& tensors);
+
+// Copies a directory (e.g. a model) into `dst`.
+void copy_dir(const std::string& src, const std::string& dst);
+
+}  // namespace meshlm::test

@@ -1,0 +1,110 @@
+// config.json -> ModelConfig: every supported architecture, defaults, eos forms, and clear rejections.
+#include <gtest/gtest.h>
+
+#include "core/check.h"
+#include "io/hf_config.h"
+#include "test_support.h"
+
+namespace meshlm {
+namespace {
+
+nlohmann::json base() {
+  return {{"architectures", {"LlamaForCausalLM"}}, {"hidden_size", 64}, {"intermediate_size", 128},
+          {"num_hidden_layers", 2}, {"num_attention_heads", 8}, {"num_key_value_heads", 2},
+          {"vocab_size", 100}, {"max_position_embeddings", 256}, {"rms_norm_eps", 1e-5}, {"eos_token_id", 2}};
+}
+
+ModelConfig load(const nlohmann::json& j, const std::string& generation = "") {
+  test::TempDir tmp;
+  test::write_file(tmp.file("config.json"), j.dump());
+  if (!generation.empty()) test::write_file(tmp.file("generation_config.json"), generation);
+  return load_model_config(tmp.path.string());
+}
+
+std::string error_of(const nlohmann::json& j) {
+  try {
+    load(j);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Config, Llama) {
+  const ModelConfig c = load(base());
+  EXPECT_EQ(c.arch, Arch::kLlama);
+  EXPECT_EQ(c.head_dim, 8);
+  EXPECT_EQ(c.kv_dim(), 16);
+  EXPECT_FALSE(c.tie_embeddings);
+  EXPECT_FALSE(c.qkv_bias);
+  EXPECT_EQ(c.eos_ids, std::vector<int>{2});
+  EXPECT_DOUBLE_EQ(c.rope_theta, 10000.0);
+}
+
+TEST(Config, Llama3RopeScalingAndEosList) {
+  auto j = base();
+  j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
+                       {"original_max_position_embeddings", 64}};
+  j["eos_token_id"] = {5, 7};
+  const ModelConfig c = load(j, R"({"eos_token_id": [7, 9]})");
+  EXPECT_EQ(c.rope_scaling.type, RopeScaling::Type::kLlama3);
+  EXPECT_EQ(c.rope_scaling.original_max_position, 64);
+  EXPECT_EQ(c.eos_ids, (std::vector<int>{5, 7, 9}));
+}
+
+TEST(Config, Qwen2AndQwen3) {
+  auto j = base();
+  j["architectures"] = {"Qwen2ForCausalLM"};
+  j["tie_word_embeddings"] = true;
+  j["sliding_window"] = 32;  // ignored without use_sliding_window
+  ModelConfig c = load(j);
+  EXPECT_TRUE(c.qkv_bias);
+  EXPECT_FALSE(c.o_bias);
+  EXPECT_TRUE(c.tie_embeddings);
+  EXPECT_EQ(c.sliding_window, 0);
+  j["architectures"] = {"Qwen3ForCausalLM"};
+  j["head_dim"] = 16;  // head_dim != hidden / heads
+  c = load(j);
+  EXPECT_TRUE(c.qk_norm);
+  EXPECT_FALSE(c.qkv_bias);
+  EXPECT_EQ(c.head_dim, 16);
+  EXPECT_EQ(c.q_dim(), 128);
+}
+
+TEST(Config, MistralSlidingWindow) {
+  auto j = base();
+  j["architectures"] = {"MistralForCausalLM"};
+  j["sliding_window"] = 32;
+  EXPECT_EQ(load(j).sliding_window, 32);
+}
+
+TEST(Config, Rejections) {
+  auto j = base();
+  j["architectures"] = {"GPTNeoXForCausalLM"};
+  EXPECT_NE(error_of(j).find("GPTNeoXForCausalLM\" is not supported"), std::string::npos) << error_of(j);
+  j = base();
+  j.erase("hidden_size");
+  EXPECT_NE(error_of(j).find("missing required field \"hidden_size\""), std::string::npos) << error_of(j);
+  j = base();
+  j["num_attention_heads"] = "eight";
+  EXPECT_NE(error_of(j).find("\"num_attention_heads\" must be a positive integer"), std::string::npos);
+  j = base();
+  j["num_key_value_heads"] = 3;
+  EXPECT_NE(error_of(j).find("multiple of num_key_value_heads"), std::string::npos);
+  j = base();
+  j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
+  EXPECT_NE(error_of(j).find("\"yarn\" is not supported"), std::string::npos);
+  j = base();
+  j["eos_token_id"] = 1000;
+  EXPECT_NE(error_of(j).find("outside the vocabulary"), std::string::npos);
+  j = base();
+  j["hidden_act"] = "gelu";
+  EXPECT_NE(error_of(j).find("hidden_act"), std::string::npos);
+  test::TempDir tmp;
+  test::write_file(tmp.file("config.json"), "{ not json");
+  EXPECT_THROW(load_model_config(tmp.path.string()), Error);
+  EXPECT_THROW(load_model_config(tmp.file("nope")), Error);
+}
+
+}  // namespace
+}  // namespace meshlm
