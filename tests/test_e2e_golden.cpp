@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 
 #include "h5_read.h"
@@ -58,7 +59,9 @@ void check_model(const std::string& model, const std::string& batch_size) {
       max_abs = std::max(max_abs, std::fabs(ref[k]));
       max_err = std::max(max_err, std::fabs(ref[k] - logits[k]));
     }
-    EXPECT_LE(max_err, 1e-3f * std::max(1.0f, max_abs)) << where << ": first-step logits differ";
+    const float tol = 1e-3f * std::max(1.0f, max_abs);
+    EXPECT_LE(max_err, tol) << where << ": first-step logits differ";
+    std::printf("[ logits ] %s: max |error| %.3g = %.2g of the tolerance\n", where.c_str(), max_err, max_err / tol);
   }
 }
 

@@ -91,7 +91,7 @@ void SafetensorsFile::parse_header(const std::string& header, uint64_t data_begi
                where(), ": data_offsets must be [begin, end]");
     uint64_t begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
     MESH_CHECK(begin <= end && end <= data_size, where(), ": data_offsets [", begin, ", ", end,
-               ") fall outside the data section (", data_size, " bytes)");
+               ") fall outside the data section (", data_size, " bytes; is the file truncated?)");
     uint64_t expect = uint64_t(t.numel()) * uint64_t(esize);
     MESH_CHECK(end - begin == expect, where(), ": ", t.dtype_name, " ", entry["shape"].dump(), " needs ", expect,
                " bytes but data_offsets span ", end - begin);
