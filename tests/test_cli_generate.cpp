@@ -1,0 +1,115 @@
+// generate, tokenize and info through the binary: per-request seeds independent of batching, stop strings,
+// finish reasons, the eos rule, and the tokenize round trip.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "test_support.h"
+
+namespace meshlm {
+namespace {
+
+std::vector<nlohmann::json> generate(const std::string& prompts, std::vector<std::string> extra = {}) {
+  test::TempDir tmp;
+  test::write_file(tmp.file("p.jsonl"), prompts);
+  std::vector<std::string> args = {"generate", "--prompts", tmp.file("p.jsonl"), "--output", tmp.file("o.jsonl")};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const auto r = test::run_meshlm(args);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return test::read_jsonl(tmp.file("o.jsonl"));
+}
+
+const char* kSampled =
+    "{\"id\": \"a\", \"prompt\": \"Once upon a time\", \"temperature\": 1.0, \"seed\": 11, \"max_tokens\": 40}\n"
+    "{\"id\": \"b\", \"prompt\": \"The cat\", \"temperature\": 0.9, \"top_k\": 20, \"max_tokens\": 30}\n"
+    "{\"id\": \"c\", \"prompt\": \"Lily and Ben\", \"temperature\": 1.2, \"top_p\": 0.8, \"min_p\": 0.05, \"max_tokens\": 35}\n";
+
+TEST(Generate, SampledOutputDoesNotDependOnBatching) {
+  const auto one = generate(kSampled, {"--batch-size", "1"});
+  const auto all = generate(kSampled, {"--batch-size", "3"});
+  ASSERT_EQ(one.size(), 3u);
+  ASSERT_EQ(all.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(one[i]["token_ids"], all[i]["token_ids"]) << one[i]["id"];
+  // A request keeps its stream when another request is removed (its index-derived seed is pinned by "seed").
+  const auto alone = generate(
+      "{\"id\": \"a\", \"prompt\": \"Once upon a time\", \"temperature\": 1.0, \"seed\": 11, \"max_tokens\": 40}\n");
+  EXPECT_EQ(alone[0]["token_ids"], one[0]["token_ids"]);
+  // Different seeds give different samples.
+  const auto other = generate(
+      "{\"id\": \"a\", \"prompt\": \"Once upon a time\", \"temperature\": 1.0, \"seed\": 12, \"max_tokens\": 40}\n");
+  EXPECT_NE(other[0]["token_ids"], one[0]["token_ids"]);
+}
+
+TEST(Generate, StopStringsCutTheTextAndEndTheRequest) {
+  const auto free_run = generate("{\"prompt\": \"Once upon a time\", \"max_tokens\": 60}\n");
+  const std::string text = free_run[0]["text"];
+  // Choose a stop string that spans a token boundary: the first 5 characters after "Lily".
+  const size_t at = text.find("Lily");
+  ASSERT_NE(at, std::string::npos) << text;
+  const std::string stop = text.substr(at + 2, 5);
+  const auto stopped = generate(
+      "{\"prompt\": \"Once upon a time\", \"max_tokens\": 60, \"stop\": [\"zzz\", " + nlohmann::json(stop).dump() + "]}\n");
+  EXPECT_EQ(stopped[0]["finish_reason"], "stop");
+  EXPECT_EQ(stopped[0]["text"], text.substr(0, at + 2));
+  EXPECT_LT(stopped[0]["completion_tokens"].get<int>(), free_run[0]["completion_tokens"].get<int>());
+  EXPECT_EQ(free_run[0]["finish_reason"], "length");
+  EXPECT_EQ(free_run[0]["completion_tokens"], 60);
+}
+
+TEST(Generate, ContextLimitEndsWithLength) {
+  const auto out = generate("{\"prompt_ids\": [1, 403, 407], \"max_tokens\": 100}\n", {"--max-context", "10"});
+  EXPECT_EQ(out[0]["finish_reason"], "length");
+  EXPECT_EQ(out[0]["completion_tokens"], 7);  // positions 0..9 hold 3 prompt tokens and 7 generated
+}
+
+TEST(Generate, EosFromGenerationConfigEndsWithStopAndIsLast) {
+  const std::string prompt = "{\"prompt_ids\": [1, 403, 407, 261, 378], \"max_tokens\": 40}\n";
+  const auto free_run = generate(prompt);
+  const auto ids = free_run[0]["token_ids"].get<std::vector<int>>();
+  ASSERT_GT(ids.size(), 12u);
+  // Make the 11th generated token an eos id through generation_config.json (a list, next to config's eos 2).
+  const int eos = ids[10];
+  const size_t first = size_t(std::find(ids.begin(), ids.end(), eos) - ids.begin());
+  test::TempDir tmp;
+  test::copy_dir(test::source_dir() + "/models/stories260k", tmp.file("m"));
+  test::write_file(tmp.file("m/generation_config.json"), "{\"eos_token_id\": [2, " + std::to_string(eos) + "]}");
+  const auto out = generate(prompt, {"--model", tmp.file("m")});
+  EXPECT_EQ(out[0]["finish_reason"], "stop");
+  EXPECT_EQ(out[0]["token_ids"], std::vector<int>(ids.begin(), ids.begin() + long(first) + 1));
+  EXPECT_EQ(out[0]["completion_tokens"], first + 1);
+}
+
+TEST(Tokenize, RoundTripsThroughTheBinary) {
+  test::TempDir tmp;
+  test::write_file(tmp.file("t.jsonl"), "{\"text\": \"Hello world\"}\n{\"text\": \"Lily \\u65e5\\u672c ran.\"}\n");
+  auto r = test::run_meshlm({"tokenize", "--input", tmp.file("t.jsonl"), "--output", tmp.file("ids.jsonl")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto ids = test::read_jsonl(tmp.file("ids.jsonl"));
+  ASSERT_EQ(ids.size(), 2u);
+  EXPECT_EQ(ids[0]["ids"][0], 1);  // BOS
+  r = test::run_meshlm({"tokenize", "--decode", "--input", tmp.file("ids.jsonl"), "--output", tmp.file("back.jsonl")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto back = test::read_jsonl(tmp.file("back.jsonl"));
+  EXPECT_EQ(back[0]["text"], "Hello world");
+  EXPECT_EQ(back[1]["text"], "Lily \u65e5\u672c ran.");
+}
+
+TEST(Info, DescribesTheEmbeddedModel) {
+  const auto r = test::run_meshlm({"info"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("LlamaForCausalLM"), std::string::npos);
+  EXPECT_NE(r.out.find("parameters    260032"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("bytes F32     1040128"), std::string::npos) << r.out;
+}
+
+TEST(Help, EveryVerbHasHelp) {
+  for (const char* verb : {"generate", "tokenize", "info"}) {
+    const auto r = test::run_meshlm({verb, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << verb;
+    EXPECT_NE(r.out.find("Usage:"), std::string::npos) << verb;
+  }
+  EXPECT_EQ(test::run_meshlm({"--help"}).exit_code, 0);
+}
+
+}  // namespace
+}  // namespace meshlm
