@@ -14,8 +14,9 @@ void matmul(const float* x, int64_t n, const WeightView& w, float* y) {
                 static_cast<const float*>(w.data), int(w.cols), 0.0f, y, int(w.rows));
     return;
   }
-  // Rows per block: about 256 KiB of fp32 scratch, so the converted block stays in cache for the GEMM.
-  const int64_t block = std::max<int64_t>(16, (64 * 1024) / std::max<int64_t>(1, w.cols));
+  // Rows per block: about 1 MiB of fp32 scratch (at least 64 rows, so sgemm gets a wide enough panel),
+  // converted once and used by every row of x.
+  const int64_t block = std::max<int64_t>(64, (256 * 1024) / std::max<int64_t>(1, w.cols));
   thread_local std::vector<float> scratch;  // (block, cols) fp32
   scratch.resize(size_t(std::min(block, w.rows) * w.cols));
   const auto* base = static_cast<const uint8_t*>(w.data);
