@@ -6,20 +6,11 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "core/text_util.h"
 
 namespace meshlm {
 namespace {
 using nlohmann::json;
-
-json read_json(const std::string& path) {
-  std::ifstream in(path);
-  MESH_CHECK(in.good(), path, ": cannot open");
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    fail(path, ": not valid JSON: ", e.what());
-  }
-}
 
 struct Reader {
   const json& j;
@@ -104,7 +95,7 @@ ModelConfig load_model_config(const std::string& model_dir) {
   const std::string path = (fs::path(model_dir) / "config.json").string();
   MESH_CHECK(fs::is_directory(model_dir), model_dir, ": model directory does not exist");
   MESH_CHECK(fs::exists(path), path, ": missing (a Hugging Face model directory needs config.json)");
-  const json j = read_json(path);
+  const json j = read_json_file(path);
   MESH_CHECK(j.is_object(), path, ": expected a JSON object");
   Reader r{j, path};
   ModelConfig c;
@@ -175,7 +166,7 @@ ModelConfig load_model_config(const std::string& model_dir) {
   r.add_ids("eos_token_id", c.eos_ids);
   const std::string gen_path = (fs::path(model_dir) / "generation_config.json").string();
   if (fs::exists(gen_path)) {
-    const json g = read_json(gen_path);
+    const json g = read_json_file(gen_path);
     MESH_CHECK(g.is_object(), gen_path, ": expected a JSON object");
     Reader{g, gen_path}.add_ids("eos_token_id", c.eos_ids);
   }

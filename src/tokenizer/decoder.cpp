@@ -3,18 +3,12 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "core/text_util.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/utf8.h"
 
 namespace meshlm {
 namespace {
-
-std::string replace_all(const std::string& s, const std::string& from, const std::string& to) {
-  std::string out;
-  size_t i = 0;
-  for (size_t j; (j = s.find(from, i)) != std::string::npos; i = j + from.size()) out.append(s, i, j - i) += to;
-  return out.append(s, i, std::string::npos);
-}
 
 // "<0xAB>" -> 0xAB, or -1.
 int byte_token(const std::string& t) {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "core/text_util.h"
 #include "tokenizer/utf8.h"
 
 namespace meshlm {
@@ -53,14 +54,6 @@ void Normalizer::add(const nlohmann::json& spec) {
 }
 
 namespace {
-
-std::string replace_all(const std::string& s, const std::string& from, const std::string& to) {
-  if (from.empty()) return s;
-  std::string out;
-  size_t i = 0;
-  for (size_t j; (j = s.find(from, i)) != std::string::npos; i = j + from.size()) out.append(s, i, j - i) += to;
-  return out.append(s, i, std::string::npos);
-}
 
 std::string strip_whitespace(const std::string& s, bool left, bool right) {
   size_t b = 0, e = s.size();

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "core/text_util.h"
 #include "tokenizer/utf8.h"
 
 namespace meshlm {
@@ -12,16 +13,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-json read_json_file(const fs::path& path) {
-  std::ifstream in(path);
-  MESH_CHECK(in.good(), path.string(), ": cannot open");
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    fail(path.string(), ": not valid JSON: ", e.what());
-  }
-}
 
 const json& null_json() {
   static const json n;
@@ -34,7 +25,7 @@ const json& field(const json& j, const char* key) { return j.contains(key) ? j[k
 std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& dir) {
   const fs::path path = fs::path(dir) / "tokenizer.json";
   MESH_CHECK(fs::exists(path), path.string(), ": missing (meshlm reads Hugging Face tokenizer.json files)");
-  const json j = read_json_file(path);
+  const json j = read_json_file(path.string());
   std::unique_ptr<Tokenizer> tok;
   try {
     MESH_CHECK(j.is_object() && j.contains("model"), "expected an object with a \"model\"");
@@ -47,7 +38,7 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& dir) {
   // With no post-processor, transformers still adds BOS when tokenizer_config.json asks for it.
   const fs::path config_path = fs::path(dir) / "tokenizer_config.json";
   if (field(j, "post_processor").is_null() && fs::exists(config_path)) {
-    const json c = read_json_file(config_path);
+    const json c = read_json_file(config_path.string());
     if (c.is_object() && c.value("add_bos_token", false) && c.contains("bos_token")) {
       const json& b = c["bos_token"];
       const std::string bos = b.is_string() ? b.get<std::string>() : b.is_object() ? b.value("content", "") : "";
