@@ -4,6 +4,7 @@
 #include "core/check.h"
 #include "test_support.h"
 #include "tokenizer/added_tokens.h"
+#include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
 
@@ -31,6 +32,26 @@ TEST(AddedTokens, LeftmostLongestWithStrip) {
   EXPECT_EQ(segs[3].text, "<|a|>  ");  // rstrip takes the following spaces
   EXPECT_EQ(segs[4].text, "y");        // lstrip of <L> takes the space before it
   EXPECT_EQ(segs[5].text, " <L>");
+}
+
+// The example from the tokenizers docs for each SplitDelimiterBehavior.
+TEST(PreTokenizer, SplitBehaviors) {
+  const Regex dash("-");
+  const auto texts = [&](SplitBehavior b, bool invert = false) {
+    std::vector<std::string> out;
+    for (auto& p : split_piece({"the-final--countdown", true}, dash, b, invert)) out.push_back(p.text);
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(texts(SplitBehavior::kRemoved), (V{"the", "final", "countdown"}));
+  EXPECT_EQ(texts(SplitBehavior::kIsolated), (V{"the", "-", "final", "-", "-", "countdown"}));
+  EXPECT_EQ(texts(SplitBehavior::kMergedWithPrevious), (V{"the-", "final-", "-", "countdown"}));
+  EXPECT_EQ(texts(SplitBehavior::kMergedWithNext), (V{"the", "-final", "-", "-countdown"}));
+  EXPECT_EQ(texts(SplitBehavior::kContiguous), (V{"the", "-", "final", "--", "countdown"}));
+  EXPECT_EQ(texts(SplitBehavior::kRemoved, true), (V{"-", "-", "-"}));
+  const auto pieces = split_piece({"a-b", true}, dash, SplitBehavior::kIsolated, false);
+  EXPECT_TRUE(pieces[0].at_start);
+  EXPECT_FALSE(pieces[2].at_start);
 }
 
 class SharedTokenizer : public ::testing::Test {
