@@ -56,6 +56,13 @@ TEST(Generate, StopStringsCutTheTextAndEndTheRequest) {
   EXPECT_EQ(free_run[0]["completion_tokens"], 60);
 }
 
+TEST(Generate, AcceptsByteOrderMarkAndCrlf) {
+  const auto out = generate("\xEF\xBB\xBF{\"id\": \"x\", \"prompt_ids\": [1, 403], \"max_tokens\": 3}\r\n\r\n");
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0]["id"], "x");
+  EXPECT_EQ(out[0]["completion_tokens"], 3);
+}
+
 TEST(Generate, ContextLimitEndsWithLength) {
   const auto out = generate("{\"prompt_ids\": [1, 403, 407], \"max_tokens\": 100}\n", {"--max-context", "10"});
   EXPECT_EQ(out[0]["finish_reason"], "length");
