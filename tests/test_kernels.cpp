@@ -103,6 +103,23 @@ TEST(Rope, Llama3ScalingKeepsHighAndDividesLowFrequencies) {
   EXPECT_NEAR(ss[31], std::sin(1000 * inv / 8), 1e-6);
 }
 
+TEST(Rope, LinearScalingDividesPositions) {
+  ModelConfig c;
+  c.head_dim = 8;
+  c.rope_theta = 10000;
+  Rope plain(c);
+  c.rope_scaling.type = RopeScaling::Type::kLinear;
+  c.rope_scaling.factor = 4;
+  Rope scaled(c);
+  float pc[4], ps[4], sc[4], ss[4];
+  plain.angles(3, pc, ps);
+  scaled.angles(12, sc, ss);  // position 12 at factor 4 turns like position 3 unscaled
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_NEAR(sc[i], pc[i], 1e-6);
+    EXPECT_NEAR(ss[i], ps[i], 1e-6);
+  }
+}
+
 TEST(Attention, MatchesNaiveSoftmaxWithGqa) {
   const int64_t hd = 4, n_heads = 4, n_kv = 2, T = 5;
   const auto q = randn(size_t(n_heads * hd), 5), k = randn(size_t(T * n_kv * hd), 6), v = randn(size_t(T * n_kv * hd), 7);

@@ -4,6 +4,7 @@
 #include "core/check.h"
 #include "test_support.h"
 #include "tokenizer/added_tokens.h"
+#include "tokenizer/normalizer.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
@@ -32,6 +33,18 @@ TEST(AddedTokens, LeftmostLongestWithStrip) {
   EXPECT_EQ(segs[3].text, "<|a|>  ");  // rstrip takes the following spaces
   EXPECT_EQ(segs[4].text, "y");        // lstrip of <L> takes the space before it
   EXPECT_EQ(segs[5].text, " <L>");
+}
+
+TEST(Normalizer, UnicodeFormsLowercaseAndSequence) {
+  const Normalizer nfc(nlohmann::json::parse(R"({"type": "NFC"})"));
+  EXPECT_EQ(nfc.apply("e\xCC\x81"), "\xC3\xA9");  // e + combining acute -> é
+  const Normalizer nfkc(nlohmann::json::parse(R"({"type": "NFKC"})"));
+  EXPECT_EQ(nfkc.apply("\xEF\xAC\x81"), "fi");  // the ﬁ ligature
+  const Normalizer seq(nlohmann::json::parse(
+      R"({"type": "Sequence", "normalizers": [{"type": "Lowercase"}, {"type": "Strip", "strip_left": true, "strip_right": true},
+          {"type": "Replace", "pattern": {"Regex": "\\s+"}, "content": "_"}]})"));
+  EXPECT_EQ(seq.apply("  Hello   BIG World "), "hello_big_world");
+  EXPECT_THROW(Normalizer(nlohmann::json::parse(R"({"type": "BertNormalizer"})")), Error);
 }
 
 // The example from the tokenizers docs for each SplitDelimiterBehavior.
