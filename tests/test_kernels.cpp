@@ -69,54 +69,51 @@ TEST(Ops, RmsnormSiluBias) {
   EXPECT_NEAR(g[2], 2 / (1 + std::exp(-2.0)) * 0.5, 1e-6);
 }
 
-TEST(Rope, RotateHalfPairsIWithIPlusHalf) {
+// cos and sin at `pos` for a head_dim / theta / scaling, each (head_dim / 2).
+struct Angles {
+  std::vector<float> cos, sin;
+};
+Angles rope_angles(int head_dim, double theta, int pos, RopeScaling scaling = {}) {
   ModelConfig c;
-  c.head_dim = 4;
-  c.rope_theta = 10000;
-  Rope rope(c);
-  float cs[2], sn[2];
-  rope.angles(3, cs, sn);
-  EXPECT_NEAR(cs[0], std::cos(3.0), 1e-6);
-  EXPECT_NEAR(sn[1], std::sin(3.0 / 100.0), 1e-6);  // inv_freq[1] = 10000^(-2/4)
+  c.head_dim = head_dim;
+  c.rope_theta = theta;
+  c.rope_scaling = scaling;
+  Angles a{std::vector<float>(size_t(head_dim / 2)), std::vector<float>(size_t(head_dim / 2))};
+  Rope(c).angles(pos, a.cos.data(), a.sin.data());
+  return a;
+}
+
+TEST(Rope, RotateHalfPairsIWithIPlusHalf) {
+  const Angles a = rope_angles(4, 10000, 3);
+  EXPECT_NEAR(a.cos[0], std::cos(3.0), 1e-6);
+  EXPECT_NEAR(a.sin[1], std::sin(3.0 / 100.0), 1e-6);  // inv_freq[1] = 10000^(-2/4)
   float x[4] = {1, 2, 3, 4};
-  rope_rotate_half(x, 1, 4, cs, sn);
-  EXPECT_NEAR(x[0], 1 * cs[0] - 3 * sn[0], 1e-6);
-  EXPECT_NEAR(x[2], 3 * cs[0] + 1 * sn[0], 1e-6);
-  EXPECT_NEAR(x[1], 2 * cs[1] - 4 * sn[1], 1e-6);
+  rope_rotate_half(x, 1, 4, a.cos.data(), a.sin.data());
+  EXPECT_NEAR(x[0], 1 * a.cos[0] - 3 * a.sin[0], 1e-6);
+  EXPECT_NEAR(x[2], 3 * a.cos[0] + 1 * a.sin[0], 1e-6);
+  EXPECT_NEAR(x[1], 2 * a.cos[1] - 4 * a.sin[1], 1e-6);
 }
 
 TEST(Rope, Llama3ScalingKeepsHighAndDividesLowFrequencies) {
-  ModelConfig c;
-  c.head_dim = 64;
-  c.rope_theta = 500000;
-  Rope plain(c);
-  c.rope_scaling.type = RopeScaling::Type::kLlama3;
-  c.rope_scaling.factor = 8;
-  c.rope_scaling.original_max_position = 8192;
-  Rope scaled(c);
-  float pc[32], ps[32], sc[32], ss[32];
-  plain.angles(1000, pc, ps);
-  scaled.angles(1000, sc, ss);
-  EXPECT_FLOAT_EQ(pc[0], sc[0]);  // highest frequency untouched
-  // lowest frequency: angle divided by 8
-  const double inv = 1.0 / std::pow(500000.0, 62.0 / 64);
-  EXPECT_NEAR(ss[31], std::sin(1000 * inv / 8), 1e-6);
+  RopeScaling llama3;
+  llama3.type = RopeScaling::Type::kLlama3;
+  llama3.factor = 8;
+  llama3.original_max_position = 8192;
+  const Angles plain = rope_angles(64, 500000, 1000), scaled = rope_angles(64, 500000, 1000, llama3);
+  EXPECT_FLOAT_EQ(plain.cos[0], scaled.cos[0]);  // highest frequency untouched
+  const double inv = 1.0 / std::pow(500000.0, 62.0 / 64);  // lowest frequency: angle divided by 8
+  EXPECT_NEAR(scaled.sin[31], std::sin(1000 * inv / 8), 1e-6);
 }
 
 TEST(Rope, LinearScalingDividesPositions) {
-  ModelConfig c;
-  c.head_dim = 8;
-  c.rope_theta = 10000;
-  Rope plain(c);
-  c.rope_scaling.type = RopeScaling::Type::kLinear;
-  c.rope_scaling.factor = 4;
-  Rope scaled(c);
-  float pc[4], ps[4], sc[4], ss[4];
-  plain.angles(3, pc, ps);
-  scaled.angles(12, sc, ss);  // position 12 at factor 4 turns like position 3 unscaled
-  for (int i = 0; i < 4; ++i) {
-    EXPECT_NEAR(sc[i], pc[i], 1e-6);
-    EXPECT_NEAR(ss[i], ps[i], 1e-6);
+  RopeScaling linear;
+  linear.type = RopeScaling::Type::kLinear;
+  linear.factor = 4;
+  // Position 12 at factor 4 turns like position 3 unscaled.
+  const Angles plain = rope_angles(8, 10000, 3), scaled = rope_angles(8, 10000, 12, linear);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_NEAR(scaled.cos[i], plain.cos[i], 1e-6);
+    EXPECT_NEAR(scaled.sin[i], plain.sin[i], 1e-6);
   }
 }
 
