@@ -12,7 +12,7 @@ namespace {
 
 std::set<int> support(const std::vector<float>& logits, SamplingParams p, int draws = 4000) {
   Rng rng(p.seed);
-  std::vector<int> scratch;
+  SampleScratch scratch;
   std::set<int> seen;
   for (int i = 0; i < draws; ++i) seen.insert(sample(logits.data(), int(logits.size()), p, rng, scratch));
   return seen;
@@ -24,7 +24,7 @@ TEST(Sampler, GreedyIsArgmaxWithLowestIndexOnTies) {
   EXPECT_EQ(argmax(kLogits.data(), 5), 1);
   const std::vector<float> tie = {0, 5, 5};
   EXPECT_EQ(argmax(tie.data(), 3), 1);
-  std::vector<int> s;
+  SampleScratch s;
   Rng rng(1);
   EXPECT_EQ(sample(kLogits.data(), 5, SamplingParams{}, rng, s), 1);
 }
@@ -33,7 +33,7 @@ TEST(Sampler, SameSeedSameStream) {
   SamplingParams p;
   p.temperature = 1.0;
   Rng a(42), b(42), c(43);
-  std::vector<int> s;
+  SampleScratch s;
   std::vector<int> xa, xb, xc;
   for (int i = 0; i < 50; ++i) {
     xa.push_back(sample(kLogits.data(), 5, p, a, s));
@@ -48,7 +48,7 @@ TEST(Sampler, FrequenciesFollowSoftmax) {
   SamplingParams p;
   p.temperature = 1.0;
   Rng rng(7);
-  std::vector<int> s;
+  SampleScratch s;
   std::map<int, int> count;
   const int n = 20000;
   for (int i = 0; i < n; ++i) ++count[sample(kLogits.data(), 5, p, rng, s)];

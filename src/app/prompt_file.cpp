@@ -21,7 +21,6 @@ Request parse_request(const json& j, const std::string& where, size_t index, con
     MESH_CHECK(known.count(key), where, ": unknown field \"", key,
                "\" (known: id, prompt, prompt_ids, max_tokens, temperature, top_k, top_p, min_p, seed, stop)");
   Request r;
-  r.line = 0;
   r.max_tokens = d.max_tokens;
   r.sampling = d.sampling;
   r.sampling.seed = d.sampling.seed + index;

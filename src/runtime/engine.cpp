@@ -64,7 +64,7 @@ void Engine::run(const std::vector<Request>& requests, const std::function<void(
   StepBatch batch;
   std::vector<size_t> row_owner;   // active index of each logit row
   std::vector<int64_t> fed_now;    // tokens each active sequence feeds this step
-  std::vector<int> scratch;
+  SampleScratch scratch;
 
   while (next < requests.size() || !active.empty()) {
     while (!free_slots.empty() && next < requests.size()) {  // admit into free slots, in input order
@@ -102,7 +102,6 @@ void Engine::run(const std::vector<Request>& requests, const std::function<void(
       s.fed += fed_now[i];
     }
     Timer t_sample;
-    std::vector<bool> finished(active.size(), false);
     for (size_t row = 0; row < row_owner.size(); ++row) {
       Sequence& s = active[row_owner[row]];
       const Request& r = requests[s.request];
@@ -110,23 +109,19 @@ void Engine::run(const std::vector<Request>& requests, const std::function<void(
       if (options_.keep_first_logits && s.generated.empty()) s.result.first_logits.assign(row_logits, row_logits + vocab);
       const int token = sample(row_logits, vocab, r.sampling, s.rng, scratch);
       ++stats_.generated_tokens;
-      finished[row_owner[row]] = accept(s, r, token);
+      s.finished = accept(s, r, token);
     }
     stats_.sample_s += t_sample.seconds();
     // Retire finished sequences, freeing their slots for the next admissions.
-    std::vector<Sequence> still;
-    for (size_t i = 0; i < active.size(); ++i) {
-      Sequence& s = active[i];
-      if (!finished[i]) {
-        still.push_back(std::move(s));
-        continue;
-      }
+    for (Sequence& s : active) {
+      if (!s.finished) continue;
       s.result.token_ids = s.generated;
       if (tokenizer_ && !s.text_cut) s.result.text = tokenizer_->decode(s.generated);
       free_slots.push_back(s.slot);
       on_done(s.request, std::move(s.result));
     }
-    active = std::move(still);
+    active.erase(std::remove_if(active.begin(), active.end(), [](const Sequence& s) { return s.finished; }),
+                 active.end());
   }
   stats_.total_s = total.seconds();
 }

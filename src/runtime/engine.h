@@ -38,6 +38,7 @@ class Engine {
     std::vector<int> generated;
     Rng rng;
     bool text_cut = false;          // result.text already cut at a stop string
+    bool finished = false;
     Completion result;
   };
   // Appends this sequence's tokens for the step within `budget`; returns how many it added.

@@ -22,7 +22,9 @@ int argmax(const float* logits, int n) {
   return best;
 }
 
-int sample(const float* logits, int n, const SamplingParams& p, Rng& rng, std::vector<int>& order) {
+int sample(const float* logits, int n, const SamplingParams& p, Rng& rng, SampleScratch& scratch) {
+  std::vector<int>& order = scratch.order;
+  std::vector<double>& prob = scratch.prob;
   if (p.temperature <= 0.0) return argmax(logits, n);
   // Candidates by descending logit (ties: lower id first), cut by top-k.
   order.resize(size_t(n));
@@ -32,7 +34,7 @@ int sample(const float* logits, int n, const SamplingParams& p, Rng& rng, std::v
   std::partial_sort(order.begin(), order.begin() + long(keep), order.end(), by_logit);
   order.resize(keep);
   // Softmax of logits / temperature over the kept candidates.
-  std::vector<double> prob(keep);
+  prob.resize(keep);
   const double top = logits[order[0]] / p.temperature;
   double sum = 0;
   for (size_t i = 0; i < keep; ++i) sum += prob[i] = std::exp(logits[order[i]] / p.temperature - top);

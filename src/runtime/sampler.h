@@ -27,8 +27,14 @@ class Rng {
 // Index of the largest logit; the lowest index wins a tie.
 int argmax(const float* logits, int n);
 
+// Buffers reused across sample() calls, so that sampling does not allocate per token.
+struct SampleScratch {
+  std::vector<int> order;    // candidate ids, most likely first
+  std::vector<double> prob;  // their probabilities
+};
+
 // Samples one token id from logits (n). Filters apply in Hugging Face order: temperature, top-k, top-p, min-p,
-// each on the distribution left by the one before. `scratch` is reused across calls.
-int sample(const float* logits, int n, const SamplingParams& params, Rng& rng, std::vector<int>& scratch);
+// each on the distribution left by the one before.
+int sample(const float* logits, int n, const SamplingParams& params, Rng& rng, SampleScratch& scratch);
 
 }  // namespace meshlm
