@@ -7,8 +7,10 @@
 
 namespace meshlm {
 
-// Parses argv; "--help" prints the help and returns false. Unknown options and bad values throw Error.
-inline bool parse_options(cxxopts::Options& options, int argc, char** argv, cxxopts::ParseResult& out) {
+// Parses argv; "--help" prints the help (unless quiet, e.g. on ranks other than 0) and returns false.
+// Unknown options and bad values throw Error.
+inline bool parse_options(cxxopts::Options& options, int argc, char** argv, cxxopts::ParseResult& out,
+                          bool quiet = false) {
   options.add_options("")("h,help", "Show this help");
   try {
     out = options.parse(argc, argv);
@@ -16,7 +18,7 @@ inline bool parse_options(cxxopts::Options& options, int argc, char** argv, cxxo
     fail(e.what(), " (see --help)");
   }
   if (out.count("help")) {
-    std::printf("%s\n", options.help().c_str());
+    if (!quiet) std::printf("%s\n", options.help().c_str());
     return false;
   }
   return true;

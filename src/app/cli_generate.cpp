@@ -1,4 +1,5 @@
-// meshlm generate: run a file of prompts through the model and write one JSON line per request.
+// meshlm generate: run a file of prompts through the model on every rank of the job, and write one JSON line per
+// request. The ranks form tp x pp x dp groups; each loads only its slice of the weights.
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -6,49 +7,71 @@
 
 #include "app/cli_common.h"
 #include "app/commands.h"
-#include "app/output_writer.h"
 #include "app/prompt_file.h"
+#include "app/result_sink.h"
+#include "app/run_metrics.h"
+#include "app/topology.h"
 #include "comm/comm.h"
+#include "core/timer.h"
 #include "io/hdf5_writer.h"
 #include "io/weight_index.h"
 #include "model/transformer.h"
 #include "runtime/engine.h"
+#include "runtime/pipeline.h"
 
 namespace meshlm {
 namespace {
 
 struct GenerateArgs {
-  std::string model_dir, prompts, output, dump_logits;
+  std::string model_dir, prompts, output, dump_logits, metrics_json;
   RequestDefaults defaults;
+  LayoutFlags layout;
   int batch_size = 8;
-  int max_context = 0;  // 0: from the requests, capped by the model
+  int micro_batches = 0;  // 0: one per pipeline stage
+  int max_context = 0;    // 0: from the requests, capped by the model
 };
 
-bool parse_generate(int argc, char** argv, GenerateArgs& a) {
-  cxxopts::Options o("meshlm generate", "Generate completions for a JSONL file of prompts.");
+bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
+  cxxopts::Options o("meshlm generate", "Generate completions for a JSONL file of prompts, on every rank of an "
+                                        "mpirun job.\n  mpirun --hostfile hosts -np 4 meshlm generate --model DIR "
+                                        "--prompts p.jsonl --output out.jsonl --tp 2 --pp 2");
   o.add_options()
-      ("model", "Hugging Face model directory (config.json, *.safetensors, tokenizer.json)",
+      ("model", "Hugging Face model directory (config.json, *.safetensors, tokenizer.json), present on every host",
        cxxopts::value<std::string>()->default_value(default_model_dir()))
       ("prompts", "Prompt file, JSONL: {\"id\", \"prompt\" | \"prompt_ids\", optional max_tokens, temperature, "
-                  "top_k, top_p, min_p, seed, stop}", cxxopts::value<std::string>())
-      ("output", "Output JSONL file ('-' for stdout)", cxxopts::value<std::string>())
+                  "top_k, top_p, min_p, seed, stop}; read by rank 0 only", cxxopts::value<std::string>())
+      ("output", "Output JSONL file ('-' for stdout), written by rank 0 in input order", cxxopts::value<std::string>())
       ("max-tokens", "Tokens to generate per request", cxxopts::value<int>()->default_value("256"))
       ("temperature", "Sampling temperature (0 = greedy)", cxxopts::value<double>()->default_value("0"))
       ("top-k", "Keep the k most likely tokens (0 = off)", cxxopts::value<int>()->default_value("0"))
       ("top-p", "Keep the smallest set with this much probability (1 = off)", cxxopts::value<double>()->default_value("1"))
       ("min-p", "Drop tokens below min-p x the top probability (0 = off)", cxxopts::value<double>()->default_value("0"))
       ("seed", "Base seed: request i without its own seed uses seed + i", cxxopts::value<uint64_t>()->default_value("0"))
-      ("batch-size", "Sequences generated together", cxxopts::value<int>()->default_value("8"))
+      ("batch-size", "Sequences generated together per replica", cxxopts::value<int>()->default_value("8"))
       ("max-context", "Cap on positions per sequence (0 = what the requests need, up to the model's limit)",
        cxxopts::value<int>()->default_value("0"))
+      ("tp", "Tensor-parallel ranks per stage (default: chosen from the hosts)", cxxopts::value<int>())
+      ("pp", "Pipeline stages (default: chosen from the hosts); data-parallel replicas = ranks / (tp*pp)",
+       cxxopts::value<int>())
+      ("layer-split", "Layers per pipeline stage, e.g. 10,12,10, or 'auto' to weight by each host's free memory "
+                      "(default: even)", cxxopts::value<std::string>())
+      ("micro-batches", "Micro-batches in flight through the pipeline (default: one per stage)",
+       cxxopts::value<int>())
+      ("metrics-json", "Write the run summary (per-rank bytes, times, memory) to this JSON file",
+       cxxopts::value<std::string>())
       ("dump-logits", "Write each request's first-step logits to this HDF5 file as /logits/<id>",
        cxxopts::value<std::string>());
   cxxopts::ParseResult r;
-  if (!parse_options(o, argc, argv, r)) return false;
+  if (!parse_options(o, argc, argv, r, quiet)) return false;
   a.model_dir = r["model"].as<std::string>();
   a.prompts = required(r, "prompts");
   a.output = required(r, "output");
   if (r.count("dump-logits")) a.dump_logits = r["dump-logits"].as<std::string>();
+  if (r.count("metrics-json")) a.metrics_json = r["metrics-json"].as<std::string>();
+  if (r.count("tp")) a.layout.tp = r["tp"].as<int>();
+  if (r.count("pp")) a.layout.pp = r["pp"].as<int>();
+  if (r.count("layer-split")) a.layout.layer_split = r["layer-split"].as<std::string>();
+  if (r.count("micro-batches")) a.micro_batches = r["micro-batches"].as<int>();
   a.defaults.max_tokens = r["max-tokens"].as<int>();
   a.defaults.sampling.temperature = r["temperature"].as<double>();
   a.defaults.sampling.top_k = r["top-k"].as<int>();
@@ -64,6 +87,9 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a) {
   MESH_CHECK(a.defaults.sampling.min_p >= 0 && a.defaults.sampling.min_p <= 1, "--min-p must be in [0, 1]");
   MESH_CHECK(a.batch_size >= 1, "--batch-size must be at least 1");
   MESH_CHECK(a.max_context >= 0, "--max-context must be >= 0");
+  MESH_CHECK(!r.count("tp") || a.layout.tp >= 1, "--tp must be at least 1");
+  MESH_CHECK(!r.count("pp") || a.layout.pp >= 1, "--pp must be at least 1");
+  MESH_CHECK(!r.count("micro-batches") || a.micro_batches >= 1, "--micro-batches must be at least 1");
   return true;
 }
 
@@ -78,64 +104,150 @@ std::string completion_line(const Request& req, const Completion& c) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// What every rank must agree on before allocating: the KV cache shape and the micro-batching.
+struct JobShape {
+  int64_t ctx = 1;        // positions per sequence
+  int slots = 1;          // sequences in flight per replica
+  int micro_batches = 1;
+};
+
+JobShape job_shape(const GenerateArgs& a, const std::vector<Request>& requests, const Topology& t, int context_cap) {
+  JobShape s;
+  for (const Request& r : requests) s.ctx = std::max<int64_t>(s.ctx, int64_t(r.prompt.size()) + r.max_tokens);
+  s.ctx = std::min<int64_t>(s.ctx, context_cap);
+  const size_t per_replica = (requests.size() + size_t(t.dp) - 1) / size_t(t.dp);  // replica d takes i % dp == d
+  s.slots = int(std::max<size_t>(1, std::min<size_t>(size_t(a.batch_size), per_replica)));
+  s.micro_batches = std::min(a.micro_batches > 0 ? a.micro_batches : t.pp, s.slots);
+  return s;
+}
+
+void print_banner(const ModelConfig& c, const Topology& t, const JobShape& s, size_t n_requests) {
+  std::fprintf(stderr, "meshlm: %s (%s), %d layers, dim %d, vocab %d; %zu requests, batch %d, context %lld\n",
+               c.arch_name.c_str(), arch_label(c.arch), c.n_layers, c.dim, c.vocab_size, n_requests, s.slots,
+               (long long)s.ctx);
+  std::string stages;
+  int64_t begin = 0;
+  for (int64_t n : t.layer_counts) {
+    stages += (stages.empty() ? "" : " ") + ("[" + std::to_string(begin) + "," + std::to_string(begin + n) + ")");
+    begin += n;
+  }
+  std::fprintf(stderr, "meshlm: layout tp %d x pp %d x dp %d (%s); stage layers %s; %d micro-batch%s\n", t.tp, t.pp,
+               t.dp, t.how.c_str(), stages.c_str(), s.micro_batches, s.micro_batches == 1 ? "" : "es");
+  if (t.pp > 1 && s.micro_batches < t.pp)
+    std::fprintf(stderr, "meshlm: warning: %d micro-batches cannot keep %d stages busy (raise --batch-size)\n",
+                 s.micro_batches, t.pp);
+}
+
 }  // namespace
 
-int run_generate(int argc, char** argv) {
+int run_generate(int argc, char** argv, const MpiSession& mpi) {
+  const bool rank0 = mpi.world_rank() == 0;
   GenerateArgs a;
-  if (!parse_generate(argc, argv, a)) return 0;
-  const ModelConfig config = load_model_config(a.model_dir);
-  std::unique_ptr<Tokenizer> tokenizer;
-  if (std::filesystem::exists(std::filesystem::path(a.model_dir) / "tokenizer.json")) {
-    tokenizer = Tokenizer::load(a.model_dir);
-  } else {
-    std::fprintf(stderr, "meshlm: warning: %s has no tokenizer.json: prompts must be prompt_ids and text stays empty\n",
-                 a.model_dir.c_str());
-  }
+  ModelConfig config;
+  bool help = false;
+  mpi.all_or_none("generate", [&] {
+    help = !parse_generate(argc, argv, a, !rank0);
+    if (!help) config = load_model_config(a.model_dir);
+  });
+  if (help) return 0;
+
+  // Layout: from the flags, or from how the ranks sit on the hosts.
+  const HostFacts facts = gather_host_facts();
+  Topology topo;
+  ParallelLayout layout;
+  mpi.all_or_none("generate", [&] {
+    topo = resolve_topology(a.layout, facts, config);
+    layout = ParallelLayout::make(config, mpi.world_size(), mpi.world_rank(), topo.tp, topo.pp, topo.layer_counts);
+  });
+  const bool driver = layout.pp_rank == 0 && layout.tp_rank == 0;
+
+  // Requests: rank 0 reads and tokenizes the prompt file; the other ranks get the parsed requests.
   const int context_cap = a.max_context > 0 ? std::min(a.max_context, config.max_seq_len) : config.max_seq_len;
-  const std::vector<Request> requests =
-      read_prompt_file(a.prompts, a.defaults, tokenizer.get(), config.vocab_size, context_cap);
-  if (!a.dump_logits.empty()) {
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::vector<Request> requests;
+  mpi.all_or_none("generate", [&] {
+    const bool has_tokenizer = std::filesystem::exists(std::filesystem::path(a.model_dir) / "tokenizer.json");
+    if (driver && has_tokenizer) tokenizer = Tokenizer::load(a.model_dir);
+    if (!rank0) return;
+    if (!has_tokenizer)
+      std::fprintf(stderr, "meshlm: warning: %s has no tokenizer.json: prompts must be prompt_ids and text stays "
+                           "empty\n", a.model_dir.c_str());
+    requests = read_prompt_file(a.prompts, a.defaults, tokenizer.get(), config.vocab_size, context_cap);
     for (const Request& r : requests) {
-      const std::string why = LogitsDump::invalid_name(r.id);
+      const std::string why = a.dump_logits.empty() ? "" : LogitsDump::invalid_name(r.id);
       MESH_CHECK(why.empty(), a.prompts, ":", r.line, ": id \"", r.id, "\" cannot name an HDF5 dataset: it ", why);
     }
-  }
-  // Each sequence needs its prompt plus the tokens it may generate, within the cap.
-  int64_t ctx = 1;
-  for (const Request& r : requests) ctx = std::max<int64_t>(ctx, int64_t(r.prompt.size()) + r.max_tokens);
-  ctx = std::min<int64_t>(ctx, context_cap);
-  const int slots = int(std::min<size_t>(size_t(a.batch_size), requests.size()));
-
-  OrderedJsonlWriter writer(a.output);
-  std::unique_ptr<LogitsDump> dump;
-  if (!a.dump_logits.empty()) dump = std::make_unique<LogitsDump>(a.dump_logits);
-
-  const WeightIndex index(a.model_dir);
-  const ParallelLayout layout = ParallelLayout::single(config);
-  ModelWeights weights = load_weights(index, config, layout);
-  const uint64_t weight_bytes = weights.bytes;
-  Transformer model(config, std::move(weights), layout, slots, ctx, std::max(512, slots));
-  std::fprintf(stderr, "meshlm: %s (%s), %d layers, dim %d, vocab %d; %zu requests, batch %d, context %lld\n",
-               config.arch_name.c_str(), arch_label(config.arch), config.n_layers, config.dim, config.vocab_size,
-               requests.size(), slots, (long long)ctx);
-
-  EngineOptions opts;
-  opts.batch_size = slots;
-  opts.keep_first_logits = dump != nullptr;
-  Engine engine(model, tokenizer.get(), config.eos_ids, opts);
-  engine.run(requests, [&](size_t i, Completion&& c) {
-    if (dump) dump->write(requests[i].id, c.first_logits.data(), int64_t(c.first_logits.size()));
-    writer.put(i, completion_line(requests[i], c));
   });
+  Groups groups = Groups::split(topo.tp, topo.pp);
+  std::vector<uint8_t> blob;
+  if (rank0) {
+    const std::string text = requests_to_json(requests);
+    blob.assign(text.begin(), text.end());
+  }
+  groups.world.bcast_bytes(blob, 0);
+  if (!rank0) requests = requests_from_json(std::string(blob.begin(), blob.end()));
+  const JobShape shape = job_shape(a, requests, topo, context_cap);
 
-  const EngineStats& s = engine.stats();
-  std::fprintf(stderr,
-               "meshlm: %zu requests, %lld prompt + %lld generated tokens in %.3f s: %.1f generated tok/s, "
-               "%.1f total tok/s (%lld steps, forward %.3f s, sampling %.3f s); weights %.2f MB, KV cache %.2f MB\n",
-               requests.size(), (long long)s.prompt_tokens, (long long)s.generated_tokens, s.total_s,
-               s.generated_tokens / std::max(1e-9, s.total_s),
-               (s.prompt_tokens + s.generated_tokens) / std::max(1e-9, s.total_s), (long long)s.steps, s.forward_s,
-               s.sample_s, weight_bytes / 1e6, model.kv_bytes() / 1e6);
+  // Weights: each rank reads only its rows, columns and layers.
+  std::unique_ptr<Transformer> model;
+  std::unique_ptr<ResultSink> sink;
+  uint64_t weight_bytes = 0;
+  mpi.all_or_none("generate", [&] {
+    std::vector<std::string> ids;
+    for (const Request& r : requests) ids.push_back(r.id);
+    sink = std::make_unique<ResultSink>(groups.world, a.output, a.dump_logits, std::move(ids));
+    const WeightIndex index(a.model_dir);
+    ModelWeights weights = load_weights(index, config, layout);
+    weight_bytes = weights.bytes;
+    model = std::make_unique<Transformer>(config, std::move(weights), layout, &groups.tp, shape.slots, shape.ctx,
+                                          std::max(512, shape.slots));
+  });
+  if (rank0) print_banner(config, topo, shape, requests.size());
+
+  // Generate: each replica's driver runs the engine on its share; every other rank serves steps.
+  const Timer wall;
+  const double comm_start = comm_stats().seconds;
+  Pipeline pipeline(*model, groups, shape.micro_batches);
+  EngineStats stats;
+  int64_t my_requests = 0;
+  if (driver) {
+    std::vector<Request> mine;
+    std::vector<size_t> global;
+    for (size_t i = size_t(layout.dp_rank); i < requests.size(); i += size_t(topo.dp)) {
+      mine.push_back(requests[i]);
+      global.push_back(i);
+    }
+    my_requests = int64_t(mine.size());
+    EngineOptions opts;
+    opts.batch_size = shape.slots;
+    opts.keep_first_logits = !a.dump_logits.empty();
+    Engine engine(pipeline, tokenizer.get(), config.eos_ids, opts);
+    engine.run(
+        mine, [&](size_t i, Completion&& c) { sink->put(global[i], completion_line(mine[i], c), c.first_logits); },
+        [&] { sink->poll(); });
+    pipeline.stop();
+    stats = engine.stats();
+  } else {
+    pipeline.serve();
+  }
+  sink->finish(requests.size());
+  sink.reset();
+
+  // Summary: every rank's share, on rank 0.
+  RankMetrics m;
+  m.world_rank = mpi.world_rank(), m.dp = layout.dp_rank, m.pp = layout.pp_rank, m.tp = layout.tp_rank;
+  m.layer_begin = layout.layers.begin, m.layer_end = layout.layers.end;
+  m.weight_bytes = weight_bytes, m.kv_bytes = model->kv_bytes(), m.peak_rss = peak_rss_bytes();
+  m.bytes_sent = comm_stats().bytes_sent, m.comm_s = comm_stats().seconds - comm_start;
+  m.compute_s = pipeline.compute_seconds(), m.wall_s = wall.seconds();
+  m.requests = my_requests, m.prompt_tokens = stats.prompt_tokens, m.generated_tokens = stats.generated_tokens;
+  std::snprintf(m.host, sizeof m.host, "%s", mpi.host().c_str());
+  const std::vector<RankMetrics> all = gather_metrics(groups.world, m);
+  if (rank0) {
+    const RunInfo info{a.model_dir, topo, shape.micro_batches, shape.slots};
+    print_summary(stderr, info, all);
+    if (!a.metrics_json.empty()) write_metrics_json(a.metrics_json, info, all);
+  }
   return 0;
 }
 

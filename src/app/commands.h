@@ -3,7 +3,9 @@
 
 namespace meshlm {
 
-int run_generate(int argc, char** argv);
+class MpiSession;
+
+int run_generate(int argc, char** argv, const MpiSession& mpi);
 int run_tokenize(int argc, char** argv);
 int run_info(int argc, char** argv);
 

@@ -29,13 +29,11 @@ void usage(FILE* out) {
 int run_verb(const std::string& verb, int argc, char** argv, const meshlm::MpiSession* mpi) {
   const std::string tag = mpi && mpi->world_size() > 1 ? "[rank " + std::to_string(mpi->world_rank()) + "] " : "";
   try {
-    if (verb == "generate") {
-      MESH_CHECK(mpi->world_size() == 1, "generate runs on one rank for now (got ", mpi->world_size(),
-                 "); tensor and pipeline layouts come with the parallel engine");
-      return meshlm::run_generate(argc, argv);
-    }
+    if (verb == "generate") return meshlm::run_generate(argc, argv, *mpi);
     if (verb == "tokenize") return meshlm::run_tokenize(argc, argv);
     return meshlm::run_info(argc, argv);
+  } catch (const meshlm::AlreadyReported&) {
+    return 1;  // every rank agreed on the error; leave without MPI_Abort
   } catch (const meshlm::Error& e) {
     std::fprintf(stderr, "%smeshlm %s: error: %s\n", tag.c_str(), verb.c_str(), e.what());
   } catch (const std::bad_alloc&) {

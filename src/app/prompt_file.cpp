@@ -133,4 +133,32 @@ std::vector<Request> read_prompt_file(const std::string& path, const RequestDefa
   return requests;
 }
 
+std::string requests_to_json(const std::vector<Request>& requests) {
+  json all = json::array();
+  for (const Request& r : requests)
+    all.push_back({{"id", r.id}, {"prompt", r.prompt}, {"max_tokens", r.max_tokens}, {"stop", r.stop},
+                   {"line", r.line}, {"temperature", r.sampling.temperature}, {"top_k", r.sampling.top_k},
+                   {"top_p", r.sampling.top_p}, {"min_p", r.sampling.min_p}, {"seed", r.sampling.seed}});
+  return all.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::vector<Request> requests_from_json(const std::string& text) {
+  std::vector<Request> out;
+  for (const json& j : json::parse(text)) {
+    Request r;
+    r.id = j["id"].get<std::string>();
+    r.prompt = j["prompt"].get<std::vector<int>>();
+    r.max_tokens = j["max_tokens"].get<int>();
+    r.stop = j["stop"].get<std::vector<std::string>>();
+    r.line = j["line"].get<size_t>();
+    r.sampling.temperature = j["temperature"].get<double>();
+    r.sampling.top_k = j["top_k"].get<int>();
+    r.sampling.top_p = j["top_p"].get<double>();
+    r.sampling.min_p = j["min_p"].get<double>();
+    r.sampling.seed = j["seed"].get<uint64_t>();
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 }  // namespace meshlm

@@ -20,4 +20,8 @@ struct RequestDefaults {
 std::vector<Request> read_prompt_file(const std::string& path, const RequestDefaults& defaults,
                                       const Tokenizer* tokenizer, int vocab_size, int max_context);
 
+// Parsed requests as JSON text, for rank 0 to hand them to the other ranks (which never read the prompt file).
+std::string requests_to_json(const std::vector<Request>& requests);
+std::vector<Request> requests_from_json(const std::string& text);
+
 }  // namespace meshlm

@@ -11,7 +11,7 @@ void attend(const float* q, const float* k_cache, const float* v_cache, int64_t 
   const float scale = float(1.0 / std::sqrt(double(hd)));
   for (int64_t h = 0; h < shape.n_heads; ++h) {
     const float* qh = q + h * hd;
-    const int64_t kvh = h / shape.group;
+    const int64_t kvh = (shape.first_q_head + h) / shape.group - shape.first_kv_head;
     float max_score = -INFINITY;
     for (int64_t t = first; t <= last; ++t) {
       const float* kt = k_cache + t * kv_stride + kvh * hd;

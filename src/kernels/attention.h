@@ -9,11 +9,13 @@ struct AttentionShape {
   int64_t n_kv_heads = 0;   // kv heads in the cache rows (this rank's)
   int64_t head_dim = 0;
   int64_t group = 1;        // query heads per kv head
+  int64_t first_q_head = 0;   // global index of this rank's first query head
+  int64_t first_kv_head = 0;  // global index of this rank's first kv head
 };
 
 // out (n_heads, head_dim) = softmax(q · Kᵀ / sqrt(head_dim)) · V over cache positions [first, last].
 // q: (n_heads, head_dim). k_cache, v_cache: (positions, n_kv_heads * head_dim) rows of this sequence.
-// Query head h reads kv head h / group. scores: scratch of at least last + 1 floats.
+// Local query head h (global first_q_head + h) reads global kv head (first_q_head + h) / group. scores: scratch of at least last + 1 floats.
 void attend(const float* q, const float* k_cache, const float* v_cache, int64_t first, int64_t last,
             const AttentionShape& shape, float* scores, float* out);
 

@@ -9,10 +9,10 @@
 
 namespace meshlm {
 
-Transformer::Transformer(const ModelConfig& config, ModelWeights weights, const ParallelLayout& layout,
+Transformer::Transformer(const ModelConfig& config, ModelWeights weights, const ParallelLayout& layout, Group* tp,
                          int64_t max_slots, int64_t max_ctx, int64_t max_step_tokens)
-    : config_(config), weights_(std::move(weights)), layout_(layout), rope_(config),
-      max_step_tokens_(max_step_tokens) {
+    : config_(config), weights_(std::move(weights)), layout_(layout), tp_(tp && tp->size() > 1 ? tp : nullptr),
+      rope_(config), max_step_tokens_(max_step_tokens) {
   n_heads_local_ = layout.q_heads.size();
   n_kv_heads_local_ = layout.kv_heads.size();
   hidden_local_ = layout.hidden.size();
@@ -29,35 +29,60 @@ Transformer::Transformer(const ModelConfig& config, ModelWeights weights, const 
   cos_.resize(size_t(T * hd / 2));
   sin_.resize(cos_.size());
   scores_.resize(size_t(max_ctx));
-  head_in_.resize(size_t(max_slots * dim));
-  logits_.resize(size_t(max_slots * layout.vocab.size()));
+  if (layout.last_stage()) {
+    head_in_.resize(size_t(max_slots * dim));
+    logits_.resize(size_t(max_slots * layout.vocab.size()));
+  }
 }
 
 const float* Transformer::forward(const StepBatch& batch) {
-  const int64_t n = batch.size(), dim = config_.dim, half = config_.head_dim / 2;
+  embed(batch);
+  run_layers(batch);
+  return head(batch);
+}
+
+void Transformer::embed(const StepBatch& batch) {
+  const int64_t n = batch.size(), dim = config_.dim;
   MESH_CHECK(n <= max_step_tokens_, "step of ", n, " tokens exceeds the ", max_step_tokens_, "-token capacity");
-  MESH_CHECK(int64_t(batch.logit_rows.size()) <= cache_.slots(), "more logit rows than sequence slots");
-  // Embedding lookup: one row of embed_tokens per token, converted to fp32.
+  // Each tensor rank holds the rows of its vocab slice; other tokens get zeros, and the sum over ranks is exact.
   const Matrix& emb = weights_.embed_tokens;
   const size_t row_bytes = size_t(dim) * dtype_size(emb.dtype);
   for (int64_t i = 0; i < n; ++i) {
     const int tok = batch.tokens[size_t(i)];
-    MESH_CHECK(tok >= 0 && tok < emb.rows, "token id ", tok, " is outside the vocabulary (", emb.rows, ")");
-    MESH_CHECK(batch.positions[size_t(i)] < cache_.max_ctx(), "position ", batch.positions[size_t(i)],
-               " exceeds the context of ", cache_.max_ctx());
-    to_f32(emb.bytes.data() + size_t(tok) * row_bytes, emb.dtype, &x_[size_t(i * dim)], size_t(dim));
-    rope_.angles(batch.positions[size_t(i)], &cos_[size_t(i * half)], &sin_[size_t(i * half)]);
+    MESH_CHECK(tok >= 0 && tok < config_.vocab_size, "token id ", tok, " is outside the vocabulary (",
+               config_.vocab_size, ")");
+    float* xi = &x_[size_t(i * dim)];
+    if (layout_.vocab.contains(tok))
+      to_f32(emb.bytes.data() + size_t(tok - layout_.vocab.begin) * row_bytes, emb.dtype, xi, size_t(dim));
+    else
+      std::fill(xi, xi + dim, 0.0f);
+  }
+  if (tp_) tp_->allreduce_sum(x_.data(), n * dim);
+}
+
+void Transformer::run_layers(const StepBatch& batch) {
+  const int64_t n = batch.size(), half = config_.head_dim / 2;
+  MESH_CHECK(n <= max_step_tokens_, "step of ", n, " tokens exceeds the ", max_step_tokens_, "-token capacity");
+  MESH_CHECK(int64_t(batch.logit_rows.size()) <= cache_.slots(), "more logit rows than sequence slots");
+  for (int64_t i = 0; i < n; ++i) {
+    const int pos = batch.positions[size_t(i)], slot = batch.slots[size_t(i)];
+    MESH_CHECK(pos >= 0 && pos < cache_.max_ctx(), "position ", pos, " exceeds the context of ", cache_.max_ctx());
+    MESH_CHECK(slot >= 0 && slot < cache_.slots(), "KV slot ", slot, " is outside the ", cache_.slots(), " slots");
+    rope_.angles(pos, &cos_[size_t(i * half)], &sin_[size_t(i * half)]);
   }
   for (int64_t l = 0; l < layout_.layers.size(); ++l) {
     attention_block(l, batch);
     mlp_block(l, n);
   }
-  // Final norm and lm_head, only for the rows whose logits are wanted.
-  const int64_t m = int64_t(batch.logit_rows.size());
+}
+
+const float* Transformer::head(const StepBatch& batch) {
+  MESH_CHECK(layout_.last_stage(), "head() runs on the last pipeline stage only");
+  const int64_t dim = config_.dim, m = int64_t(batch.logit_rows.size());
   for (int64_t r = 0; r < m; ++r)
     rmsnorm(&x_[size_t(batch.logit_rows[size_t(r)] * dim)], weights_.norm.data(), &head_in_[size_t(r * dim)], 1,
             dim, float(config_.norm_eps));
-  matmul(head_in_.data(), m, weights_.head().view(), logits_.data());
+  matmul(head_in_.data(), m, weights_.head().view(), logits_.data());  // (m, vocab_local), split by vocab
   return logits_.data();
 }
 
@@ -68,9 +93,9 @@ void Transformer::attention_block(int64_t l, const StepBatch& batch) {
   const float eps = float(config_.norm_eps);
 
   rmsnorm(x_.data(), L.input_layernorm.data(), xb_.data(), n, dim, eps);
-  matmul(xb_.data(), n, L.q_proj.view(), q_.data());  // (n, q_dim), Split::kOutput
-  matmul(xb_.data(), n, L.k_proj.view(), k_.data());  // (n, kv_dim), Split::kOutput
-  matmul(xb_.data(), n, L.v_proj.view(), v_.data());  // (n, kv_dim), Split::kOutput
+  matmul(xb_.data(), n, L.q_proj.view(), q_.data());  // (n, q_dim), this rank's heads
+  matmul(xb_.data(), n, L.k_proj.view(), k_.data());  // (n, kv_dim)
+  matmul(xb_.data(), n, L.v_proj.view(), v_.data());  // (n, kv_dim)
   if (!L.q_bias.empty()) {
     add_bias(q_.data(), L.q_bias.data(), n, q_dim);
     add_bias(k_.data(), L.k_bias.data(), n, kv_dim);
@@ -87,14 +112,16 @@ void Transformer::attention_block(int64_t l, const StepBatch& batch) {
     std::memcpy(cache_.k(l, slot) + pos * kv_dim, &k_[size_t(i * kv_dim)], size_t(kv_dim) * sizeof(float));
     std::memcpy(cache_.v(l, slot) + pos * kv_dim, &v_[size_t(i * kv_dim)], size_t(kv_dim) * sizeof(float));
   }
-  const AttentionShape shape{n_heads_local_, n_kv_heads_local_, hd, config_.n_heads / config_.n_kv_heads};
+  const AttentionShape shape{n_heads_local_, n_kv_heads_local_, hd, config_.n_heads / config_.n_kv_heads,
+                             layout_.q_heads.begin, layout_.kv_heads.begin};
   for (int64_t i = 0; i < n; ++i) {
     const int slot = batch.slots[size_t(i)], pos = batch.positions[size_t(i)];
     const int64_t first = config_.sliding_window > 0 ? std::max<int64_t>(0, pos - config_.sliding_window + 1) : 0;
     attend(&q_[size_t(i * q_dim)], cache_.k(l, slot), cache_.v(l, slot), first, pos, shape, scores_.data(),
            &att_[size_t(i * q_dim)]);
   }
-  matmul(att_.data(), n, L.o_proj.view(), xb_.data());  // (n, dim), Split::kInput
+  matmul(att_.data(), n, L.o_proj.view(), xb_.data());  // (n, dim) partial sums over this rank's heads
+  if (tp_) tp_->allreduce_sum(xb_.data(), n * dim);
   if (!L.o_bias.empty()) add_bias(xb_.data(), L.o_bias.data(), n, dim);
   add_inplace(x_.data(), xb_.data(), n * dim);
 }
@@ -103,14 +130,15 @@ void Transformer::mlp_block(int64_t l, int64_t n) {
   const LayerWeights& L = weights_.layers[size_t(l)];
   const int64_t dim = config_.dim;
   rmsnorm(x_.data(), L.post_attention_layernorm.data(), xb_.data(), n, dim, float(config_.norm_eps));
-  matmul(xb_.data(), n, L.gate_proj.view(), gate_.data());  // (n, hidden_local), Split::kOutput
-  matmul(xb_.data(), n, L.up_proj.view(), up_.data());      // (n, hidden_local), Split::kOutput
+  matmul(xb_.data(), n, L.gate_proj.view(), gate_.data());  // (n, hidden_local)
+  matmul(xb_.data(), n, L.up_proj.view(), up_.data());      // (n, hidden_local)
   if (!L.gate_bias.empty()) {
     add_bias(gate_.data(), L.gate_bias.data(), n, hidden_local_);
     add_bias(up_.data(), L.up_bias.data(), n, hidden_local_);
   }
   silu_mul(gate_.data(), up_.data(), n * hidden_local_);
-  matmul(gate_.data(), n, L.down_proj.view(), xb_.data());  // (n, dim), Split::kInput
+  matmul(gate_.data(), n, L.down_proj.view(), xb_.data());  // (n, dim) partial sums over this rank's hidden slice
+  if (tp_) tp_->allreduce_sum(xb_.data(), n * dim);
   if (!L.down_bias.empty()) add_bias(xb_.data(), L.down_bias.data(), n, dim);
   add_inplace(x_.data(), xb_.data(), n * dim);
 }

@@ -1,36 +1,41 @@
 // The transformer forward pass over one packed step: prefill and decode tokens of many sequences together,
-// one GEMM per weight for the whole step.
+// one GEMM per weight for the whole step. With tensor parallelism each rank holds whole heads and a slice of the
+// MLP (Megatron): q/k/v and gate/up are split by output, o_proj and down_proj by input, and each of the latter is
+// followed by one all-reduce over the tensor group. With pipeline parallelism a rank runs only its stage's layers:
+// embed() on the first stage, head() on the last, and the activations travel between them.
 #pragma once
 #include <cstdint>
 #include <vector>
 
+#include "comm/group.h"
 #include "io/hf_config.h"
 #include "model/kv_cache.h"
 #include "model/parallel_layout.h"
 #include "model/rope.h"
+#include "model/step_batch.h"
 #include "model/weights.h"
 
 namespace meshlm {
 
-// The tokens of one step, packed. Token i belongs to the sequence in KV slot slots[i] at position positions[i];
-// a sequence's tokens appear in position order and its earlier positions are already in the cache.
-struct StepBatch {
-  std::vector<int> tokens;      // (n_tokens)
-  std::vector<int> positions;   // (n_tokens)
-  std::vector<int> slots;       // (n_tokens)
-  std::vector<int> logit_rows;  // indices into tokens whose next-token logits are wanted
-
-  void clear() { tokens.clear(); positions.clear(); slots.clear(); logit_rows.clear(); }
-  int64_t size() const { return int64_t(tokens.size()); }
-};
-
 class Transformer {
  public:
-  Transformer(const ModelConfig& config, ModelWeights weights, const ParallelLayout& layout, int64_t max_slots,
-              int64_t max_ctx, int64_t max_step_tokens);
+  // tp: the tensor group, or null for a single tensor rank.
+  Transformer(const ModelConfig& config, ModelWeights weights, const ParallelLayout& layout, Group* tp,
+              int64_t max_slots, int64_t max_ctx, int64_t max_step_tokens);
 
-  // Runs one step. Returns logits (batch.logit_rows.size(), vocab_size), valid until the next call.
+  // First stage: the residual stream of the step's tokens from the (vocab-split) embedding.
+  void embed(const StepBatch& batch);
+  // This rank's layers on the residual stream, writing their keys and values into the cache.
+  void run_layers(const StepBatch& batch);
+  // Last stage: final norm and this rank's vocab slice of the lm_head for the logit rows.
+  // Returns (batch.logit_rows.size(), layout.vocab.size()) logits, valid until the next call.
+  const float* head(const StepBatch& batch);
+  // All three: the whole model on one rank. Returns (logit rows, vocab_size).
   const float* forward(const StepBatch& batch);
+
+  // The residual stream (max_step_tokens, dim): what one pipeline stage hands to the next.
+  float* activations() { return x_.data(); }
+  const ParallelLayout& layout() const { return layout_; }
 
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
@@ -45,6 +50,7 @@ class Transformer {
   ModelConfig config_;
   ModelWeights weights_;
   ParallelLayout layout_;
+  Group* tp_;
   Rope rope_;
   KVCache cache_;
   int64_t max_step_tokens_;
@@ -61,7 +67,7 @@ class Transformer {
   std::vector<float> cos_, sin_;  // (T, head_dim / 2)
   std::vector<float> scores_;   // (max_ctx)
   std::vector<float> head_in_;  // (slots, dim) normed rows whose logits are wanted
-  std::vector<float> logits_;   // (slots, vocab_size)
+  std::vector<float> logits_;   // (slots, vocab_local)
 };
 
 }  // namespace meshlm

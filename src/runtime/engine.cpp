@@ -4,13 +4,15 @@
 
 #include "core/check.h"
 #include "core/timer.h"
+#include "model/parallel_layout.h"
 
 namespace meshlm {
 
-Engine::Engine(Transformer& model, const Tokenizer* tokenizer, std::vector<int> eos_ids, EngineOptions options)
-    : model_(model), tokenizer_(tokenizer), eos_ids_(std::move(eos_ids)), options_(options) {
-  MESH_CHECK(options_.batch_size >= 1, "batch size must be at least 1");
-  MESH_CHECK(model_.max_step_tokens() >= options_.batch_size, "step capacity ", model_.max_step_tokens(),
+Engine::Engine(StepRunner& runner, const Tokenizer* tokenizer, std::vector<int> eos_ids, EngineOptions options)
+    : runner_(runner), tokenizer_(tokenizer), eos_ids_(std::move(eos_ids)), options_(options) {
+  MESH_CHECK(options_.batch_size >= runner_.micro_batches(), "batch size ", options_.batch_size,
+             " is below the ", runner_.micro_batches(), " micro-batches");
+  MESH_CHECK(runner_.max_step_tokens() >= options_.batch_size, "step capacity ", runner_.max_step_tokens(),
              " is below the batch size ", options_.batch_size);
 }
 
@@ -46,7 +48,7 @@ bool Engine::accept(Sequence& s, const Request& r, int token) {
       return true;
     }
   }
-  const bool out_of_context = int64_t(r.prompt.size() + s.generated.size()) >= model_.max_ctx();
+  const bool out_of_context = int64_t(r.prompt.size() + s.generated.size()) >= runner_.max_ctx();
   if (int(s.generated.size()) >= r.max_tokens || out_of_context) {
     c.finish_reason = "length";
     return true;
@@ -54,74 +56,106 @@ bool Engine::accept(Sequence& s, const Request& r, int token) {
   return false;
 }
 
-void Engine::run(const std::vector<Request>& requests, const std::function<void(size_t, Completion&&)>& on_done) {
-  const Timer total;
-  const int vocab = model_.config().vocab_size;
-  std::vector<Sequence> active;
-  std::vector<int> free_slots;
-  for (int slot = options_.batch_size - 1; slot >= 0; --slot) free_slots.push_back(slot);
-  size_t next = 0;
-  StepBatch batch;
-  std::vector<size_t> row_owner;   // active index of each logit row
-  std::vector<int64_t> fed_now;    // tokens each active sequence feeds this step
-  SampleScratch scratch;
-
-  while (next < requests.size() || !active.empty()) {
-    while (!free_slots.empty() && next < requests.size()) {  // admit into free slots, in input order
-      Sequence s;
-      s.request = next++;
-      s.slot = free_slots.back();
-      free_slots.pop_back();
-      s.rng = Rng(requests[s.request].sampling.seed);
-      active.push_back(std::move(s));
-    }
-    // Decode tokens first (one per running sequence), then prefill chunks in the budget that is left.
-    batch.clear();
-    row_owner.clear();
-    fed_now.assign(active.size(), 0);
-    int64_t budget = model_.max_step_tokens();
-    for (int pass = 0; pass < 2; ++pass) {
-      for (size_t i = 0; i < active.size(); ++i) {
-        const Request& r = requests[active[i].request];
-        const bool decoding = active[i].fed >= int64_t(r.prompt.size());
-        if (decoding != (pass == 0) || budget == 0) continue;
-        const size_t rows_before = batch.logit_rows.size();
-        fed_now[i] = schedule(active[i], r, budget, batch);
-        budget -= fed_now[i];
-        if (batch.logit_rows.size() > rows_before) row_owner.push_back(i);
+void Engine::build_step(MicroBatch& mb, const std::vector<Request>& requests) const {
+  mb.batch.clear();
+  mb.row_owner.clear();
+  mb.fed_now.assign(mb.active.size(), 0);
+  int64_t budget = runner_.max_step_tokens();
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t i = 0; i < mb.active.size(); ++i) {
+      const Sequence& s = mb.active[i];
+      const Request& r = requests[s.request];
+      const bool decoding = s.fed >= int64_t(r.prompt.size());
+      if (decoding != (pass == 0) || budget == 0) continue;
+      const size_t rows_before = mb.batch.logit_rows.size();
+      mb.fed_now[i] = schedule(s, r, budget, mb.batch);
+      budget -= mb.fed_now[i];
+      if (mb.batch.logit_rows.size() > rows_before) {
+        mb.row_owner.push_back(i);
+        RowSpec spec;
+        spec.sampling = r.sampling;
+        spec.rng_state = s.rng.state();
+        spec.want_logits = options_.keep_first_logits && s.generated.empty();
+        mb.batch.rows.push_back(spec);
       }
     }
-    Timer t_forward;
-    const float* logits = model_.forward(batch);
-    stats_.forward_s += t_forward.seconds();
-    ++stats_.steps;
-    for (size_t i = 0; i < active.size(); ++i) {
-      Sequence& s = active[i];
-      const int64_t prompt_len = int64_t(requests[s.request].prompt.size());
-      stats_.prompt_tokens += std::max<int64_t>(0, std::min(prompt_len, s.fed + fed_now[i]) - s.fed);
-      s.fed += fed_now[i];
+  }
+}
+
+void Engine::apply(MicroBatch& mb, const StepResult& result, const std::vector<Request>& requests,
+                   const std::function<void(size_t, Completion&&)>& on_done) {
+  const int vocab = runner_.vocab_size();
+  MESH_CHECK(result.tokens.size() == mb.row_owner.size(), "step returned ", result.tokens.size(), " tokens for ",
+             mb.row_owner.size(), " rows");
+  for (size_t i = 0; i < mb.active.size(); ++i) {
+    Sequence& s = mb.active[i];
+    const int64_t prompt_len = int64_t(requests[s.request].prompt.size());
+    stats_.prompt_tokens += std::max<int64_t>(0, std::min(prompt_len, s.fed + mb.fed_now[i]) - s.fed);
+    s.fed += mb.fed_now[i];
+  }
+  size_t logits_at = 0;
+  for (size_t row = 0; row < mb.row_owner.size(); ++row) {
+    Sequence& s = mb.active[mb.row_owner[row]];
+    if (mb.batch.rows[row].want_logits) {
+      MESH_CHECK(result.logits.size() >= logits_at + size_t(vocab), "step returned too few logits");
+      s.result.first_logits.assign(result.logits.begin() + long(logits_at), result.logits.begin() + long(logits_at + size_t(vocab)));
+      logits_at += size_t(vocab);
     }
-    Timer t_sample;
-    for (size_t row = 0; row < row_owner.size(); ++row) {
-      Sequence& s = active[row_owner[row]];
-      const Request& r = requests[s.request];
-      const float* row_logits = logits + row * size_t(vocab);
-      if (options_.keep_first_logits && s.generated.empty()) s.result.first_logits.assign(row_logits, row_logits + vocab);
-      const int token = sample(row_logits, vocab, r.sampling, s.rng, scratch);
-      ++stats_.generated_tokens;
-      s.finished = accept(s, r, token);
+    s.rng = Rng(result.rng_states[row]);
+    ++stats_.generated_tokens;
+    s.finished = accept(s, requests[s.request], result.tokens[row]);
+  }
+  // Retire finished sequences, freeing their slots for the next admissions.
+  for (Sequence& s : mb.active) {
+    if (!s.finished) continue;
+    s.result.token_ids = s.generated;
+    if (tokenizer_ && !s.text_cut) s.result.text = tokenizer_->decode(s.generated);
+    mb.free_slots.push_back(s.slot);
+    on_done(s.request, std::move(s.result));
+  }
+  mb.active.erase(std::remove_if(mb.active.begin(), mb.active.end(), [](const Sequence& s) { return s.finished; }),
+                  mb.active.end());
+}
+
+void Engine::run(const std::vector<Request>& requests, const std::function<void(size_t, Completion&&)>& on_done,
+                 const std::function<void()>& on_step) {
+  const Timer total;
+  const int n_mb = runner_.micro_batches();
+  std::vector<MicroBatch> mbs(static_cast<size_t>(n_mb));
+  for (int k = 0; k < n_mb; ++k) {  // micro-batch k owns slots even_split(batch_size, n_mb, k)
+    const Range slots = even_split(options_.batch_size, n_mb, k);
+    for (int64_t slot = slots.end - 1; slot >= slots.begin; --slot) mbs[size_t(k)].free_slots.push_back(int(slot));
+  }
+  size_t next = 0;
+  while (true) {
+    bool busy = false;
+    for (int k = 0; k < n_mb; ++k) {
+      MicroBatch& mb = mbs[size_t(k)];
+      if (mb.in_flight) {
+        Timer t_wait;
+        const StepResult& result = runner_.wait(k);
+        stats_.forward_s += t_wait.seconds();
+        apply(mb, result, requests, on_done);
+        mb.in_flight = false;
+      }
+      while (!mb.free_slots.empty() && next < requests.size()) {  // admit into free slots, in input order
+        Sequence s;
+        s.request = next++;
+        s.slot = mb.free_slots.back();
+        mb.free_slots.pop_back();
+        s.rng = Rng(requests[s.request].sampling.seed);
+        mb.active.push_back(std::move(s));
+      }
+      if (mb.active.empty()) continue;
+      build_step(mb, requests);
+      Timer t_submit;
+      runner_.submit(k, mb.batch);
+      stats_.forward_s += t_submit.seconds();
+      ++stats_.steps;
+      mb.in_flight = busy = true;
     }
-    stats_.sample_s += t_sample.seconds();
-    // Retire finished sequences, freeing their slots for the next admissions.
-    for (Sequence& s : active) {
-      if (!s.finished) continue;
-      s.result.token_ids = s.generated;
-      if (tokenizer_ && !s.text_cut) s.result.text = tokenizer_->decode(s.generated);
-      free_slots.push_back(s.slot);
-      on_done(s.request, std::move(s.result));
-    }
-    active.erase(std::remove_if(active.begin(), active.end(), [](const Sequence& s) { return s.finished; }),
-                 active.end());
+    if (on_step) on_step();
+    if (!busy) break;
   }
   stats_.total_s = total.seconds();
 }

@@ -1,33 +1,37 @@
 // The generation loop: admits requests into free KV slots, packs prefill chunks and decode tokens of all
-// active sequences into one step, samples, and retires finished sequences so that new ones can start.
+// active sequences into one step, and retires finished sequences so that new ones can start. The sequences are
+// dealt into micro-batches that the runner keeps in flight together (one per pipeline stage or more); each
+// micro-batch owns a fixed share of the KV slots and takes its next step as soon as its last one returns.
 #pragma once
 #include <cstdint>
 #include <functional>
 #include <vector>
 
-#include "model/transformer.h"
+#include "runtime/step_runner.h"
 #include "runtime/request.h"
 #include "tokenizer/tokenizer.h"
 
 namespace meshlm {
 
 struct EngineOptions {
-  int batch_size = 8;               // sequences in flight (KV slots)
+  int batch_size = 8;               // sequences in flight (KV slots), shared out among the micro-batches
   bool keep_first_logits = false;   // fill Completion::first_logits
 };
 
 struct EngineStats {
   int64_t steps = 0, prompt_tokens = 0, generated_tokens = 0;
-  double forward_s = 0, sample_s = 0, total_s = 0;
+  double forward_s = 0, total_s = 0;  // forward: waiting for steps; the rest is scheduling
 };
 
 class Engine {
  public:
   // tokenizer may be null: then text stays empty and stop strings cannot be matched.
-  Engine(Transformer& model, const Tokenizer* tokenizer, std::vector<int> eos_ids, EngineOptions options);
+  Engine(StepRunner& runner, const Tokenizer* tokenizer, std::vector<int> eos_ids, EngineOptions options);
 
-  // Generates for every request; calls on_done(request index, completion) as each one finishes.
-  void run(const std::vector<Request>& requests, const std::function<void(size_t, Completion&&)>& on_done);
+  // Generates for every request; calls on_done(request index, completion) as each one finishes, and on_step
+  // (if set) once per round of micro-batches.
+  void run(const std::vector<Request>& requests, const std::function<void(size_t, Completion&&)>& on_done,
+           const std::function<void()>& on_step = {});
   const EngineStats& stats() const { return stats_; }
 
  private:
@@ -41,12 +45,25 @@ class Engine {
     bool finished = false;
     Completion result;
   };
+  struct MicroBatch {
+    std::vector<Sequence> active;
+    std::vector<int> free_slots;
+    StepBatch batch;
+    std::vector<size_t> row_owner;  // active index of each logit row
+    std::vector<int64_t> fed_now;   // tokens each active sequence feeds this step
+    bool in_flight = false;
+  };
+  // Packs decode tokens first (one per running sequence), then prefill chunks in the budget that is left.
+  void build_step(MicroBatch& mb, const std::vector<Request>& requests) const;
   // Appends this sequence's tokens for the step within `budget`; returns how many it added.
   int64_t schedule(const Sequence& s, const Request& r, int64_t budget, StepBatch& batch) const;
+  // Takes a finished step's tokens; retires finished sequences.
+  void apply(MicroBatch& mb, const StepResult& result, const std::vector<Request>& requests,
+             const std::function<void(size_t, Completion&&)>& on_done);
   // Records the sampled token; returns true when the sequence is finished.
   bool accept(Sequence& s, const Request& r, int token);
 
-  Transformer& model_;
+  StepRunner& runner_;
   const Tokenizer* tokenizer_;
   std::vector<int> eos_ids_;
   EngineOptions options_;

@@ -19,6 +19,7 @@ class Rng {
   explicit Rng(uint64_t seed = 0) : state_(seed) {}
   uint64_t next();
   double uniform();  // [0, 1) with 53 random bits
+  uint64_t state() const { return state_; }  // Rng(state()) continues the same stream
 
  private:
   uint64_t state_;

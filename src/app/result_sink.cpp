@@ -1,0 +1,80 @@
+#include "app/result_sink.h"
+
+#include <cstring>
+
+#include "core/check.h"
+
+namespace meshlm {
+namespace {
+constexpr int kTagDone = 21;  // driver of replica d > 0 -> world rank 0: one finished request
+
+// Message: index (uint64), line length (uint64), line bytes, logits (float, the rest).
+std::vector<uint8_t> pack(size_t index, const std::string& line, const std::vector<float>& logits) {
+  std::vector<uint8_t> out(16 + line.size() + logits.size() * sizeof(float));
+  const uint64_t head[2] = {index, line.size()};
+  std::memcpy(out.data(), head, 16);
+  std::memcpy(out.data() + 16, line.data(), line.size());
+  if (!logits.empty()) std::memcpy(out.data() + 16 + line.size(), logits.data(), logits.size() * sizeof(float));
+  return out;
+}
+}  // namespace
+
+ResultSink::ResultSink(Group& world, const std::string& output_path, const std::string& dump_path,
+                       std::vector<std::string> ids)
+    : world_(world), ids_(std::move(ids)) {
+  if (world_.rank() != 0) return;
+  writer_ = std::make_unique<OrderedJsonlWriter>(output_path);
+  if (!dump_path.empty()) dump_ = std::make_unique<LogitsDump>(dump_path);
+}
+
+ResultSink::~ResultSink() {
+  for (auto& [buf, req] : sending_) Group::wait(req);
+}
+
+void ResultSink::put(size_t index, const std::string& line, const std::vector<float>& logits) {
+  if (world_.rank() == 0) return write(index, line, logits.data(), int64_t(logits.size()));
+  sending_.remove_if([](auto& s) {
+    int done = 0;
+    MPI_Test(&s.second, &done, MPI_STATUS_IGNORE);
+    return done != 0;
+  });
+  sending_.emplace_back(pack(index, line, logits), MPI_REQUEST_NULL);
+  auto& [buf, req] = sending_.back();
+  req = world_.isend(buf.data(), int64_t(buf.size()), 0, kTagDone);
+}
+
+void ResultSink::write(size_t index, std::string line, const float* logits, int64_t n) {
+  MESH_CHECK(index < ids_.size(), "result for request ", index, " of ", ids_.size());
+  if (dump_) dump_->write(ids_[index], logits, n);
+  writer_->put(index, std::move(line));
+  ++written_;
+}
+
+void ResultSink::receive_one() {
+  world_.recv_bytes(in_, MPI_ANY_SOURCE, kTagDone);
+  MESH_CHECK(in_.size() >= 16, "malformed result message");
+  uint64_t head[2];
+  std::memcpy(head, in_.data(), 16);
+  MESH_CHECK(16 + head[1] <= in_.size() && (in_.size() - 16 - head[1]) % sizeof(float) == 0,
+             "malformed result message");
+  std::string line(reinterpret_cast<const char*>(in_.data() + 16), head[1]);
+  std::vector<float> logits((in_.size() - 16 - head[1]) / sizeof(float));
+  if (!logits.empty()) std::memcpy(logits.data(), in_.data() + 16 + head[1], logits.size() * sizeof(float));
+  write(size_t(head[0]), std::move(line), logits.data(), int64_t(logits.size()));
+}
+
+void ResultSink::poll() {
+  if (world_.rank() != 0 || world_.size() == 1) return;
+  while (world_.probe(MPI_ANY_SOURCE, kTagDone)) receive_one();
+}
+
+void ResultSink::finish(size_t total) {
+  if (world_.rank() != 0) {
+    for (auto& [buf, req] : sending_) Group::wait(req);
+    sending_.clear();
+    return;
+  }
+  while (written_ < total) receive_one();
+}
+
+}  // namespace meshlm

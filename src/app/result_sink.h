@@ -1,0 +1,46 @@
+// Where finished requests go. With data parallelism every replica's driver finishes its own requests, but one
+// rank (world rank 0) writes the single output file in input order: the other drivers send each completed line
+// (and its first-step logits, when dumped) to rank 0 as it finishes, and rank 0 takes them between its steps.
+#pragma once
+#include <mpi.h>
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "app/output_writer.h"
+#include "comm/group.h"
+#include "io/hdf5_writer.h"
+
+namespace meshlm {
+
+class ResultSink {
+ public:
+  // On rank 0 opens the output (and the logits dump when dump_path is not empty); elsewhere sends to rank 0.
+  // ids: every request's id by input index (rank 0 names the HDF5 datasets with them).
+  ResultSink(Group& world, const std::string& output_path, const std::string& dump_path,
+             std::vector<std::string> ids);
+  ~ResultSink();
+
+  void put(size_t index, const std::string& line, const std::vector<float>& logits);
+  // Rank 0: takes whatever other replicas have sent so far.
+  void poll();
+  // Rank 0: waits until all `total` requests are written. Other ranks: until their sends are done.
+  void finish(size_t total);
+
+ private:
+  void write(size_t index, std::string line, const float* logits, int64_t n);
+  void receive_one();
+
+  Group& world_;
+  std::vector<std::string> ids_;
+  std::unique_ptr<OrderedJsonlWriter> writer_;
+  std::unique_ptr<LogitsDump> dump_;
+  size_t written_ = 0;
+  std::vector<uint8_t> in_;
+  std::list<std::pair<std::vector<uint8_t>, MPI_Request>> sending_;  // buffers of sends still in flight
+};
+
+}  // namespace meshlm

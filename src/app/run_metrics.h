@@ -1,0 +1,38 @@
+// The run summary: per rank, what it held, how long it computed and communicated, and what it sent; gathered on
+// rank 0, printed as a table, and written as JSON with --metrics-json.
+#pragma once
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "app/topology.h"
+#include "comm/group.h"
+#include "model/parallel_layout.h"
+
+namespace meshlm {
+
+struct RankMetrics {
+  int32_t world_rank = 0, dp = 0, pp = 0, tp = 0;
+  int64_t layer_begin = 0, layer_end = 0;
+  uint64_t weight_bytes = 0, kv_bytes = 0, peak_rss = 0, bytes_sent = 0;
+  double compute_s = 0, comm_s = 0, wall_s = 0;
+  int64_t requests = 0, prompt_tokens = 0, generated_tokens = 0;  // drivers only
+  char host[64] = {};
+};
+
+// This process's peak resident set size in bytes.
+uint64_t peak_rss_bytes();
+
+// Rank 0 gets every rank's metrics (in rank order); other ranks get an empty vector.
+std::vector<RankMetrics> gather_metrics(Group& world, const RankMetrics& mine);
+
+struct RunInfo {
+  std::string model;
+  Topology topology;
+  int micro_batches = 1, batch_size = 1;
+};
+void print_summary(FILE* out, const RunInfo& info, const std::vector<RankMetrics>& ranks);
+void write_metrics_json(const std::string& path, const RunInfo& info, const std::vector<RankMetrics>& ranks);
+
+}  // namespace meshlm

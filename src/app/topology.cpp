@@ -1,0 +1,104 @@
+#include "app/topology.h"
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <unistd.h>
+
+#include "core/check.h"
+#include "model/parallel_layout.h"
+
+namespace meshlm {
+namespace {
+
+// MemAvailable from /proc/meminfo, or physical memory where there is no such file.
+double available_memory_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  double kb = 0;
+  while (in >> key >> kb) {
+    if (key == "MemAvailable:") return kb * 1024.0;
+    in.ignore(256, '\n');
+  }
+  return double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGESIZE));
+}
+
+}  // namespace
+
+HostFacts gather_host_facts() {
+  HostFacts f;
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &f.world_size);
+  MPI_Comm local;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local);
+  int local_size = 1, local_rank = 0;
+  MPI_Comm_size(local, &local_size);
+  MPI_Comm_rank(local, &local_rank);
+  MPI_Comm_free(&local);
+
+  struct Fact {
+    int local_size, local_rank;
+    double free;
+    char host[64];
+  } mine{local_size, local_rank, available_memory_bytes() / local_size, {}};
+  char name[MPI_MAX_PROCESSOR_NAME] = {};
+  int len = 0;
+  MPI_Get_processor_name(name, &len);
+  std::snprintf(mine.host, sizeof mine.host, "%s", name);
+  std::vector<Fact> all(size_t(f.world_size));
+  MPI_Allgather(&mine, sizeof mine, MPI_BYTE, all.data(), sizeof mine, MPI_BYTE, MPI_COMM_WORLD);
+
+  std::set<std::string> names;
+  f.ranks_per_host = all[0].local_size;
+  for (int r = 0; r < f.world_size; ++r) {
+    const Fact& x = all[size_t(r)];
+    f.free_per_rank.push_back(x.free);
+    f.hosts.emplace_back(x.host);
+    names.insert(x.host);
+    // TP within a host needs every host to run the same number of ranks, numbered contiguously.
+    if (x.local_size != f.ranks_per_host || x.local_rank != r % f.ranks_per_host) f.ranks_per_host = 0;
+  }
+  f.n_hosts = int(names.size());
+  return f;
+}
+
+Topology resolve_topology(const LayoutFlags& flags, const HostFacts& facts, const ModelConfig& c) {
+  Topology t;
+  std::ostringstream how;
+  if (flags.tp == 0 && flags.pp == 0 && facts.world_size == 1) {
+    how << "one rank";
+  } else if (flags.tp == 0 && flags.pp == 0) {
+    const AutoLayout a = choose_layout(facts.world_size, facts.ranks_per_host, c.n_heads, c.n_layers);
+    t.tp = a.tp, t.pp = a.pp;
+    how << "auto: " << facts.world_size << " ranks on " << facts.n_hosts << " host" << (facts.n_hosts > 1 ? "s" : "")
+        << ", tensor parallel within a host, pipeline across hosts (set --tp/--pp to choose)";
+  } else {
+    t.tp = std::max(flags.tp, 1), t.pp = std::max(flags.pp, 1);
+    how << "from --tp/--pp";
+  }
+  check_degrees(facts.world_size, t.tp, t.pp, c);
+  t.dp = facts.world_size / (t.tp * t.pp);
+  if (flags.layer_split == "auto") {
+    // Each stage gets layers in proportion to the free memory of its most constrained rank (over all replicas).
+    std::vector<double> weight(size_t(t.pp), 1e300);
+    for (int r = 0; r < facts.world_size; ++r) {
+      const int s = place(r, t.tp, t.pp).pp;
+      weight[size_t(s)] = std::min(weight[size_t(s)], facts.free_per_rank[size_t(r)]);
+    }
+    t.layer_counts = layer_counts_weighted(c.n_layers, weight);
+    how << "; layers split by free memory";
+  } else {
+    const std::vector<int64_t> by_hand =
+        flags.layer_split.empty() ? std::vector<int64_t>{} : parse_layer_split(flags.layer_split);
+    t.layer_counts = layer_counts(c.n_layers, t.pp, by_hand);
+  }
+  t.how = how.str();
+  return t;
+}
+
+}  // namespace meshlm

@@ -1,0 +1,34 @@
+// From the --tp/--pp/--layer-split flags and what the ranks know about their hosts to the layout of every rank.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "io/hf_config.h"
+
+namespace meshlm {
+
+struct LayoutFlags {
+  int tp = 0, pp = 0;        // 0: not given
+  std::string layer_split;   // "", "auto" or "10,12,10"
+};
+
+// What every rank learned about the hosts, gathered once (collective) before any choice is made.
+struct HostFacts {
+  int world_size = 1;
+  int n_hosts = 1;
+  int ranks_per_host = 1;              // 0 when hosts run different numbers of ranks, or not contiguously
+  std::vector<double> free_per_rank;   // (world) available memory per rank: the host's MemAvailable / its ranks
+  std::vector<std::string> hosts;      // (world) host name of each rank
+};
+HostFacts gather_host_facts();
+
+struct Topology {
+  int tp = 1, pp = 1, dp = 1;
+  std::vector<int64_t> layer_counts;   // (pp)
+  std::string how;                     // one line: how it was chosen
+};
+// Pure: the same answer on every rank. Throws Error with the reason for an impossible layout.
+Topology resolve_topology(const LayoutFlags& flags, const HostFacts& facts, const ModelConfig& config);
+
+}  // namespace meshlm

@@ -1,0 +1,144 @@
+#include "comm/group.h"
+
+#include <utility>
+
+#include "core/check.h"
+#include "core/timer.h"
+#include "model/parallel_layout.h"
+
+namespace meshlm {
+
+CommStats& comm_stats() {
+  static CommStats stats;
+  return stats;
+}
+
+namespace {
+// Times one MPI call into comm_stats() and turns an MPI error into an Error naming the call.
+class Counted {
+ public:
+  Counted(const char* what, uint64_t bytes) : what_(what) {
+    comm_stats().bytes_sent += bytes;
+    ++comm_stats().calls;
+  }
+  ~Counted() { comm_stats().seconds += timer_.seconds(); }
+  void check(int rc) const { MESH_CHECK(rc == MPI_SUCCESS, "MPI ", what_, " failed (code ", rc, ")"); }
+
+ private:
+  const char* what_;
+  Timer timer_;
+};
+
+int to_int(int64_t n, const char* what) {
+  MESH_CHECK(n >= 0 && n <= INT32_MAX, what, ": message of ", n, " elements is too large for one MPI call");
+  return int(n);
+}
+}  // namespace
+
+Group::Group(MPI_Comm comm) : comm_(comm) {
+  MPI_Comm_rank(comm_, &rank_);
+  MPI_Comm_size(comm_, &size_);
+}
+
+Group::~Group() {
+  if (comm_ != MPI_COMM_NULL && comm_ != MPI_COMM_WORLD) MPI_Comm_free(&comm_);
+}
+
+Group::Group(Group&& o) noexcept { *this = std::move(o); }
+
+Group& Group::operator=(Group&& o) noexcept {
+  std::swap(comm_, o.comm_);
+  std::swap(rank_, o.rank_);
+  std::swap(size_, o.size_);
+  return *this;
+}
+
+void Group::allreduce_sum(float* data, int64_t n) {
+  const Counted c("allreduce", uint64_t(n) * sizeof(float));
+  c.check(MPI_Allreduce(MPI_IN_PLACE, data, to_int(n, "allreduce"), MPI_FLOAT, MPI_SUM, comm_));
+}
+
+void Group::bcast(void* data, int64_t bytes, int root) {
+  const Counted c("bcast", rank_ == root ? uint64_t(bytes) * uint64_t(size_ - 1) : 0);
+  c.check(MPI_Bcast(data, to_int(bytes, "bcast"), MPI_BYTE, root, comm_));
+}
+
+void Group::bcast_bytes(std::vector<uint8_t>& data, int root) {
+  int64_t n = int64_t(data.size());
+  bcast(&n, sizeof n, root);
+  data.resize(size_t(n));
+  bcast(data.data(), n, root);
+}
+
+void Group::reduce_maxloc(std::vector<MaxLoc>& rows, int root) {
+  const Counted c("reduce", rows.size() * sizeof(MaxLoc));
+  const int n = to_int(int64_t(rows.size()), "reduce");
+  c.check(MPI_Reduce(rank_ == root ? MPI_IN_PLACE : rows.data(), rows.data(), n, MPI_FLOAT_INT, MPI_MAXLOC, root,
+                     comm_));
+}
+
+void Group::gatherv(const float* mine, int64_t n, float* all, const std::vector<int>& counts, int root) {
+  const Counted c("gatherv", rank_ == root ? 0 : uint64_t(n) * sizeof(float));
+  std::vector<int> displs(counts.size(), 0);
+  for (size_t i = 1; i < counts.size(); ++i) displs[i] = displs[i - 1] + counts[i - 1];
+  c.check(MPI_Gatherv(mine, to_int(n, "gatherv"), MPI_FLOAT, all, counts.data(), displs.data(), MPI_FLOAT, root,
+                      comm_));
+}
+
+void Group::allgather(const void* mine, int64_t bytes, void* all) {
+  const Counted c("allgather", uint64_t(bytes) * uint64_t(size_ - 1));
+  const int n = to_int(bytes, "allgather");
+  c.check(MPI_Allgather(mine, n, MPI_BYTE, all, n, MPI_BYTE, comm_));
+}
+
+MPI_Request Group::isend(const void* data, int64_t bytes, int dest, int tag) {
+  const Counted c("isend", uint64_t(bytes));
+  MPI_Request req = MPI_REQUEST_NULL;
+  c.check(MPI_Isend(data, to_int(bytes, "isend"), MPI_BYTE, dest, tag, comm_, &req));
+  return req;
+}
+
+void Group::wait(MPI_Request& request) {
+  if (request == MPI_REQUEST_NULL) return;
+  const Counted c("wait", 0);
+  c.check(MPI_Wait(&request, MPI_STATUS_IGNORE));
+}
+
+void Group::send(const void* data, int64_t bytes, int dest, int tag) {
+  const Counted c("send", uint64_t(bytes));
+  c.check(MPI_Send(data, to_int(bytes, "send"), MPI_BYTE, dest, tag, comm_));
+}
+
+int Group::recv_bytes(std::vector<uint8_t>& out, int source, int tag) {
+  const Counted c("recv", 0);
+  MPI_Status st;
+  c.check(MPI_Probe(source, tag, comm_, &st));
+  int n = 0;
+  MPI_Get_count(&st, MPI_BYTE, &n);
+  out.resize(size_t(n));
+  c.check(MPI_Recv(out.data(), n, MPI_BYTE, st.MPI_SOURCE, tag, comm_, MPI_STATUS_IGNORE));
+  return st.MPI_SOURCE;
+}
+
+bool Group::probe(int source, int tag) {
+  const Counted c("iprobe", 0);
+  int flag = 0;
+  c.check(MPI_Iprobe(source, tag, comm_, &flag, MPI_STATUS_IGNORE));
+  return flag != 0;
+}
+
+Groups Groups::split(int tp_size, int pp_size) {
+  int world_rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+  const Placement at = place(world_rank, tp_size, pp_size);
+  Groups g;
+  g.world = Group(MPI_COMM_WORLD);
+  MPI_Comm tp, replica;
+  MPI_Comm_split(MPI_COMM_WORLD, at.dp * pp_size + at.pp, at.tp, &tp);
+  MPI_Comm_split(MPI_COMM_WORLD, at.dp, at.pp * tp_size + at.tp, &replica);
+  g.tp = Group(tp);
+  g.replica = Group(replica);
+  return g;
+}
+
+}  // namespace meshlm

@@ -1,0 +1,68 @@
+// A communicator that counts what it does: every collective and message adds its wall time and the bytes this
+// rank sent to one per-process CommStats, which the run summary reports.
+#pragma once
+#include <mpi.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace meshlm {
+
+struct CommStats {
+  double seconds = 0;      // wall time inside MPI calls (waiting included)
+  uint64_t bytes_sent = 0; // payload bytes this rank put on the wire (collectives: its own contribution)
+  int64_t calls = 0;
+};
+CommStats& comm_stats();
+
+// Greedy-sampling partial result: the largest logit and its vocabulary id (MPI_FLOAT_INT layout).
+struct MaxLoc {
+  float value;
+  int index;
+};
+
+class Group {
+ public:
+  Group() = default;
+  explicit Group(MPI_Comm comm);  // takes ownership unless it is MPI_COMM_WORLD
+  ~Group();
+  Group(Group&& o) noexcept;
+  Group& operator=(Group&& o) noexcept;
+  Group(const Group&) = delete;
+  Group& operator=(const Group&) = delete;
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  MPI_Comm raw() const { return comm_; }
+
+  void allreduce_sum(float* data, int64_t n);
+  void bcast(void* data, int64_t bytes, int root);
+  // Broadcasts a byte vector whose size only the root knows.
+  void bcast_bytes(std::vector<uint8_t>& data, int root);
+  // Row-wise MAXLOC into the root's `rows` (the lowest index wins a tie).
+  void reduce_maxloc(std::vector<MaxLoc>& rows, int root);
+  // Concatenates each rank's `mine` at the root, in rank order; `counts` are every rank's element counts.
+  void gatherv(const float* mine, int64_t n, float* all, const std::vector<int>& counts, int root);
+  void allgather(const void* mine, int64_t bytes, void* all);
+
+  // Point to point. isend copies nothing: `data` must live until wait(request) returns.
+  MPI_Request isend(const void* data, int64_t bytes, int dest, int tag);
+  static void wait(MPI_Request& request);
+  void send(const void* data, int64_t bytes, int dest, int tag);
+  // Receives a message of unknown size from `source` (MPI_ANY_SOURCE allowed); returns the sender.
+  int recv_bytes(std::vector<uint8_t>& out, int source, int tag);
+  bool probe(int source, int tag);
+
+ private:
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  int rank_ = 0, size_ = 1;
+};
+
+// The communicators of one rank: its tensor group (same stage of the same replica), its replica (all stages, for
+// stage-to-stage messages), and the world (for collecting results from other replicas).
+struct Groups {
+  Group world, tp, replica;
+  static Groups split(int tp_size, int pp_size);
+};
+
+}  // namespace meshlm
