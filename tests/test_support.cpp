@@ -50,18 +50,21 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-RunResult run_meshlm(const std::vector<std::string>& args) {
+RunResult run_command(const std::vector<std::string>& command) {
   TempDir tmp;
   const std::string out_path = tmp.file("stdout"), err_path = tmp.file("stderr");
   const pid_t pid = ::fork();
   if (pid == 0) {
-    std::vector<std::string> argv_s = {meshlm_binary()};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<std::string> argv_s = command;
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
     argv.push_back(nullptr);
     if (!std::freopen(out_path.c_str(), "w", stdout) || !std::freopen(err_path.c_str(), "w", stderr)) ::_exit(127);
-    ::execv(argv[0], argv.data());
+    if (::geteuid() == 0) {  // mpirun refuses root without these
+      ::setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+      ::setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    }
+    ::execvp(argv[0], argv.data());
     ::_exit(127);
   }
   int status = 0;
@@ -71,6 +74,20 @@ RunResult run_meshlm(const std::vector<std::string>& args) {
   r.out = read_file(out_path);
   r.err = read_file(err_path);
   return r;
+}
+
+RunResult run_meshlm(const std::vector<std::string>& args) {
+  std::vector<std::string> command = {meshlm_binary()};
+  command.insert(command.end(), args.begin(), args.end());
+  return run_command(command);
+}
+
+RunResult run_mpi(int np, const std::vector<std::string>& args) {
+  // A hung job fails the test after 240 s instead of eating the CI budget.
+  std::vector<std::string> command = {"timeout", "-k", "5",  "240", "mpirun", "--oversubscribe", "--bind-to", "none",
+                                      "--mca", "mpi_yield_when_idle", "1", "-np", std::to_string(np), meshlm_binary()};
+  command.insert(command.end(), args.begin(), args.end());
+  return run_command(command);
 }
 
 }  // namespace meshlm::test

@@ -28,8 +28,12 @@ struct RunResult {
   int exit_code = -1;
   std::string out, err;
 };
-// Runs `meshlm <args>` (no shell); captures stdout and stderr.
+// Runs a command (no shell, PATH searched); captures stdout and stderr.
+RunResult run_command(const std::vector<std::string>& command);
+// Runs `meshlm <args>`.
 RunResult run_meshlm(const std::vector<std::string>& args);
+// Runs `mpirun -np N meshlm <args>` on this host (oversubscribed, ranks yield when idle), under a time limit.
+RunResult run_mpi(int np, const std::vector<std::string>& args);
 
 }  // namespace meshlm::test
 
