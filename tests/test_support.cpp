@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -19,6 +20,7 @@ std::string shared_dir() {
 
 std::string source_dir() { return MESHLM_SOURCE_DIR; }
 std::string meshlm_binary() { return MESHLM_BINARY; }
+std::string make_model_binary() { return MESHLM_MAKE_MODEL; }
 
 TempDir::TempDir() {
   std::random_device rd;
@@ -53,6 +55,8 @@ std::string read_file(const std::string& path) {
 RunResult run_command(const std::vector<std::string>& command) {
   TempDir tmp;
   const std::string out_path = tmp.file("stdout"), err_path = tmp.file("stderr");
+  std::fflush(stdout);  // or the child's freopen would write our buffered output a second time
+  std::fflush(stderr);
   const pid_t pid = ::fork();
   if (pid == 0) {
     std::vector<std::string> argv_s = command;

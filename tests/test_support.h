@@ -11,6 +11,7 @@ namespace meshlm::test {
 std::string shared_dir();
 std::string source_dir();
 std::string meshlm_binary();
+std::string make_model_binary();  // bench/make_model: random-weight checkpoints
 
 // A fresh directory under the system temp dir, removed when the object dies.
 struct TempDir {

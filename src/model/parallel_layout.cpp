@@ -113,13 +113,13 @@ AutoLayout choose_layout(int world_size, int ranks_per_host, int n_heads, int n_
 
 void check_degrees(int world_size, int tp, int pp, const ModelConfig& c) {
   MESH_CHECK(tp >= 1 && pp >= 1, "--tp and --pp must be at least 1");
-  MESH_CHECK(world_size % (tp * pp) == 0, world_size, " ranks cannot form --tp ", tp, " x --pp ", pp,
-             " groups: the rank count must be a multiple of tp*pp = ", tp * pp, " (dp = ranks / (tp*pp))");
   MESH_CHECK(tp <= c.n_heads, "--tp ", tp, " is more than the model's ", c.n_heads,
              " attention heads: every tensor-parallel rank needs at least one head");
   MESH_CHECK(pp <= c.n_layers, "--pp ", pp, " is more than the model's ", c.n_layers,
              " layers: every stage needs at least one layer");
   MESH_CHECK(tp <= c.hidden_dim && tp <= c.vocab_size, "--tp ", tp, " is too large for this model");
+  MESH_CHECK(world_size % (tp * pp) == 0, world_size, " ranks cannot form --tp ", tp, " x --pp ", pp,
+             " groups: the rank count must be a multiple of tp*pp = ", tp * pp, " (dp = ranks / (tp*pp))");
 }
 
 ParallelLayout ParallelLayout::single(const ModelConfig& c) { return make(c, 1, 0, 1, 1, {c.n_layers}); }

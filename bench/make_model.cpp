@@ -1,0 +1,197 @@
+// make_model: writes a random-weight Hugging Face checkpoint (config.json + safetensors) with a real model's
+// geometry, so that benchmarks and memory tests run without downloads. Prompts for it must be prompt_ids.
+//
+//   make_model --out DIR --preset llama-3.2-1b [--layers 4] [--dtype bf16] [--shards 2]
+//   make_model --out DIR --dim 64 --layers 4 --heads 4 --kv-heads 1 --hidden 96 --vocab 300
+#include <cmath>
+#include <cstdio>
+#include <cxxopts.hpp>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+
+namespace {
+using nlohmann::ordered_json;
+
+struct Geometry {
+  std::string arch = "llama";
+  int dim = 64, layers = 2, heads = 4, kv_heads = 2, hidden = 128, vocab = 256, head_dim = 0;
+  bool tie = false, qkv_bias = false;
+  double rope_theta = 10000;
+};
+
+const std::map<std::string, Geometry> kPresets = {
+    {"llama-3.2-1b", {"llama", 2048, 16, 32, 8, 8192, 128256, 64, true, false, 500000}},
+    {"qwen2.5-0.5b", {"qwen2", 896, 24, 14, 2, 4864, 151936, 64, true, true, 1000000}},
+    {"llama-3-8b", {"llama", 4096, 32, 32, 8, 14336, 128256, 128, false, false, 500000}},
+    {"tiny", {"llama", 64, 2, 4, 2, 128, 256, 16, false, false, 10000}},
+};
+
+struct Tensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  float scale;  // uniform in [-scale, scale]; 0 means all ones (norms)
+};
+
+// xorshift64*: fast, and the same weights for the same seed everywhere.
+struct Random {
+  uint64_t s;
+  float uniform() {  // [-1, 1)
+    s ^= s >> 12, s ^= s << 25, s ^= s >> 27;
+    return float(double((s * 2685821657736338717ull) >> 11) * (2.0 / 9007199254740992.0) - 1.0);
+  }
+};
+
+void put_value(std::string& out, float v, meshlm::DType dt) {
+  if (dt == meshlm::DType::kF32) {
+    out.append(reinterpret_cast<const char*>(&v), 4);
+  } else {
+    const uint16_t h = dt == meshlm::DType::kBF16 ? meshlm::f32_to_bf16(v) : meshlm::f32_to_f16(v);
+    out.append(reinterpret_cast<const char*>(&h), 2);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  cxxopts::Options o("make_model", "Write a random-weight Hugging Face checkpoint with a real geometry.");
+  o.add_options()("out", "Output directory", cxxopts::value<std::string>())(
+      "preset", "llama-3.2-1b | qwen2.5-0.5b | llama-3-8b | tiny", cxxopts::value<std::string>()->default_value("tiny"))(
+      "layers", "Override the layer count (e.g. a truncated 8B)", cxxopts::value<int>())(
+      "dim", "hidden_size", cxxopts::value<int>())("heads", "attention heads", cxxopts::value<int>())(
+      "kv-heads", "key/value heads", cxxopts::value<int>())("hidden", "intermediate_size", cxxopts::value<int>())(
+      "vocab", "vocab_size", cxxopts::value<int>())("head-dim", "head_dim", cxxopts::value<int>())(
+      "arch", "llama | qwen2", cxxopts::value<std::string>())("tie", "tie lm_head to the embedding", cxxopts::value<bool>())(
+      "dtype", "bf16 | f16 | f32", cxxopts::value<std::string>()->default_value("bf16"))(
+      "shards", "safetensors files", cxxopts::value<int>()->default_value("1"))(
+      "seed", "weights seed", cxxopts::value<uint64_t>()->default_value("1"))("h,help", "Show this help");
+  try {
+    const auto r = o.parse(argc, argv);
+    if (r.count("help") || !r.count("out")) {
+      std::printf("%s\n", o.help().c_str());
+      return r.count("help") ? 0 : 2;
+    }
+    const auto preset = kPresets.find(r["preset"].as<std::string>());
+    if (preset == kPresets.end()) throw std::runtime_error("unknown --preset " + r["preset"].as<std::string>());
+    Geometry g = preset->second;
+    if (r.count("layers")) g.layers = r["layers"].as<int>();
+    if (r.count("dim")) g.dim = r["dim"].as<int>();
+    if (r.count("heads")) g.heads = r["heads"].as<int>();
+    if (r.count("kv-heads")) g.kv_heads = r["kv-heads"].as<int>();
+    if (r.count("hidden")) g.hidden = r["hidden"].as<int>();
+    if (r.count("vocab")) g.vocab = r["vocab"].as<int>();
+    if (r.count("head-dim")) g.head_dim = r["head-dim"].as<int>();
+    if (r.count("arch")) g.arch = r["arch"].as<std::string>(), g.qkv_bias = g.arch == "qwen2";
+    if (r.count("tie")) g.tie = r["tie"].as<bool>();
+    if (g.head_dim == 0 || r.count("dim") || r.count("heads")) g.head_dim = r.count("head-dim") ? g.head_dim : g.dim / g.heads;
+    const std::string dtype_name = r["dtype"].as<std::string>();
+    const meshlm::DType dt = dtype_name == "f32" ? meshlm::DType::kF32
+                             : dtype_name == "f16" ? meshlm::DType::kF16 : meshlm::DType::kBF16;
+    const std::string st_dtype = dtype_name == "f32" ? "F32" : dtype_name == "f16" ? "F16" : "BF16";
+    const int shards = std::max(1, r["shards"].as<int>());
+    const std::filesystem::path out = r["out"].as<std::string>();
+    std::filesystem::create_directories(out);
+
+    // The tensors, in Hugging Face names.
+    const int64_t q = int64_t(g.heads) * g.head_dim, kv = int64_t(g.kv_heads) * g.head_dim;
+    const float s_in = float(1.0 / std::sqrt(double(g.dim))), s_mid = float(1.0 / std::sqrt(double(g.hidden)));
+    std::vector<Tensor> ts = {{"model.embed_tokens.weight", {g.vocab, g.dim}, 1.0f}};
+    for (int l = 0; l < g.layers; ++l) {
+      const std::string p = "model.layers." + std::to_string(l) + ".";
+      ts.push_back({p + "input_layernorm.weight", {g.dim}, 0});
+      ts.push_back({p + "self_attn.q_proj.weight", {q, g.dim}, s_in});
+      ts.push_back({p + "self_attn.k_proj.weight", {kv, g.dim}, s_in});
+      ts.push_back({p + "self_attn.v_proj.weight", {kv, g.dim}, s_in});
+      if (g.qkv_bias) {
+        ts.push_back({p + "self_attn.q_proj.bias", {q}, 0.1f});
+        ts.push_back({p + "self_attn.k_proj.bias", {kv}, 0.1f});
+        ts.push_back({p + "self_attn.v_proj.bias", {kv}, 0.1f});
+      }
+      ts.push_back({p + "self_attn.o_proj.weight", {g.dim, q}, float(1.0 / std::sqrt(double(q)))});
+      ts.push_back({p + "post_attention_layernorm.weight", {g.dim}, 0});
+      ts.push_back({p + "mlp.gate_proj.weight", {g.hidden, g.dim}, s_in});
+      ts.push_back({p + "mlp.up_proj.weight", {g.hidden, g.dim}, s_in});
+      ts.push_back({p + "mlp.down_proj.weight", {g.dim, g.hidden}, s_mid});
+    }
+    ts.push_back({"model.norm.weight", {g.dim}, 0});
+    if (!g.tie) ts.push_back({"lm_head.weight", {g.vocab, g.dim}, s_in});
+
+    // Shards: tensors dealt out in order, about equal bytes each.
+    const size_t esize = meshlm::dtype_size(dt);
+    uint64_t total = 0;
+    for (const Tensor& t : ts) {
+      uint64_t n = 1;
+      for (int64_t d : t.shape) n *= uint64_t(d);
+      total += n * esize;
+    }
+    Random rng{r["seed"].as<uint64_t>() * 0x9E3779B97F4A7C15ull + 1};
+    ordered_json weight_map = ordered_json::object();
+    size_t next = 0;
+    for (int s = 0; s < shards; ++s) {
+      const std::string file = shards == 1 ? "model.safetensors"
+                                           : "model-" + std::to_string(s + 1) + "-of-" + std::to_string(shards) + ".safetensors";
+      ordered_json header = ordered_json::object();
+      std::vector<const Tensor*> mine;
+      uint64_t offset = 0;
+      while (next < ts.size() && (s == shards - 1 || offset < total / uint64_t(shards))) {
+        const Tensor& t = ts[next++];
+        uint64_t n = 1;
+        for (int64_t d : t.shape) n *= uint64_t(d);
+        header[t.name] = {{"dtype", st_dtype}, {"shape", t.shape}, {"data_offsets", {offset, offset + n * esize}}};
+        weight_map[t.name] = file;
+        offset += n * esize;
+        mine.push_back(&t);
+      }
+      std::string h = header.dump();
+      h.append((8 - h.size() % 8) % 8, ' ');
+      std::ofstream f(out / file, std::ios::binary);
+      const uint64_t hlen = h.size();
+      f.write(reinterpret_cast<const char*>(&hlen), 8);
+      f << h;
+      std::string buf;
+      for (const Tensor* t : mine) {
+        uint64_t n = 1;
+        for (int64_t d : t->shape) n *= uint64_t(d);
+        for (uint64_t i = 0; i < n; ++i) {
+          put_value(buf, t->scale == 0 ? 1.0f : t->scale * rng.uniform(), dt);
+          if (buf.size() >= (1u << 22)) f.write(buf.data(), std::streamsize(buf.size())), buf.clear();
+        }
+      }
+      f.write(buf.data(), std::streamsize(buf.size()));
+      if (!f) throw std::runtime_error("cannot write " + (out / file).string());
+    }
+    if (shards > 1) {
+      std::ofstream(out / "model.safetensors.index.json")
+          << ordered_json{{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}}.dump(2) << "\n";
+    }
+    ordered_json c = {{"architectures", {g.arch == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM"}},
+                      {"model_type", g.arch},
+                      {"hidden_size", g.dim},
+                      {"intermediate_size", g.hidden},
+                      {"num_hidden_layers", g.layers},
+                      {"num_attention_heads", g.heads},
+                      {"num_key_value_heads", g.kv_heads},
+                      {"head_dim", g.head_dim},
+                      {"vocab_size", g.vocab},
+                      {"max_position_embeddings", 4096},
+                      {"rms_norm_eps", 1e-5},
+                      {"rope_theta", g.rope_theta},
+                      {"tie_word_embeddings", g.tie},
+                      {"torch_dtype", dtype_name == "f32" ? "float32" : dtype_name == "f16" ? "float16" : "bfloat16"},
+                      {"bos_token_id", 1},
+                      {"eos_token_id", 2}};
+    std::ofstream(out / "config.json") << c.dump(2) << "\n";
+    std::printf("make_model: %s: %s, %d layers, dim %d, %d/%d heads, hidden %d, vocab %d, %s, %.1f MB in %d file%s\n",
+                out.c_str(), g.arch.c_str(), g.layers, g.dim, g.heads, g.kv_heads, g.hidden, g.vocab,
+                dtype_name.c_str(), total / 1e6, shards, shards > 1 ? "s" : "");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "make_model: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
