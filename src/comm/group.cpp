@@ -104,6 +104,13 @@ void Group::wait(MPI_Request& request) {
   c.check(MPI_Wait(&request, MPI_STATUS_IGNORE));
 }
 
+bool Group::test(MPI_Request& request) {
+  if (request == MPI_REQUEST_NULL) return true;
+  int done = 0;
+  MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+  return done != 0;
+}
+
 void Group::send(const void* data, int64_t bytes, int dest, int tag) {
   const Counted c("send", uint64_t(bytes));
   c.check(MPI_Send(data, to_int(bytes, "send"), MPI_BYTE, dest, tag, comm_));

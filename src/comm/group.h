@@ -48,6 +48,8 @@ class Group {
   // Point to point. isend copies nothing: `data` must live until wait(request) returns.
   MPI_Request isend(const void* data, int64_t bytes, int dest, int tag);
   static void wait(MPI_Request& request);
+  // Lets MPI move a pending message along; returns true (and clears the request) once it is done.
+  static bool test(MPI_Request& request);
   void send(const void* data, int64_t bytes, int dest, int tag);
   // Receives a message of unknown size from `source` (MPI_ANY_SOURCE allowed); returns the sender.
   int recv_bytes(std::vector<uint8_t>& out, int source, int tag);

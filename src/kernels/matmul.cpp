@@ -7,11 +7,30 @@
 
 namespace meshlm {
 
+namespace {
+ProgressHook progress_hook = nullptr;
+void* progress_context = nullptr;
+void progress() {
+  if (progress_hook) progress_hook(progress_context);
+}
+}  // namespace
+
+void set_matmul_progress(ProgressHook hook, void* context) {
+  progress_hook = hook;
+  progress_context = context;
+}
+
 void matmul(const float* x, int64_t n, const WeightView& w, float* y) {
   if (n == 0 || w.rows == 0) return;
   if (w.dtype == DType::kF32) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(w.rows), int(w.cols), 1.0f, x, int(w.cols),
-                static_cast<const float*>(w.data), int(w.cols), 0.0f, y, int(w.rows));
+    // One sgemm, or panels of about 4 MiB of weights when something must progress in between.
+    const int64_t panel = progress_hook ? std::max<int64_t>(64, (1 << 20) / std::max<int64_t>(1, w.cols)) : w.rows;
+    for (int64_t r0 = 0; r0 < w.rows; r0 += panel) {
+      const int64_t nr = std::min(panel, w.rows - r0);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(nr), int(w.cols), 1.0f, x, int(w.cols),
+                  static_cast<const float*>(w.data) + r0 * w.cols, int(w.cols), 0.0f, y + r0, int(w.rows));
+      progress();
+    }
     return;
   }
   // Rows per block: about 1 MiB of fp32 scratch (at least 64 rows, so sgemm gets a wide enough panel),
@@ -26,6 +45,7 @@ void matmul(const float* x, int64_t n, const WeightView& w, float* y) {
     to_f32(base + size_t(r0) * row_bytes, w.dtype, scratch.data(), size_t(nr * w.cols));
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(nr), int(w.cols), 1.0f, x, int(w.cols),
                 scratch.data(), int(w.cols), 0.0f, y + r0, int(w.rows));
+    progress();
   }
 }
 

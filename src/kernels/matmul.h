@@ -18,6 +18,11 @@ struct WeightView {
 // whole matrix is ever held.
 void matmul(const float* x, int64_t n, const WeightView& w, float* y);
 
+// A function matmul calls between blocks of weight rows (null: none). The pipeline uses it to let MPI move
+// activations already in flight while a stage computes: Open MPI progresses non-blocking sends only inside MPI calls.
+using ProgressHook = void (*)(void* context);
+void set_matmul_progress(ProgressHook hook, void* context);
+
 // Same contract, by plain loops (double accumulation). Used by tests as the reference.
 void matmul_naive(const float* x, int64_t n, const WeightView& w, float* y);
 

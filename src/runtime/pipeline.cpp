@@ -5,6 +5,7 @@
 
 #include "core/check.h"
 #include "core/timer.h"
+#include "kernels/matmul.h"
 #include "runtime/step_wire.h"
 
 namespace meshlm {
@@ -18,9 +19,15 @@ Pipeline::Pipeline(Transformer& model, Groups& groups, int micro_batches)
       out_(size_t(micro_batches)), out_req_(size_t(micro_batches), MPI_REQUEST_NULL),
       results_(size_t(micro_batches)) {
   MESH_CHECK(micro_batches >= 1, "at least one micro-batch is needed");
+  if (layout_.pp_size > 1) set_matmul_progress(&Pipeline::progress, this);
+}
+
+void Pipeline::progress(void* self) {
+  for (MPI_Request& r : static_cast<Pipeline*>(self)->out_req_) Group::test(r);
 }
 
 Pipeline::~Pipeline() {
+  if (layout_.pp_size > 1) set_matmul_progress(nullptr, nullptr);
   for (MPI_Request& r : out_req_)
     if (r != MPI_REQUEST_NULL) MPI_Cancel(&r), MPI_Request_free(&r);
 }

@@ -47,6 +47,7 @@ class Pipeline : public StepRunner {
   void run_stage(int mb, const StepBatch& batch);
   void sample(const StepBatch& batch, StepResult& out);
   std::vector<uint8_t>& outbox(int mb);
+  static void progress(void* self);  // matmul's hook: moves this rank's pending sends along
 
   Transformer& model_;
   Groups& groups_;
