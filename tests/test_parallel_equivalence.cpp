@@ -67,9 +67,19 @@ void expect_same(const JobRun& ref, const JobRun& got, const test::TempDir& tmp,
     const auto a = test::read_h5_floats(tmp.file("ref.h5"), ds), b = test::read_h5_floats(tmp.file(tag + ".h5"), ds);
     ASSERT_EQ(a.size(), b.size()) << tag;
     float err = 0, scale = 1;
-    for (size_t k = 0; k < a.size(); ++k) err = std::max(err, std::fabs(a[k] - b[k])), scale = std::max(scale, std::fabs(a[k]));
+    for (size_t k = 0; k < a.size(); ++k) {
+      err = std::max(err, std::fabs(a[k] - b[k]));
+      scale = std::max(scale, std::fabs(a[k]));
+    }
     EXPECT_LE(err, 1e-4f * scale) << tag << " line " << i + 1 << ": first-step logits";
   }
+}
+
+// Makes the model, writes the prompts, and runs the single-rank reference.
+JobRun reference(const Model& m, const std::vector<std::string>& model_flags, int vocab, const test::TempDir& tmp) {
+  make_model(m, model_flags);
+  test::write_file(tmp.file("p.jsonl"), prompts(vocab));
+  return generate(m.path(), 1, {}, tmp, "ref");
 }
 
 uint64_t weight_bytes(const JobRun& r, size_t rank) { return r.metrics["ranks"][rank]["weight_bytes"].get<uint64_t>(); }
@@ -77,11 +87,9 @@ uint64_t weight_bytes(const JobRun& r, size_t rank) { return r.metrics["ranks"][
 TEST(ParallelEquivalence, MultiQueryModelEveryLayoutGreedyAndSampled) {
   // One kv head: with any tp > 1 the kv head is replicated on every tensor rank. 5 q heads split 2,1,1,1 at tp 4.
   Model m;
-  make_model(m, {"--dim", "80", "--heads", "5", "--kv-heads", "1", "--layers", "5", "--hidden", "104", "--vocab",
-                 "301", "--dtype", "f32"});
   test::TempDir tmp;
-  test::write_file(tmp.file("p.jsonl"), prompts(301));
-  const JobRun ref = generate(m.path(), 1, {}, tmp, "ref");
+  const JobRun ref = reference(m, {"--dim", "80", "--heads", "5", "--kv-heads", "1", "--layers", "5", "--hidden", "104",
+                                   "--vocab", "301", "--dtype", "f32"}, 301, tmp);
   ASSERT_EQ(ref.lines.size(), 12u);
   const struct {
     const char* tag;
@@ -104,11 +112,10 @@ TEST(ParallelEquivalence, QwenShardedTiedBf16TensorAndPipeline) {
   // Qwen2 biases (added once, after the reduce where the layer is split by input), a tied head split by vocab,
   // three safetensors shards, bf16 weights.
   Model m;
-  make_model(m, {"--arch", "qwen2", "--dim", "96", "--heads", "6", "--kv-heads", "2", "--layers", "4", "--hidden",
-                 "160", "--vocab", "257", "--tie", "true", "--shards", "3", "--dtype", "bf16"});
   test::TempDir tmp;
-  test::write_file(tmp.file("p.jsonl"), prompts(257));
-  const JobRun ref = generate(m.path(), 1, {}, tmp, "ref");
+  const JobRun ref = reference(m, {"--arch", "qwen2", "--dim", "96", "--heads", "6", "--kv-heads", "2", "--layers", "4",
+                                   "--hidden", "160", "--vocab", "257", "--tie", "true", "--shards", "3", "--dtype",
+                                   "bf16"}, 257, tmp);
   for (const auto& [tag, np, flags] : std::vector<std::tuple<std::string, int, std::vector<std::string>>>{
            {"tp3", 3, {"--tp", "3", "--pp", "1"}}, {"tp2_pp2", 4, {"--tp", "2", "--pp", "2"}}}) {
     expect_same(ref, generate(m.path(), np, flags, tmp, tag), tmp, tag);
@@ -118,11 +125,9 @@ TEST(ParallelEquivalence, QwenShardedTiedBf16TensorAndPipeline) {
 TEST(ParallelEquivalence, EachRankLoadsOnlyItsShare) {
   // Big matrices dominate (vocab 2048 x dim 256, 4 layers): at tp 2 and at pp 2 each rank holds about half.
   Model m;
-  make_model(m, {"--dim", "256", "--heads", "8", "--kv-heads", "4", "--layers", "4", "--hidden", "512", "--vocab",
-                 "2048", "--dtype", "bf16"});
   test::TempDir tmp;
-  test::write_file(tmp.file("p.jsonl"), prompts(2048));
-  const JobRun one = generate(m.path(), 1, {}, tmp, "ref");
+  const JobRun one = reference(m, {"--dim", "256", "--heads", "8", "--kv-heads", "4", "--layers", "4", "--hidden", "512",
+                                   "--vocab", "2048", "--dtype", "bf16"}, 2048, tmp);
   const uint64_t whole = weight_bytes(one, 0);
   EXPECT_GT(whole, 5'000'000u);
   for (const auto& [tag, flags] : std::vector<std::pair<std::string, std::vector<std::string>>>{
