@@ -1,12 +1,11 @@
 // meshlm tokenize: JSONL {"text"} -> {"ids"}, or with --decode {"ids"} -> {"text"}.
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "app/cli_common.h"
 #include "app/commands.h"
+#include "app/jsonl_input.h"
 #include "app/output_writer.h"
 #include "tokenizer/tokenizer.h"
-#include "tokenizer/utf8.h"
 
 namespace meshlm {
 
@@ -24,42 +23,25 @@ int run_tokenize(int argc, char** argv) {
   const bool decode = r.count("decode") > 0, special = r.count("raw") == 0;
   auto tok = Tokenizer::load(r["tokenizer"].as<std::string>());
 
-  std::ifstream in(input, std::ios::binary);
-  MESH_CHECK(in.good(), input, ": cannot open");
   OrderedJsonlWriter writer(output);
-  size_t line_no = 0, n = 0;
-  for (std::string line; std::getline(in, line);) {
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = input + ":" + std::to_string(line_no);
-    const size_t bad = utf8_invalid_at(line);
-    MESH_CHECK(bad == std::string::npos, where, ": not valid UTF-8 (byte ", bad + 1, " of the line)");
-    nlohmann::ordered_json j, out;
-    try {
-      j = nlohmann::ordered_json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
-      fail(where, ": invalid JSON: ", e.what());
-    }
-    MESH_CHECK(j.is_object(), where, ": expected a JSON object");
-    try {
-      if (decode) {
-        MESH_CHECK(j.contains("ids") && j["ids"].is_array(), "expected an \"ids\" list");
-        std::vector<int> ids;
-        for (auto& v : j["ids"]) {
-          MESH_CHECK(v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() < tok->vocab_size(),
-                     "ids entry ", v.dump(), " is not a token id in [0, ", tok->vocab_size(), ")");
-          ids.push_back(v.get<int>());
-        }
-        out["text"] = tok->decode(ids, special);
-      } else {
-        MESH_CHECK(j.contains("text") && j["text"].is_string(), "expected a \"text\" string");
-        out["ids"] = tok->encode(j["text"].get<std::string>(), special);
+  size_t n = 0;
+  for_each_jsonl_object(input, [&](const std::string&, const nlohmann::ordered_json& j) {
+    nlohmann::ordered_json out;
+    if (decode) {
+      MESH_CHECK(j.contains("ids") && j["ids"].is_array(), "expected an \"ids\" list");
+      std::vector<int> ids;
+      for (auto& v : j["ids"]) {
+        MESH_CHECK(v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() < tok->vocab_size(),
+                   "ids entry ", v.dump(), " is not a token id in [0, ", tok->vocab_size(), ")");
+        ids.push_back(v.get<int>());
       }
-    } catch (const Error& e) {
-      fail(where, ": ", e.what());
+      out["text"] = tok->decode(ids, special);
+    } else {
+      MESH_CHECK(j.contains("text") && j["text"].is_string(), "expected a \"text\" string");
+      out["ids"] = tok->encode(j["text"].get<std::string>(), special);
     }
     writer.put(n++, out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-  }
+  });
   return 0;
 }
 

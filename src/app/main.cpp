@@ -3,6 +3,7 @@
 //   meshlm generate --model DIR --prompts FILE --output FILE   run a prompt file
 //   meshlm tokenize --tokenizer DIR --input FILE --output FILE text <-> ids
 //   meshlm info --model DIR                                     what a checkpoint holds
+//   meshlm render --tokenizer DIR --input FILE --output FILE   messages -> chat template text
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -21,7 +22,8 @@ void usage(FILE* out) {
                "usage: meshlm <command> [options]      (each command has --help)\n\n"
                "  generate   generate completions for a JSONL prompt file\n"
                "  tokenize   encode text to token ids, or decode ids (--decode)\n"
-               "  info       describe a model directory\n",
+               "  info       describe a model directory\n"
+               "  render     render chat messages with a model's chat template\n",
                MESHLM_VERSION);
 }
 
@@ -31,6 +33,7 @@ int run_verb(const std::string& verb, int argc, char** argv, const meshlm::MpiSe
   try {
     if (verb == "generate") return meshlm::run_generate(argc, argv, *mpi);
     if (verb == "tokenize") return meshlm::run_tokenize(argc, argv);
+    if (verb == "render") return meshlm::run_render(argc, argv);
     return meshlm::run_info(argc, argv);
   } catch (const meshlm::AlreadyReported&) {
     return 1;  // every rank agreed on the error; leave without MPI_Abort
@@ -58,7 +61,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   const std::string verb = argv[1];
-  if (verb != "generate" && verb != "tokenize" && verb != "info") {
+  if (verb != "generate" && verb != "tokenize" && verb != "info" && verb != "render") {
     std::fprintf(stderr, "meshlm: unknown command '%s'\n\n", verb.c_str());
     usage(stderr);
     return 2;
