@@ -105,31 +105,62 @@ TEST_F(CliErrors, BadConfig) {
   expect_error(generate(), {"config.json", "not valid JSON"});
 }
 
+// With --on-error fail, the first bad line stops the run before any generation.
 TEST_F(CliErrors, BadJsonlLineNamesFileAndLine) {
   test::write_file(prompts_, "{\"prompt\": \"ok\"}\n{\"prompt\": \"broken\n");
-  expect_error(generate(), {"p.jsonl:2", "invalid JSON"});
+  expect_error(generate({"--on-error", "fail"}), {"p.jsonl:2", "invalid JSON"});
   test::write_file(prompts_, "{\"prompt\": \"ok\", \"max_token\": 3}\n");
-  expect_error(generate(), {"p.jsonl:1", "unknown field \"max_token\""});
+  expect_error(generate({"--on-error", "fail"}), {"p.jsonl:1", "unknown field \"max_token\""});
   test::write_file(prompts_, "{\"prompt_ids\": [1, 99999]}\n");
-  expect_error(generate(), {"p.jsonl:1", "99999", "[0, 512)"});
+  expect_error(generate({"--on-error", "fail"}), {"p.jsonl:1", "99999", "[0, 512)"});
   test::write_file(prompts_, "{\"prompt\": \"\"}\n");
-  expect_error(generate(), {"p.jsonl:1", "empty"});
+  expect_error(generate({"--on-error", "fail"}), {"p.jsonl:1", "empty"});
   test::write_file(prompts_, "{\"id\": \"x\", \"prompt\": \"a\"}\n{\"id\": \"x\", \"prompt\": \"b\"}\n");
-  expect_error(generate(), {"p.jsonl:2", "duplicate id"});
+  expect_error(generate({"--on-error", "fail"}), {"p.jsonl:2", "duplicate id"});
   test::write_file(prompts_, "\n\n");
   expect_error(generate(), {"p.jsonl", "no requests"});
 }
 
 TEST_F(CliErrors, InvalidUtf8NamesLine) {
   test::write_file(prompts_, "{\"prompt\": \"fine\"}\n{\"prompt\": \"bad \xC3\x28 byte\"}\n");
-  expect_error(generate(), {"p.jsonl:2", "UTF-8"});
+  expect_error(generate({"--on-error", "fail"}), {"p.jsonl:2", "UTF-8"});
 }
 
 TEST_F(CliErrors, PromptLongerThanContext) {
   std::string ids = "[1";
   for (int i = 0; i < 600; ++i) ids += ", 300";
   test::write_file(prompts_, "{\"id\": \"long\", \"prompt_ids\": " + ids + "]}\n");
-  expect_error(generate(), {"p.jsonl:1", "601 tokens", "context holds 512"});
+  expect_error(generate({"--on-error", "fail"}), {"p.jsonl:1", "601 tokens", "context holds 512"});
+}
+
+// By default a bad line becomes an error record in its place, and every other request is answered.
+TEST_F(CliErrors, BadLinesBecomeErrorRecordsAndTheJobGoesOn) {
+  std::string ids = "[1";
+  for (int i = 0; i < 600; ++i) ids += ", 403";
+  test::write_file(prompts_, "{\"id\": \"a\", \"prompt_ids\": [1, 403]}\n"
+                             "{\"id\": \"b\", \"prompt\": \"broken\n"
+                             "\n"
+                             "{\"id\": \"c\", \"prompt\": \"\"}\n"
+                             "{\"id\": \"long\", \"prompt_ids\": " + ids + "]}\n"
+                             "{\"id\": \"d\", \"prompt\": \"Once\", \"max_tokens\": 2}\n"
+                             "{\"id\": \"d\", \"prompt\": \"Twice\"}\n");
+  const auto r = generate();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto out = test::read_jsonl(tmp_.file("out.jsonl"));
+  ASSERT_EQ(out.size(), 6u);
+  EXPECT_EQ(out[0]["id"], "a");
+  EXPECT_EQ(out[0]["completion_tokens"], 4);
+  EXPECT_TRUE(out[1]["id"].is_null());
+  EXPECT_EQ(out[1]["line"], 2);
+  EXPECT_NE(out[1]["error"].get<std::string>().find("p.jsonl:2: invalid JSON"), std::string::npos);
+  EXPECT_EQ(out[2]["id"], "c");
+  EXPECT_NE(out[2]["error"].get<std::string>().find("p.jsonl:4: the prompt is empty"), std::string::npos);
+  EXPECT_EQ(out[3]["id"], "long");
+  EXPECT_NE(out[3]["error"].get<std::string>().find("p.jsonl:5: the prompt has 601 tokens but the context holds 512"),
+            std::string::npos);
+  EXPECT_EQ(out[4]["id"], "d");
+  EXPECT_EQ(out[4]["completion_tokens"], 2);
+  EXPECT_NE(out[5]["error"].get<std::string>().find("p.jsonl:7: duplicate id \"d\""), std::string::npos);
 }
 
 TEST_F(CliErrors, BadOptions) {

@@ -8,6 +8,7 @@
 #include "app/cli_common.h"
 #include "app/commands.h"
 #include "app/prompt_file.h"
+#include "app/result_format.h"
 #include "app/result_sink.h"
 #include "app/run_metrics.h"
 #include "app/topology.h"
@@ -23,7 +24,8 @@ namespace meshlm {
 namespace {
 
 struct GenerateArgs {
-  std::string model_dir, prompts, output, dump_logits, metrics_json;
+  std::string model_dir, prompts, output, dump_logits, metrics_json, chat_template;
+  PromptOptions prompt_options;
   RequestDefaults defaults;
   LayoutFlags layout;
   int batch_size = 8;
@@ -38,8 +40,14 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
   o.add_options()
       ("model", "Hugging Face model directory (config.json, *.safetensors, tokenizer.json), present on every host",
        cxxopts::value<std::string>()->default_value(default_model_dir()))
-      ("prompts", "Prompt file, JSONL: {\"id\", \"prompt\" | \"prompt_ids\", optional max_tokens, temperature, "
-                  "top_k, top_p, min_p, seed, stop}; read by rank 0 only", cxxopts::value<std::string>())
+      ("prompts", "Prompt file: JSONL {\"id\", \"prompt\" | \"prompt_ids\" | \"messages\", optional max_tokens, "
+                  "temperature, top_k, top_p, min_p, seed, stop}, OpenAI batch JSONL, or plain text (one prompt per "
+                  "line); read by rank 0 only", cxxopts::value<std::string>())
+      ("prompt-format", "auto | jsonl | openai | text", cxxopts::value<std::string>()->default_value("auto"))
+      ("on-error", "A bad prompt line: 'skip' writes an error record in its place and goes on; 'fail' stops "
+                   "before any generation", cxxopts::value<std::string>()->default_value("skip"))
+      ("chat-template", "Jinja file (or JSON with chat_template) for \"messages\", instead of the model's",
+       cxxopts::value<std::string>()->default_value(""))
       ("output", "Output JSONL file ('-' for stdout), written by rank 0 in input order", cxxopts::value<std::string>())
       ("max-tokens", "Tokens to generate per request", cxxopts::value<int>()->default_value("256"))
       ("temperature", "Sampling temperature (0 = greedy)", cxxopts::value<double>()->default_value("0"))
@@ -66,6 +74,11 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
   a.model_dir = r["model"].as<std::string>();
   a.prompts = required(r, "prompts");
   a.output = required(r, "output");
+  a.prompt_options.format = parse_prompt_format(r["prompt-format"].as<std::string>());
+  const std::string on_error = r["on-error"].as<std::string>();
+  MESH_CHECK(on_error == "skip" || on_error == "fail", "--on-error must be skip or fail, got '", on_error, "'");
+  a.prompt_options.fail_on_error = on_error == "fail";
+  a.chat_template = r["chat-template"].as<std::string>();
   if (r.count("dump-logits")) a.dump_logits = r["dump-logits"].as<std::string>();
   if (r.count("metrics-json")) a.metrics_json = r["metrics-json"].as<std::string>();
   if (r.count("tp")) a.layout.tp = r["tp"].as<int>();
@@ -91,17 +104,6 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
   MESH_CHECK(!r.count("pp") || a.layout.pp >= 1, "--pp must be at least 1");
   MESH_CHECK(!r.count("micro-batches") || a.micro_batches >= 1, "--micro-batches must be at least 1");
   return true;
-}
-
-std::string completion_line(const Request& req, const Completion& c) {
-  nlohmann::ordered_json j;
-  j["id"] = req.id;
-  j["text"] = c.text;
-  j["token_ids"] = c.token_ids;
-  j["prompt_tokens"] = req.prompt.size();
-  j["completion_tokens"] = c.token_ids.size();
-  j["finish_reason"] = c.finish_reason;
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 // What every rank must agree on before allocating: the KV cache shape and the micro-batching.
@@ -164,7 +166,7 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
   // Requests: rank 0 reads and tokenizes the prompt file; the other ranks get the parsed requests.
   const int context_cap = a.max_context > 0 ? std::min(a.max_context, config.max_seq_len) : config.max_seq_len;
   std::unique_ptr<Tokenizer> tokenizer;
-  std::vector<Request> requests;
+  PromptFile file;
   mpi.all_or_none("generate", [&] {
     const bool has_tokenizer = std::filesystem::exists(std::filesystem::path(a.model_dir) / "tokenizer.json");
     if (driver && has_tokenizer) tokenizer = Tokenizer::load(a.model_dir);
@@ -172,12 +174,19 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
     if (!has_tokenizer)
       std::fprintf(stderr, "meshlm: warning: %s has no tokenizer.json: prompts must be prompt_ids and text stays "
                            "empty\n", a.model_dir.c_str());
-    requests = read_prompt_file(a.prompts, a.defaults, tokenizer.get(), config.vocab_size, context_cap);
-    for (const Request& r : requests) {
+    std::unique_ptr<ChatTemplate> chat;
+    ParseContext context{a.defaults, tokenizer.get(), [&]() -> const ChatTemplate& {
+                           if (!chat) chat = std::make_unique<ChatTemplate>(ChatTemplate::load(a.model_dir, a.chat_template));
+                           return *chat;
+                         }, config.vocab_size};
+    a.prompt_options.max_context = context_cap;
+    file = read_prompt_file(a.prompts, context, a.prompt_options);
+    for (const Request& r : file.requests) {
       const std::string why = a.dump_logits.empty() ? "" : LogitsDump::invalid_name(r.id);
       MESH_CHECK(why.empty(), a.prompts, ":", r.line, ": id \"", r.id, "\" cannot name an HDF5 dataset: it ", why);
     }
   });
+  std::vector<Request>& requests = file.requests;
   Groups groups = Groups::split(topo.tp, topo.pp);
   std::vector<uint8_t> blob;
   if (rank0) {
@@ -193,9 +202,11 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
   std::unique_ptr<ResultSink> sink;
   uint64_t weight_bytes = 0;
   mpi.all_or_none("generate", [&] {
-    std::vector<std::string> ids;
-    for (const Request& r : requests) ids.push_back(r.id);
+    std::vector<std::string> ids(rank0 ? file.entries : 0);  // rank 0: dataset names by output position
+    if (rank0)
+      for (const Request& r : requests) ids[r.entry] = r.id;
     sink = std::make_unique<ResultSink>(groups.world, a.output, a.dump_logits, std::move(ids));
+    for (const LineError& e : file.errors) sink->put(e.entry, error_line(file.format, e), {});
     const WeightIndex index(a.model_dir);
     ModelWeights weights = load_weights(index, config, layout);
     weight_bytes = weights.bytes;
@@ -212,25 +223,23 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
   int64_t my_requests = 0;
   if (driver) {
     std::vector<Request> mine;
-    std::vector<size_t> global;
-    for (size_t i = size_t(layout.dp_rank); i < requests.size(); i += size_t(topo.dp)) {
-      mine.push_back(requests[i]);
-      global.push_back(i);
-    }
+    for (size_t i = size_t(layout.dp_rank); i < requests.size(); i += size_t(topo.dp)) mine.push_back(requests[i]);
+    const std::string model_name = std::filesystem::path(a.model_dir).lexically_normal().filename().string();
     my_requests = int64_t(mine.size());
     EngineOptions opts;
     opts.batch_size = shape.slots;
     opts.keep_first_logits = !a.dump_logits.empty();
     Engine engine(pipeline, tokenizer.get(), config.eos_ids, opts);
     engine.run(
-        mine, [&](size_t i, Completion&& c) { sink->put(global[i], completion_line(mine[i], c), c.first_logits); },
+        mine,
+        [&](size_t i, Completion&& c) { sink->put(mine[i].entry, completion_line(mine[i], c, model_name), c.first_logits); },
         [&] { sink->poll(); });
     pipeline.stop();
     stats = engine.stats();
   } else {
     pipeline.serve();
   }
-  sink->finish(requests.size());
+  sink->finish(file.entries);
   sink.reset();
 
   // Summary: every rank's share, on rank 0.

@@ -9,98 +9,41 @@
 
 namespace meshlm {
 namespace {
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
-// Reads one request from a parsed line; `where` is "FILE:LINE".
-Request parse_request(const json& j, const std::string& where, size_t index, const RequestDefaults& d,
-                      const Tokenizer* tokenizer, int vocab_size) {
-  MESH_CHECK(j.is_object(), where, ": expected a JSON object, got ", j.type_name());
-  static const std::set<std::string> known = {"id",    "prompt", "prompt_ids", "max_tokens", "temperature",
-                                              "top_k", "top_p",  "min_p",      "seed",       "stop"};
-  for (auto& [key, value] : j.items())
-    MESH_CHECK(known.count(key), where, ": unknown field \"", key,
-               "\" (known: id, prompt, prompt_ids, max_tokens, temperature, top_k, top_p, min_p, seed, stop)");
-  Request r;
-  r.max_tokens = d.max_tokens;
-  r.sampling = d.sampling;
-  r.sampling.seed = d.sampling.seed + index;
-  if (j.contains("id")) {
-    const json& id = j["id"];
-    MESH_CHECK(id.is_string() || id.is_number_integer(), where, ": \"id\" must be a string or an integer");
-    r.id = id.is_string() ? id.get<std::string>() : id.dump();
-    MESH_CHECK(!r.id.empty(), where, ": \"id\" must not be empty");
-  } else {
-    r.id = std::to_string(index);
+bool is_openai(const json& j) { return j.is_object() && j.contains("custom_id") && j.contains("body"); }
+
+// The format of the first non-blank line: an OpenAI batch object, another JSON object, or text.
+PromptFormat detect(const std::string& first_line) {
+  try {
+    const json j = json::parse(first_line);
+    if (is_openai(j)) return PromptFormat::kOpenAI;
+    if (j.is_object()) return PromptFormat::kJsonl;
+  } catch (const json::exception&) {
   }
-  const bool has_text = j.contains("prompt"), has_ids = j.contains("prompt_ids");
-  MESH_CHECK(has_text != has_ids, where, ": give exactly one of \"prompt\" or \"prompt_ids\"");
-  if (has_text) {
-    MESH_CHECK(j["prompt"].is_string(), where, ": \"prompt\" must be a string");
-    const std::string text = j["prompt"].get<std::string>();
-    MESH_CHECK(!text.empty(), where, ": \"prompt\" is empty");
-    MESH_CHECK(tokenizer != nullptr, where, ": a text prompt needs the model's tokenizer.json");
-    try {
-      r.prompt = tokenizer->encode(text);
-    } catch (const Error& e) {
-      fail(where, ": ", e.what());
-    }
-    MESH_CHECK(!r.prompt.empty(), where, ": \"prompt\" encodes to no tokens");
-  } else {
-    const json& ids = j["prompt_ids"];
-    MESH_CHECK(ids.is_array() && !ids.empty(), where, ": \"prompt_ids\" must be a non-empty list of token ids");
-    for (const json& v : ids) {
-      MESH_CHECK(v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() < vocab_size, where,
-                 ": prompt_ids entry ", v.dump(), " is not a token id in [0, ", vocab_size, ")");
-      r.prompt.push_back(v.get<int>());
-    }
-  }
-  if (j.contains("max_tokens")) {
-    MESH_CHECK(j["max_tokens"].is_number_integer() && j["max_tokens"].get<int64_t>() >= 1 &&
-                   j["max_tokens"].get<int64_t>() <= (1 << 30),
-               where, ": \"max_tokens\" must be a positive integer");
-    r.max_tokens = j["max_tokens"].get<int>();
-  }
-  const auto number = [&](const char* key, double lo, double hi, double& out) {
-    if (!j.contains(key)) return;
-    MESH_CHECK(j[key].is_number() && j[key].get<double>() >= lo && j[key].get<double>() <= hi, where, ": \"",
-               key, "\" must be a number in [", lo, ", ", hi, "], got ", j[key].dump());
-    out = j[key].get<double>();
-  };
-  number("temperature", 0.0, 100.0, r.sampling.temperature);
-  number("top_p", 1e-9, 1.0, r.sampling.top_p);
-  number("min_p", 0.0, 1.0, r.sampling.min_p);
-  if (j.contains("top_k")) {
-    MESH_CHECK(j["top_k"].is_number_integer() && j["top_k"].get<int64_t>() >= 0, where,
-               ": \"top_k\" must be a non-negative integer");
-    r.sampling.top_k = int(std::min<int64_t>(j["top_k"].get<int64_t>(), vocab_size));
-  }
-  if (j.contains("seed")) {
-    MESH_CHECK(j["seed"].is_number_integer() && j["seed"].get<int64_t>() >= 0, where,
-               ": \"seed\" must be a non-negative integer");
-    r.sampling.seed = j["seed"].get<uint64_t>();
-  }
-  if (j.contains("stop")) {
-    const json& s = j["stop"];
-    const auto add = [&](const json& v) {
-      MESH_CHECK(v.is_string() && !v.get<std::string>().empty(), where, ": \"stop\" must be a non-empty string or a list of them");
-      r.stop.push_back(v.get<std::string>());
-    };
-    if (s.is_array()) {
-      for (const json& v : s) add(v);
-    } else {
-      add(s);
-    }
-  }
-  return r;
+  return PromptFormat::kText;
 }
 
 }  // namespace
 
-std::vector<Request> read_prompt_file(const std::string& path, const RequestDefaults& defaults,
-                                      const Tokenizer* tokenizer, int vocab_size, int max_context) {
+PromptFormat parse_prompt_format(const std::string& name) {
+  if (name == "auto") return PromptFormat::kAuto;
+  if (name == "jsonl") return PromptFormat::kJsonl;
+  if (name == "openai") return PromptFormat::kOpenAI;
+  if (name == "text") return PromptFormat::kText;
+  fail("--prompt-format must be auto, jsonl, openai or text, got '", name, "'");
+}
+
+const char* prompt_format_name(PromptFormat f) {
+  static const char* names[] = {"auto", "jsonl", "openai", "text"};
+  return names[int(f)];
+}
+
+PromptFile read_prompt_file(const std::string& path, const ParseContext& context, const PromptOptions& options) {
   std::ifstream in(path, std::ios::binary);
   MESH_CHECK(in.good(), path, ": cannot open the prompt file");
-  std::vector<Request> requests;
+  PromptFile file;
+  file.format = options.format;
   std::set<std::string> ids;
   size_t line_no = 0;
   for (std::string line; std::getline(in, line);) {
@@ -108,36 +51,56 @@ std::vector<Request> read_prompt_file(const std::string& path, const RequestDefa
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line_no == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // a UTF-8 byte-order mark
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    if (file.format == PromptFormat::kAuto) file.format = detect(line);
     const std::string where = path + ":" + std::to_string(line_no);
-    const size_t bad = utf8_invalid_at(line);
-    MESH_CHECK(bad == std::string::npos, where, ": not valid UTF-8 (byte ", bad + 1, " of the line)");
-    json j;
+    const size_t entry = file.entries++;
+    LineError error{entry, line_no, "", ""};
     try {
-      j = json::parse(line);
-    } catch (const json::exception& e) {
-      fail(where, ": invalid JSON: ", e.what());
+      const size_t bad = utf8_invalid_at(line);
+      MESH_CHECK(bad == std::string::npos, "not valid UTF-8 (byte ", bad + 1, " of the line)");
+      Request r;
+      if (file.format == PromptFormat::kText) {
+        r = parse_text_line(line, entry, context);
+      } else {
+        json j;
+        try {
+          j = json::parse(line);
+        } catch (const json::exception& e) {
+          fail("invalid JSON: ", e.what());
+        }
+        MESH_CHECK(j.is_object(), "expected a JSON object, got ", j.type_name());
+        for (const char* key : {"id", "custom_id"})  // name the line in its error record when we can
+          if (j.contains(key) && j[key].is_string()) error.id = j[key].get<std::string>();
+        try {
+          r = file.format == PromptFormat::kOpenAI ? parse_openai_line(j, entry, context)
+                                                   : parse_simple_line(j, entry, context);
+        } catch (const json::exception& e) {
+          fail(e.what());
+        }
+      }
+      error.id = r.id;
+      MESH_CHECK(ids.insert(r.id).second, "duplicate id \"", r.id, "\"");
+      MESH_CHECK(int64_t(r.prompt.size()) <= options.max_context, "the prompt has ", r.prompt.size(),
+                 " tokens but the context holds ", options.max_context);
+      r.line = line_no;
+      r.entry = entry;
+      file.requests.push_back(std::move(r));
+    } catch (const Error& e) {
+      error.message = where + ": " + e.what();
+      if (options.fail_on_error) throw Error(error.message);
+      file.errors.push_back(std::move(error));
     }
-    Request r;
-    try {
-      r = parse_request(j, where, requests.size(), defaults, tokenizer, vocab_size);
-    } catch (const json::exception& e) {
-      fail(where, ": ", e.what());
-    }
-    r.line = line_no;
-    MESH_CHECK(ids.insert(r.id).second, where, ": duplicate id \"", r.id, "\"");
-    MESH_CHECK(int64_t(r.prompt.size()) <= max_context, where, ": the prompt has ", r.prompt.size(),
-               " tokens but the context holds ", max_context);
-    requests.push_back(std::move(r));
   }
-  MESH_CHECK(!requests.empty(), path, ": no requests (expected JSONL lines like {\"id\": \"a\", \"prompt\": \"...\"})");
-  return requests;
+  MESH_CHECK(file.entries > 0, path, ": no requests (expected JSONL lines like {\"id\": \"a\", \"prompt\": \"...\"})");
+  return file;
 }
 
 std::string requests_to_json(const std::vector<Request>& requests) {
   json all = json::array();
   for (const Request& r : requests)
     all.push_back({{"id", r.id}, {"prompt", r.prompt}, {"max_tokens", r.max_tokens}, {"stop", r.stop},
-                   {"line", r.line}, {"temperature", r.sampling.temperature}, {"top_k", r.sampling.top_k},
+                   {"line", r.line}, {"entry", r.entry}, {"api", int(r.api)}, {"custom_id", r.custom_id},
+                   {"model", r.model}, {"temperature", r.sampling.temperature}, {"top_k", r.sampling.top_k},
                    {"top_p", r.sampling.top_p}, {"min_p", r.sampling.min_p}, {"seed", r.sampling.seed}});
   return all.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -151,6 +114,10 @@ std::vector<Request> requests_from_json(const std::string& text) {
     r.max_tokens = j["max_tokens"].get<int>();
     r.stop = j["stop"].get<std::vector<std::string>>();
     r.line = j["line"].get<size_t>();
+    r.entry = j["entry"].get<size_t>();
+    r.api = Request::Api(j["api"].get<int>());
+    r.custom_id = j["custom_id"].get<std::string>();
+    r.model = j["model"].get<std::string>();
     r.sampling.temperature = j["temperature"].get<double>();
     r.sampling.top_k = j["top_k"].get<int>();
     r.sampling.top_p = j["top_p"].get<double>();

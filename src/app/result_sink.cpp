@@ -45,7 +45,7 @@ void ResultSink::put(size_t index, const std::string& line, const std::vector<fl
 
 void ResultSink::write(size_t index, std::string line, const float* logits, int64_t n) {
   MESH_CHECK(index < ids_.size(), "result for request ", index, " of ", ids_.size());
-  if (dump_) dump_->write(ids_[index], logits, n);
+  if (dump_ && n > 0) dump_->write(ids_[index], logits, n);
   writer_->put(index, std::move(line));
   ++written_;
 }

@@ -14,6 +14,10 @@ struct Request {
   SamplingParams sampling;
   std::vector<std::string> stop;    // stop strings: generation ends before the first one appears in the text
   size_t line = 0;                  // 1-based line in the prompt file
+  size_t entry = 0;                 // position of its line among the file's non-blank lines (= output position)
+  // How the answer is shaped: a plain meshlm line, or an OpenAI batch line for /v1/chat/completions or /v1/completions.
+  enum class Api { kSimple, kChat, kCompletion } api = Api::kSimple;
+  std::string custom_id, model;     // OpenAI batch: the caller's custom_id and body.model
 };
 
 struct Completion {
