@@ -43,7 +43,7 @@ void check_golden(const std::string& model, const Runner& run, const std::vector
   }
   write_file(tmp.file("p.jsonl"), prompts);
   std::vector<std::string> args = {"generate", "--model", model, "--prompts", tmp.file("p.jsonl"), "--output",
-                                   tmp.file("o.jsonl"), "--dump-logits", tmp.file("l.h5")};
+                                   tmp.file("o.jsonl"), "--dump-logits", tmp.file("l.h5"), "--output-order", "input"};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   const auto r = run(args);
   ASSERT_EQ(r.exit_code, 0) << r.err;

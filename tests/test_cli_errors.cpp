@@ -21,7 +21,7 @@ class CliErrors : public ::testing::Test {
 
   test::RunResult generate(std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {"generate", "--model", model_, "--prompts", prompts_, "--output",
-                                     tmp_.file("out.jsonl"), "--max-tokens", "4"};
+                                     tmp_.file("out.jsonl"), "--max-tokens", "4", "--output-order", "input"};
     args.insert(args.end(), extra.begin(), extra.end());
     return test::run_meshlm(args);
   }

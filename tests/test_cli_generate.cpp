@@ -1,8 +1,12 @@
 // generate, tokenize and info through the binary: per-request seeds independent of batching, stop strings,
 // finish reasons, the eos rule, and the tokenize round trip.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <map>
 
 #include "test_support.h"
 
@@ -12,7 +16,8 @@ namespace {
 std::vector<nlohmann::json> generate(const std::string& prompts, std::vector<std::string> extra = {}) {
   test::TempDir tmp;
   test::write_file(tmp.file("p.jsonl"), prompts);
-  std::vector<std::string> args = {"generate", "--prompts", tmp.file("p.jsonl"), "--output", tmp.file("o.jsonl")};
+  std::vector<std::string> args = {"generate", "--prompts", tmp.file("p.jsonl"), "--output", tmp.file("o.jsonl"),
+                                   "--output-order", "input"};
   args.insert(args.end(), extra.begin(), extra.end());
   const auto r = test::run_meshlm(args);
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -84,6 +89,83 @@ TEST(Generate, EosFromGenerationConfigEndsWithStopAndIsLast) {
   EXPECT_EQ(out[0]["finish_reason"], "stop");
   EXPECT_EQ(out[0]["token_ids"], std::vector<int>(ids.begin(), ids.begin() + long(first) + 1));
   EXPECT_EQ(out[0]["completion_tokens"], first + 1);
+}
+
+// 40 requests of different lengths, so that they finish out of order.
+std::string many_prompts(int longest = 40) {
+  std::string p;
+  for (int i = 0; i < 40; ++i)
+    p += nlohmann::json({{"id", "r" + std::to_string(i)}, {"prompt_ids", {1, 403 + i % 7}},
+                         {"max_tokens", 5 + (i * 13) % longest}}).dump() + "\n";
+  return p;
+}
+
+std::map<std::string, nlohmann::json> by_id(const std::vector<nlohmann::json>& lines) {
+  std::map<std::string, nlohmann::json> out;
+  for (const auto& j : lines) EXPECT_TRUE(out.emplace(j["id"].get<std::string>(), j).second) << "duplicate " << j["id"];
+  return out;
+}
+
+TEST(Generate, CompletionOrderWritesAsRequestsFinish) {
+  const auto in_order = generate(many_prompts(), {"--batch-size", "8"});
+  test::TempDir tmp;
+  test::write_file(tmp.file("p.jsonl"), many_prompts());
+  const auto r = test::run_meshlm({"generate", "--prompts", tmp.file("p.jsonl"), "--output", tmp.file("o.jsonl"),
+                                   "--batch-size", "8"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto done = test::read_jsonl(tmp.file("o.jsonl"));
+  ASSERT_EQ(done.size(), 40u);
+  EXPECT_NE(done[1]["id"], "r1") << "short requests should overtake long ones";
+  EXPECT_EQ(by_id(done), by_id(in_order));
+}
+
+TEST(Generate, ResumeAfterKillGivesTheUninterruptedSet) {
+  const auto full = by_id(generate(many_prompts(), {"--batch-size", "4"}));
+  test::TempDir tmp;
+  test::write_file(tmp.file("p.jsonl"), many_prompts());
+  const std::vector<std::string> args = {"generate", "--prompts", tmp.file("p.jsonl"), "--output", tmp.file("o.jsonl"),
+                                         "--batch-size", "4"};
+  // A killed run leaves some complete lines and a partial one.
+  ASSERT_EQ(test::run_meshlm(args).exit_code, 0);
+  std::string text = test::read_file(tmp.file("o.jsonl"));
+  size_t cut = 0;
+  for (int k = 0; k < 11; ++k) cut = text.find('\n', cut) + 1;
+  test::write_file(tmp.file("o.jsonl"), text.substr(0, cut + 17));
+  std::vector<std::string> resume = args;
+  resume.push_back("--resume");
+  const auto r = test::run_meshlm(resume);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("11 lines already done, 29 to go"), std::string::npos) << r.err;
+  EXPECT_EQ(by_id(test::read_jsonl(tmp.file("o.jsonl"))), full);
+
+  // And a real kill -9 once a few lines are out (longer requests, one at a time), then --resume.
+  const auto slow_full = by_id(generate(many_prompts(400), {"--batch-size", "1"}));
+  test::write_file(tmp.file("p.jsonl"), many_prompts(400));
+  test::write_file(tmp.file("o.jsonl"), "");
+  std::vector<std::string> slow = args;
+  slow.insert(slow.end(), {"--batch-size", "1"});
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    std::vector<std::string> a = {test::meshlm_binary()};
+    a.insert(a.end(), slow.begin(), slow.end());
+    std::vector<char*> argv;
+    for (auto& s : a) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    if (!std::freopen("/dev/null", "w", stderr)) ::_exit(127);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  for (int wait = 0; wait < 2000 && test::read_file(tmp.file("o.jsonl")).size() < 600; ++wait) ::usleep(2000);
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  const size_t before = test::read_jsonl(tmp.file("o.jsonl")).size();
+  std::printf("[ resume ] killed after %zu of 40 lines\n", before);
+  resume = slow;
+  resume.push_back("--resume");
+  const auto again = test::run_meshlm(resume);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(by_id(test::read_jsonl(tmp.file("o.jsonl"))), slow_full);
 }
 
 TEST(Tokenize, RoundTripsThroughTheBinary) {

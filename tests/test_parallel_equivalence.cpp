@@ -46,7 +46,8 @@ JobRun generate(const std::string& model, int np, const std::vector<std::string>
              const std::string& tag) {
   std::vector<std::string> args = {"generate", "--model", model, "--prompts", tmp.file("p.jsonl"), "--output",
                                    tmp.file(tag + ".jsonl"), "--dump-logits", tmp.file(tag + ".h5"),
-                                   "--metrics-json", tmp.file(tag + ".json"), "--batch-size", "6"};
+                                   "--metrics-json", tmp.file(tag + ".json"), "--batch-size", "6",
+                                   "--output-order", "input"};
   args.insert(args.end(), layout.begin(), layout.end());
   const auto r = np == 1 ? test::run_meshlm(args) : test::run_mpi(np, args);
   EXPECT_EQ(r.exit_code, 0) << tag << ": " << r.err;

@@ -19,7 +19,7 @@ struct Job {
     test::write_file(tmp.file("p"), prompts);
     test::write_file(tmp.file("chat.jinja"), kChatML);
     std::vector<std::string> args = {"generate", "--prompts", tmp.file("p"), "--output", tmp.file("o.jsonl"),
-                                     "--chat-template", tmp.file("chat.jinja"), "--max-tokens", "12"};
+                                     "--chat-template", tmp.file("chat.jinja"), "--max-tokens", "12", "--output-order", "input"};
     args.insert(args.end(), extra.begin(), extra.end());
     result = test::run_meshlm(args);
     if (result.exit_code == 0) lines = test::read_jsonl(tmp.file("o.jsonl"));

@@ -9,6 +9,7 @@
 #include "app/commands.h"
 #include "app/prompt_file.h"
 #include "app/result_format.h"
+#include "app/resume.h"
 #include "app/result_sink.h"
 #include "app/run_metrics.h"
 #include "app/topology.h"
@@ -31,6 +32,7 @@ struct GenerateArgs {
   int batch_size = 8;
   int micro_batches = 0;  // 0: one per pipeline stage
   int max_context = 0;    // 0: from the requests, capped by the model
+  bool in_input_order = false, resume = false;
 };
 
 bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
@@ -46,6 +48,9 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
       ("prompt-format", "auto | jsonl | openai | text", cxxopts::value<std::string>()->default_value("auto"))
       ("on-error", "A bad prompt line: 'skip' writes an error record in its place and goes on; 'fail' stops "
                    "before any generation", cxxopts::value<std::string>()->default_value("skip"))
+      ("output-order", "completion: write each line as its request finishes; input: in prompt-file order",
+       cxxopts::value<std::string>()->default_value("completion"))
+      ("resume", "Skip the requests already in --output (from a killed run), drop its partial last line, append the rest")
       ("chat-template", "Jinja file (or JSON with chat_template) for \"messages\", instead of the model's",
        cxxopts::value<std::string>()->default_value(""))
       ("output", "Output JSONL file ('-' for stdout), written by rank 0 in input order", cxxopts::value<std::string>())
@@ -79,6 +84,10 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
   MESH_CHECK(on_error == "skip" || on_error == "fail", "--on-error must be skip or fail, got '", on_error, "'");
   a.prompt_options.fail_on_error = on_error == "fail";
   a.chat_template = r["chat-template"].as<std::string>();
+  const std::string order = r["output-order"].as<std::string>();
+  MESH_CHECK(order == "completion" || order == "input", "--output-order must be completion or input, got '", order, "'");
+  a.in_input_order = order == "input";
+  a.resume = r.count("resume") > 0;
   if (r.count("dump-logits")) a.dump_logits = r["dump-logits"].as<std::string>();
   if (r.count("metrics-json")) a.metrics_json = r["metrics-json"].as<std::string>();
   if (r.count("tp")) a.layout.tp = r["tp"].as<int>();
@@ -100,6 +109,8 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
   MESH_CHECK(a.defaults.sampling.min_p >= 0 && a.defaults.sampling.min_p <= 1, "--min-p must be in [0, 1]");
   MESH_CHECK(a.batch_size >= 1, "--batch-size must be at least 1");
   MESH_CHECK(a.max_context >= 0, "--max-context must be >= 0");
+  MESH_CHECK(!a.resume || (a.output != "-" && !r.count("dump-logits")),
+             "--resume needs an output file, and cannot be combined with --dump-logits");
   MESH_CHECK(!r.count("tp") || a.layout.tp >= 1, "--tp must be at least 1");
   MESH_CHECK(!r.count("pp") || a.layout.pp >= 1, "--pp must be at least 1");
   MESH_CHECK(!r.count("micro-batches") || a.micro_batches >= 1, "--micro-batches must be at least 1");
@@ -181,6 +192,11 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
                          }, config.vocab_size};
     a.prompt_options.max_context = context_cap;
     file = read_prompt_file(a.prompts, context, a.prompt_options);
+    if (a.resume) {
+      const size_t done = drop_completed(file, completed_keys(a.output));
+      std::fprintf(stderr, "meshlm: resuming %s: %zu lines already done, %zu to go\n", a.output.c_str(), done,
+                   file.entries);
+    }
     for (const Request& r : file.requests) {
       const std::string why = a.dump_logits.empty() ? "" : LogitsDump::invalid_name(r.id);
       MESH_CHECK(why.empty(), a.prompts, ":", r.line, ": id \"", r.id, "\" cannot name an HDF5 dataset: it ", why);
@@ -205,7 +221,8 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
     std::vector<std::string> ids(rank0 ? file.entries : 0);  // rank 0: dataset names by output position
     if (rank0)
       for (const Request& r : requests) ids[r.entry] = r.id;
-    sink = std::make_unique<ResultSink>(groups.world, a.output, a.dump_logits, std::move(ids));
+    sink = std::make_unique<ResultSink>(groups.world, a.output, a.dump_logits, std::move(ids), a.in_input_order,
+                                        a.resume);
     for (const LineError& e : file.errors) sink->put(e.entry, error_line(file.format, e), {});
     const WeightIndex index(a.model_dir);
     ModelWeights weights = load_weights(index, config, layout);

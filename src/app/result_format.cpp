@@ -49,7 +49,7 @@ std::string error_line(PromptFormat format, const LineError& e) {
     return dump({{"id", "batch_req_" + std::to_string(e.entry)},
                  {"custom_id", e.id.empty() ? json(nullptr) : json(e.id)},
                  {"response", nullptr},
-                 {"error", {{"code", "invalid_request"}, {"message", e.message}}}});
+                 {"error", {{"code", "invalid_request"}, {"message", e.message}, {"line", e.line}}}});
   }
   return dump({{"id", e.id.empty() ? json(nullptr) : json(e.id)}, {"line", e.line}, {"error", e.message}});
 }

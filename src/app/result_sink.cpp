@@ -20,10 +20,10 @@ std::vector<uint8_t> pack(size_t index, const std::string& line, const std::vect
 }  // namespace
 
 ResultSink::ResultSink(Group& world, const std::string& output_path, const std::string& dump_path,
-                       std::vector<std::string> ids)
+                       std::vector<std::string> ids, bool in_input_order, bool append)
     : world_(world), ids_(std::move(ids)) {
   if (world_.rank() != 0) return;
-  writer_ = std::make_unique<OrderedJsonlWriter>(output_path);
+  writer_ = std::make_unique<OrderedJsonlWriter>(output_path, in_input_order, append);
   if (!dump_path.empty()) dump_ = std::make_unique<LogitsDump>(dump_path);
 }
 

@@ -20,8 +20,9 @@ class ResultSink {
  public:
   // On rank 0 opens the output (and the logits dump when dump_path is not empty); elsewhere sends to rank 0.
   // ids: every request's id by input index (rank 0 names the HDF5 datasets with them).
+  // in_input_order / append: see OrderedJsonlWriter.
   ResultSink(Group& world, const std::string& output_path, const std::string& dump_path,
-             std::vector<std::string> ids);
+             std::vector<std::string> ids, bool in_input_order, bool append);
   ~ResultSink();
 
   void put(size_t index, const std::string& line, const std::vector<float>& logits);
