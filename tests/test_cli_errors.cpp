@@ -165,6 +165,7 @@ TEST_F(CliErrors, BadLinesBecomeErrorRecordsAndTheJobGoesOn) {
 
 TEST_F(CliErrors, BadOptions) {
   expect_error(generate({"--batch-size", "0"}), {"--batch-size"});
+  expect_error(generate({"--max-batch", "8", "--max-batch-tokens", "4"}), {"--max-batch-tokens (4) must be at least"});
   expect_error(generate({"--top-p", "1.5"}), {"--top-p"});
   expect_error(generate({"--no-such-flag"}), {"no-such-flag"});
   expect_error(test::run_meshlm({"generate", "--prompts", prompts_}), {"--output is required"});

@@ -26,6 +26,13 @@ TEST_P(GoldenModel, AllRequestsBatched) {
   test::check_golden(test::shared_dir() + "/" + GetParam(), test::run_meshlm, {"--batch-size", "8"});
 }
 
+// Continuous batching with long prompts cut into 3-token chunks, 8 tokens a step, mixed with other requests' decodes.
+TEST_P(GoldenModel, ChunkedPrefillInSmallSteps) {
+  if (test::shared_dir().empty()) GTEST_SKIP() << "../shared is absent (set MESHLM_SHARED): golden models not run";
+  test::check_golden(test::shared_dir() + "/" + GetParam(), test::run_meshlm,
+                     {"--max-batch", "3", "--max-batch-tokens", "8", "--prefill-chunk", "3"});
+}
+
 INSTANTIATE_TEST_SUITE_P(Shared, GoldenModel,
                          ::testing::ValuesIn(test::golden_model_names()),
                          [](const auto& info) {

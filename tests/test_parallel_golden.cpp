@@ -28,6 +28,8 @@ const Layout kLayouts[] = {
     {"dp2", 2, {"--tp", "1", "--pp", "1"}, 1, 1},
     {"pp2_4_micro_batches", 2, {"--pp", "2", "--micro-batches", "4", "--batch-size", "4"}, 1, 2},
     {"tp2_dp2", 4, {"--tp", "2", "--pp", "1"}, 2, 1},
+    {"tp2_pp2_chunked_prefill", 4, {"--tp", "2", "--pp", "2", "--max-batch", "4", "--max-batch-tokens", "6",
+                                    "--prefill-chunk", "2"}, 2, 2},
 };
 
 class ParallelGolden : public ::testing::TestWithParam<Layout> {};

@@ -30,6 +30,8 @@ struct GenerateArgs {
   RequestDefaults defaults;
   LayoutFlags layout;
   int batch_size = 8;
+  int max_batch_tokens = 512;  // tokens per step (prefill chunks + decode tokens)
+  int prefill_chunk = 0;       // prompt tokens per sequence per step (0: up to max_batch_tokens)
   int micro_batches = 0;  // 0: one per pipeline stage
   int max_context = 0;    // 0: from the requests, capped by the model
   bool in_input_order = false, resume = false;
@@ -60,7 +62,13 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
       ("top-p", "Keep the smallest set with this much probability (1 = off)", cxxopts::value<double>()->default_value("1"))
       ("min-p", "Drop tokens below min-p x the top probability (0 = off)", cxxopts::value<double>()->default_value("0"))
       ("seed", "Base seed: request i without its own seed uses seed + i", cxxopts::value<uint64_t>()->default_value("0"))
-      ("batch-size", "Sequences generated together per replica", cxxopts::value<int>()->default_value("8"))
+      ("max-batch,batch-size", "Sequences in flight per replica; a finished one's slot takes the next request at once",
+       cxxopts::value<int>()->default_value("8"))
+      ("max-batch-tokens", "Tokens per step: prefill chunks and decode tokens together",
+       cxxopts::value<int>()->default_value("512"))
+      ("prefill-chunk", "Prompt tokens one sequence may prefill per step (0 = up to --max-batch-tokens); long "
+                        "prompts prefill in chunks mixed with the running requests' decode tokens",
+       cxxopts::value<int>()->default_value("0"))
       ("max-context", "Cap on positions per sequence (0 = what the requests need, up to the model's limit)",
        cxxopts::value<int>()->default_value("0"))
       ("tp", "Tensor-parallel ranks per stage (default: chosen from the hosts)", cxxopts::value<int>())
@@ -100,14 +108,19 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
   a.defaults.sampling.top_p = r["top-p"].as<double>();
   a.defaults.sampling.min_p = r["min-p"].as<double>();
   a.defaults.sampling.seed = r["seed"].as<uint64_t>();
-  a.batch_size = r["batch-size"].as<int>();
+  a.batch_size = r["max-batch"].as<int>();
+  a.max_batch_tokens = r["max-batch-tokens"].as<int>();
+  a.prefill_chunk = r["prefill-chunk"].as<int>();
   a.max_context = r["max-context"].as<int>();
   MESH_CHECK(a.defaults.max_tokens >= 1, "--max-tokens must be at least 1");
   MESH_CHECK(a.defaults.sampling.temperature >= 0, "--temperature must be >= 0");
   MESH_CHECK(a.defaults.sampling.top_k >= 0, "--top-k must be >= 0");
   MESH_CHECK(a.defaults.sampling.top_p > 0 && a.defaults.sampling.top_p <= 1, "--top-p must be in (0, 1]");
   MESH_CHECK(a.defaults.sampling.min_p >= 0 && a.defaults.sampling.min_p <= 1, "--min-p must be in [0, 1]");
-  MESH_CHECK(a.batch_size >= 1, "--batch-size must be at least 1");
+  MESH_CHECK(a.batch_size >= 1, "--max-batch (--batch-size) must be at least 1");
+  MESH_CHECK(a.max_batch_tokens >= a.batch_size, "--max-batch-tokens (", a.max_batch_tokens,
+             ") must be at least --max-batch (", a.batch_size, "): every running sequence decodes a token per step");
+  MESH_CHECK(a.prefill_chunk >= 0, "--prefill-chunk must be >= 0");
   MESH_CHECK(a.max_context >= 0, "--max-context must be >= 0");
   MESH_CHECK(!a.resume || (a.output != "-" && !r.count("dump-logits")),
              "--resume needs an output file, and cannot be combined with --dump-logits");
@@ -147,7 +160,7 @@ void print_banner(const ModelConfig& c, const Topology& t, const JobShape& s, si
   std::fprintf(stderr, "meshlm: layout tp %d x pp %d x dp %d (%s); stage layers %s; %d micro-batch%s\n", t.tp, t.pp,
                t.dp, t.how.c_str(), stages.c_str(), s.micro_batches, s.micro_batches == 1 ? "" : "es");
   if (t.pp > 1 && s.micro_batches < t.pp)
-    std::fprintf(stderr, "meshlm: warning: %d micro-batches cannot keep %d stages busy (raise --batch-size)\n",
+    std::fprintf(stderr, "meshlm: warning: %d micro-batches cannot keep %d stages busy (raise --max-batch)\n",
                  s.micro_batches, t.pp);
 }
 
@@ -228,7 +241,7 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
     ModelWeights weights = load_weights(index, config, layout);
     weight_bytes = weights.bytes;
     model = std::make_unique<Transformer>(config, std::move(weights), layout, &groups.tp, shape.slots, shape.ctx,
-                                          std::max(512, shape.slots));
+                                          a.max_batch_tokens);
   });
   if (rank0) print_banner(config, topo, shape, requests.size());
 
@@ -245,6 +258,7 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
     my_requests = int64_t(mine.size());
     EngineOptions opts;
     opts.batch_size = shape.slots;
+    opts.prefill_chunk = a.prefill_chunk;
     opts.keep_first_logits = !a.dump_logits.empty();
     Engine engine(pipeline, tokenizer.get(), config.eos_ids, opts);
     engine.run(

@@ -19,7 +19,8 @@ Engine::Engine(StepRunner& runner, const Tokenizer* tokenizer, std::vector<int> 
 int64_t Engine::schedule(const Sequence& s, const Request& r, int64_t budget, StepBatch& batch) const {
   const int64_t prompt_len = int64_t(r.prompt.size());
   const int64_t context_len = prompt_len + int64_t(s.generated.size());
-  const int64_t n = std::min(budget, context_len - s.fed);
+  int64_t n = std::min(budget, context_len - s.fed);
+  if (s.fed < prompt_len && options_.prefill_chunk > 0) n = std::min(n, options_.prefill_chunk);
   for (int64_t k = 0; k < n; ++k) {
     const int64_t pos = s.fed + k;
     batch.tokens.push_back(pos < prompt_len ? r.prompt[size_t(pos)] : s.generated[size_t(pos - prompt_len)]);

@@ -16,6 +16,7 @@ namespace meshlm {
 struct EngineOptions {
   int batch_size = 8;               // sequences in flight (KV slots), shared out among the micro-batches
   bool keep_first_logits = false;   // fill Completion::first_logits
+  int64_t prefill_chunk = 0;        // prompt tokens per sequence per step; 0: as many as the step budget allows
 };
 
 struct EngineStats {
