@@ -168,6 +168,26 @@ TEST(Generate, ResumeAfterKillGivesTheUninterruptedSet) {
   EXPECT_EQ(by_id(test::read_jsonl(tmp.file("o.jsonl"))), slow_full);
 }
 
+TEST(Generate, MetricsJsonHasThroughputAndLatencyPercentiles) {
+  test::TempDir tmp;
+  test::write_file(tmp.file("p.jsonl"), many_prompts());
+  const auto r = test::run_meshlm({"generate", "--prompts", tmp.file("p.jsonl"), "--output", tmp.file("o.jsonl"),
+                                   "--metrics-json", tmp.file("m.json")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("requests/s"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("TTFT mean"), std::string::npos) << r.err;
+  const auto m = nlohmann::json::parse(test::read_file(tmp.file("m.json")));
+  EXPECT_EQ(m["requests"], 40);
+  EXPECT_EQ(m["ttft_s"]["count"], 40);
+  EXPECT_EQ(m["tpot_s"]["count"], 40);  // every request generates at least 5 tokens
+  for (const char* k : {"ttft_s", "tpot_s"}) {
+    EXPECT_GT(m[k]["p50"].get<double>(), 0.0) << k;
+    EXPECT_LE(m[k]["p50"].get<double>(), m[k]["p99"].get<double>()) << k;
+  }
+  EXPECT_GT(m["requests_per_s"].get<double>(), 0.0);
+  EXPECT_EQ(m["ranks"][0]["weight_bytes"].get<uint64_t>() > 0, true);
+}
+
 TEST(Tokenize, RoundTripsThroughTheBinary) {
   test::TempDir tmp;
   test::write_file(tmp.file("t.jsonl"), "{\"text\": \"Hello world\"}\n{\"text\": \"Lily \\u65e5\\u672c ran.\"}\n");

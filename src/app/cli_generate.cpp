@@ -7,6 +7,7 @@
 
 #include "app/cli_common.h"
 #include "app/commands.h"
+#include "app/progress.h"
 #include "app/prompt_file.h"
 #include "app/result_format.h"
 #include "app/resume.h"
@@ -251,6 +252,8 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
   Pipeline pipeline(*model, groups, shape.micro_batches);
   EngineStats stats;
   int64_t my_requests = 0;
+  Latencies latencies;
+  Progress progress(file.entries, rank0);
   if (driver) {
     std::vector<Request> mine;
     for (size_t i = size_t(layout.dp_rank); i < requests.size(); i += size_t(topo.dp)) mine.push_back(requests[i]);
@@ -263,14 +266,23 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
     Engine engine(pipeline, tokenizer.get(), config.eos_ids, opts);
     engine.run(
         mine,
-        [&](size_t i, Completion&& c) { sink->put(mine[i].entry, completion_line(mine[i], c, model_name), c.first_logits); },
-        [&] { sink->poll(); });
+        [&](size_t i, Completion&& c) {
+          latencies.ttft.push_back(c.ttft_s);
+          if (c.token_ids.size() > 1) latencies.tpot.push_back(c.decode_s / double(c.token_ids.size() - 1));
+          sink->put(mine[i].entry, completion_line(mine[i], c, model_name), c.first_logits,
+                    int64_t(c.token_ids.size()));
+        },
+        [&] {
+          sink->poll();
+          progress.update(sink->written(), sink->tokens());
+        });
     pipeline.stop();
     stats = engine.stats();
   } else {
     pipeline.serve();
   }
   sink->finish(file.entries);
+  progress.finish(sink->written(), sink->tokens());
   sink.reset();
 
   // Summary: every rank's share, on rank 0.
@@ -283,8 +295,9 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
   m.requests = my_requests, m.prompt_tokens = stats.prompt_tokens, m.generated_tokens = stats.generated_tokens;
   std::snprintf(m.host, sizeof m.host, "%s", mpi.host().c_str());
   const std::vector<RankMetrics> all = gather_metrics(groups.world, m);
+  const Latencies all_latencies = gather_latencies(groups.world, latencies);
   if (rank0) {
-    const RunInfo info{a.model_dir, topo, shape.micro_batches, shape.slots};
+    const RunInfo info{a.model_dir, topo, shape.micro_batches, shape.slots, all_latencies};
     print_summary(stderr, info, all);
     if (!a.metrics_json.empty()) write_metrics_json(a.metrics_json, info, all);
   }

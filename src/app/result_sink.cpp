@@ -8,13 +8,14 @@ namespace meshlm {
 namespace {
 constexpr int kTagDone = 21;  // driver of replica d > 0 -> world rank 0: one finished request
 
-// Message: index (uint64), line length (uint64), line bytes, logits (float, the rest).
-std::vector<uint8_t> pack(size_t index, const std::string& line, const std::vector<float>& logits) {
-  std::vector<uint8_t> out(16 + line.size() + logits.size() * sizeof(float));
-  const uint64_t head[2] = {index, line.size()};
-  std::memcpy(out.data(), head, 16);
-  std::memcpy(out.data() + 16, line.data(), line.size());
-  if (!logits.empty()) std::memcpy(out.data() + 16 + line.size(), logits.data(), logits.size() * sizeof(float));
+// Message: index, generated tokens, line length (uint64 each), line bytes, logits (float, the rest).
+constexpr size_t kHead = 24;
+std::vector<uint8_t> pack(size_t index, int64_t tokens, const std::string& line, const std::vector<float>& logits) {
+  std::vector<uint8_t> out(kHead + line.size() + logits.size() * sizeof(float));
+  const uint64_t head[3] = {index, uint64_t(tokens), line.size()};
+  std::memcpy(out.data(), head, kHead);
+  std::memcpy(out.data() + kHead, line.data(), line.size());
+  if (!logits.empty()) std::memcpy(out.data() + kHead + line.size(), logits.data(), logits.size() * sizeof(float));
   return out;
 }
 }  // namespace
@@ -31,36 +32,37 @@ ResultSink::~ResultSink() {
   for (auto& [buf, req] : sending_) Group::wait(req);
 }
 
-void ResultSink::put(size_t index, const std::string& line, const std::vector<float>& logits) {
-  if (world_.rank() == 0) return write(index, line, logits.data(), int64_t(logits.size()));
+void ResultSink::put(size_t index, const std::string& line, const std::vector<float>& logits, int64_t tokens) {
+  if (world_.rank() == 0) return write(index, line, logits.data(), int64_t(logits.size()), tokens);
   sending_.remove_if([](auto& s) {
     int done = 0;
     MPI_Test(&s.second, &done, MPI_STATUS_IGNORE);
     return done != 0;
   });
-  sending_.emplace_back(pack(index, line, logits), MPI_REQUEST_NULL);
+  sending_.emplace_back(pack(index, tokens, line, logits), MPI_REQUEST_NULL);
   auto& [buf, req] = sending_.back();
   req = world_.isend(buf.data(), int64_t(buf.size()), 0, kTagDone);
 }
 
-void ResultSink::write(size_t index, std::string line, const float* logits, int64_t n) {
+void ResultSink::write(size_t index, std::string line, const float* logits, int64_t n, int64_t tokens) {
   MESH_CHECK(index < ids_.size(), "result for request ", index, " of ", ids_.size());
   if (dump_ && n > 0) dump_->write(ids_[index], logits, n);
   writer_->put(index, std::move(line));
   ++written_;
+  tokens_ += tokens;
 }
 
 void ResultSink::receive_one() {
   world_.recv_bytes(in_, MPI_ANY_SOURCE, kTagDone);
-  MESH_CHECK(in_.size() >= 16, "malformed result message");
-  uint64_t head[2];
-  std::memcpy(head, in_.data(), 16);
-  MESH_CHECK(16 + head[1] <= in_.size() && (in_.size() - 16 - head[1]) % sizeof(float) == 0,
+  MESH_CHECK(in_.size() >= kHead, "malformed result message");
+  uint64_t head[3];
+  std::memcpy(head, in_.data(), kHead);
+  MESH_CHECK(kHead + head[2] <= in_.size() && (in_.size() - kHead - head[2]) % sizeof(float) == 0,
              "malformed result message");
-  std::string line(reinterpret_cast<const char*>(in_.data() + 16), head[1]);
-  std::vector<float> logits((in_.size() - 16 - head[1]) / sizeof(float));
-  if (!logits.empty()) std::memcpy(logits.data(), in_.data() + 16 + head[1], logits.size() * sizeof(float));
-  write(size_t(head[0]), std::move(line), logits.data(), int64_t(logits.size()));
+  std::string line(reinterpret_cast<const char*>(in_.data() + kHead), head[2]);
+  std::vector<float> logits((in_.size() - kHead - head[2]) / sizeof(float));
+  if (!logits.empty()) std::memcpy(logits.data(), in_.data() + kHead + head[2], logits.size() * sizeof(float));
+  write(size_t(head[0]), std::move(line), logits.data(), int64_t(logits.size()), int64_t(head[1]));
 }
 
 void ResultSink::poll() {

@@ -25,14 +25,18 @@ class ResultSink {
              std::vector<std::string> ids, bool in_input_order, bool append);
   ~ResultSink();
 
-  void put(size_t index, const std::string& line, const std::vector<float>& logits);
+  // tokens: the request's generated tokens, for progress.
+  void put(size_t index, const std::string& line, const std::vector<float>& logits, int64_t tokens = 0);
   // Rank 0: takes whatever other replicas have sent so far.
   void poll();
   // Rank 0: waits until all `total` requests are written. Other ranks: until their sends are done.
   void finish(size_t total);
+  // Rank 0: lines written and generated tokens in them, over all replicas.
+  size_t written() const { return written_; }
+  int64_t tokens() const { return tokens_; }
 
  private:
-  void write(size_t index, std::string line, const float* logits, int64_t n);
+  void write(size_t index, std::string line, const float* logits, int64_t n, int64_t tokens);
   void receive_one();
 
   Group& world_;
@@ -40,6 +44,7 @@ class ResultSink {
   std::unique_ptr<OrderedJsonlWriter> writer_;
   std::unique_ptr<LogitsDump> dump_;
   size_t written_ = 0;
+  int64_t tokens_ = 0;
   std::vector<uint8_t> in_;
   std::list<std::pair<std::vector<uint8_t>, MPI_Request>> sending_;  // buffers of sends still in flight
 };

@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -25,6 +26,37 @@ std::vector<RankMetrics> gather_metrics(Group& world, const RankMetrics& mine) {
   MPI_Gather(&mine, sizeof mine, MPI_BYTE, all.data(), sizeof mine, MPI_BYTE, 0, world.raw());
   if (world.rank() != 0) all.clear();
   return all;
+}
+
+namespace {
+std::vector<double> gather_doubles(Group& world, const std::vector<double>& mine) {
+  const int n = int(mine.size());
+  std::vector<int> counts(size_t(world.size()));
+  MPI_Gather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, world.raw());
+  std::vector<int> displs(counts.size(), 0);
+  for (size_t i = 1; i < counts.size(); ++i) displs[i] = displs[i - 1] + counts[i - 1];
+  std::vector<double> all(world.rank() == 0 ? size_t(displs.back() + counts.back()) : 0);
+  MPI_Gatherv(mine.data(), n, MPI_DOUBLE, all.data(), counts.data(), displs.data(), MPI_DOUBLE, 0, world.raw());
+  return all;
+}
+
+struct Stats {
+  double mean = 0, p50 = 0, p99 = 0;
+};
+Stats stats_of(std::vector<double> v) {  // nearest-rank percentiles
+  Stats s;
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  for (double x : v) s.mean += x / double(v.size());
+  const auto rank = [&](double p) { return v[size_t(std::max(0.0, std::ceil(p * double(v.size())) - 1))]; };
+  s.p50 = rank(0.50);
+  s.p99 = rank(0.99);
+  return s;
+}
+}  // namespace
+
+Latencies gather_latencies(Group& world, const Latencies& mine) {
+  return {gather_doubles(world, mine.ttft), gather_doubles(world, mine.tpot)};
 }
 
 namespace {
@@ -53,6 +85,14 @@ void print_summary(FILE* out, const RunInfo& info, const std::vector<RankMetrics
                (long long)t.requests, (long long)t.prompt, (long long)t.generated, t.wall, t.generated / wall,
                (t.prompt + t.generated) / wall, info.topology.tp, info.topology.pp, info.topology.dp,
                info.micro_batches, info.micro_batches == 1 ? "" : "es", info.batch_size);
+  const Stats ttft = stats_of(info.latencies.ttft), tpot = stats_of(info.latencies.tpot);
+  double compute = 0, comm = 0;
+  for (const RankMetrics& r : ranks) compute += r.compute_s, comm += r.comm_s;
+  std::fprintf(out,
+               "meshlm: %.2f requests/s, %.1f input tok/s, %.1f output tok/s; TTFT mean %.1f p50 %.1f p99 %.1f ms; "
+               "TPOT mean %.2f p50 %.2f p99 %.2f ms; compute %.2f s, communication %.2f s (all ranks)\n",
+               t.requests / wall, t.prompt / wall, t.generated / wall, 1e3 * ttft.mean, 1e3 * ttft.p50, 1e3 * ttft.p99,
+               1e3 * tpot.mean, 1e3 * tpot.p50, 1e3 * tpot.p99, compute, comm);
   std::fprintf(out, "meshlm: rank  host          dp pp tp  layers    weights MB   KV MB  peak RSS MB  compute s"
                     "  comm s   sent MB\n");
   for (const RankMetrics& r : ranks)
@@ -74,6 +114,12 @@ void write_metrics_json(const std::string& path, const RunInfo& info, const std:
   j["seconds"] = t.wall;
   j["generated_tokens_per_s"] = t.generated / std::max(t.wall, 1e-9);
   j["total_tokens_per_s"] = (t.prompt + t.generated) / std::max(t.wall, 1e-9);
+  j["requests_per_s"] = t.requests / std::max(t.wall, 1e-9);
+  j["prompt_tokens_per_s"] = t.prompt / std::max(t.wall, 1e-9);
+  for (const auto& [name, values] : {std::pair{"ttft_s", &info.latencies.ttft}, std::pair{"tpot_s", &info.latencies.tpot}}) {
+    const Stats st = stats_of(*values);
+    j[name] = {{"mean", st.mean}, {"p50", st.p50}, {"p99", st.p99}, {"count", values->size()}};
+  }
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
   for (const RankMetrics& r : ranks)
     rows.push_back({{"rank", r.world_rank}, {"host", r.host}, {"dp", r.dp}, {"pp", r.pp}, {"tp", r.tp},

@@ -27,10 +27,18 @@ uint64_t peak_rss_bytes();
 // Rank 0 gets every rank's metrics (in rank order); other ranks get an empty vector.
 std::vector<RankMetrics> gather_metrics(Group& world, const RankMetrics& mine);
 
+// Per-request latencies in seconds: time to first token (from admission), and time per output token after it.
+struct Latencies {
+  std::vector<double> ttft, tpot;
+};
+// Rank 0 gets everyone's (concatenated); other ranks get nothing.
+Latencies gather_latencies(Group& world, const Latencies& mine);
+
 struct RunInfo {
   std::string model;
   Topology topology;
   int micro_batches = 1, batch_size = 1;
+  Latencies latencies;
 };
 void print_summary(FILE* out, const RunInfo& info, const std::vector<RankMetrics>& ranks);
 void write_metrics_json(const std::string& path, const RunInfo& info, const std::vector<RankMetrics>& ranks);

@@ -103,6 +103,7 @@ void Engine::apply(MicroBatch& mb, const StepResult& result, const std::vector<R
       logits_at += size_t(vocab);
     }
     s.rng = Rng(result.rng_states[row]);
+    if (s.generated.empty()) s.result.ttft_s = run_timer_.seconds() - s.result.queue_s;
     ++stats_.generated_tokens;
     s.finished = accept(s, requests[s.request], result.tokens[row]);
   }
@@ -110,6 +111,7 @@ void Engine::apply(MicroBatch& mb, const StepResult& result, const std::vector<R
   for (Sequence& s : mb.active) {
     if (!s.finished) continue;
     s.result.token_ids = s.generated;
+    s.result.decode_s = run_timer_.seconds() - s.result.queue_s - s.result.ttft_s;
     if (tokenizer_ && !s.text_cut) s.result.text = tokenizer_->decode(s.generated);
     mb.free_slots.push_back(s.slot);
     on_done(s.request, std::move(s.result));
@@ -120,7 +122,7 @@ void Engine::apply(MicroBatch& mb, const StepResult& result, const std::vector<R
 
 void Engine::run(const std::vector<Request>& requests, const std::function<void(size_t, Completion&&)>& on_done,
                  const std::function<void()>& on_step) {
-  const Timer total;
+  run_timer_ = Timer();
   const int n_mb = runner_.micro_batches();
   std::vector<MicroBatch> mbs(static_cast<size_t>(n_mb));
   for (int k = 0; k < n_mb; ++k) {  // micro-batch k owns slots even_split(batch_size, n_mb, k)
@@ -141,6 +143,7 @@ void Engine::run(const std::vector<Request>& requests, const std::function<void(
       }
       while (!mb.free_slots.empty() && next < requests.size()) {  // admit into free slots, in input order
         Sequence s;
+        s.result.queue_s = run_timer_.seconds();
         s.request = next++;
         s.slot = mb.free_slots.back();
         mb.free_slots.pop_back();
@@ -158,7 +161,7 @@ void Engine::run(const std::vector<Request>& requests, const std::function<void(
     if (on_step) on_step();
     if (!busy) break;
   }
-  stats_.total_s = total.seconds();
+  stats_.total_s = run_timer_.seconds();
 }
 
 }  // namespace meshlm

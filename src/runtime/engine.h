@@ -7,6 +7,7 @@
 #include <functional>
 #include <vector>
 
+#include "core/timer.h"
 #include "runtime/step_runner.h"
 #include "runtime/request.h"
 #include "tokenizer/tokenizer.h"
@@ -69,6 +70,7 @@ class Engine {
   std::vector<int> eos_ids_;
   EngineOptions options_;
   EngineStats stats_;
+  Timer run_timer_;  // since the start of run()
 };
 
 }  // namespace meshlm

@@ -25,6 +25,9 @@ struct Completion {
   std::string text;                 // decoded, special tokens skipped, cut before a matched stop string
   std::string finish_reason;        // "stop" or "length"
   std::vector<float> first_logits;  // (vocab_size) logits of the first generated position, if asked for
+  // Seconds: from the start of the run to admission into a slot; from admission to the first token; from the first
+  // token to the last.
+  double queue_s = 0, ttft_s = 0, decode_s = 0;
 };
 
 }  // namespace meshlm
