@@ -2,6 +2,7 @@
 // request. The ranks form tp x pp x dp groups; each loads only its slice of the weights.
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -26,7 +27,7 @@ namespace meshlm {
 namespace {
 
 struct GenerateArgs {
-  std::string model_dir, prompts, output, dump_logits, metrics_json, chat_template;
+  std::string model_dir, prompts, output, dump_logits, metrics_json, chat_template, h5;
   PromptOptions prompt_options;
   RequestDefaults defaults;
   LayoutFlags layout;
@@ -79,6 +80,8 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
                       "(default: even)", cxxopts::value<std::string>())
       ("micro-batches", "Micro-batches in flight through the pipeline (default: one per stage)",
        cxxopts::value<int>())
+      ("h5", "Also write results as HDF5: per request id, tokens, finish reason and timings, run metadata as "
+             "attributes (schema in README)", cxxopts::value<std::string>())
       ("metrics-json", "Write the run summary (per-rank bytes, times, memory) to this JSON file",
        cxxopts::value<std::string>())
       ("dump-logits", "Write each request's first-step logits to this HDF5 file as /logits/<id>",
@@ -98,6 +101,7 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
   a.in_input_order = order == "input";
   a.resume = r.count("resume") > 0;
   if (r.count("dump-logits")) a.dump_logits = r["dump-logits"].as<std::string>();
+  if (r.count("h5")) a.h5 = r["h5"].as<std::string>();
   if (r.count("metrics-json")) a.metrics_json = r["metrics-json"].as<std::string>();
   if (r.count("tp")) a.layout.tp = r["tp"].as<int>();
   if (r.count("pp")) a.layout.pp = r["pp"].as<int>();
@@ -123,8 +127,8 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
              ") must be at least --max-batch (", a.batch_size, "): every running sequence decodes a token per step");
   MESH_CHECK(a.prefill_chunk >= 0, "--prefill-chunk must be >= 0");
   MESH_CHECK(a.max_context >= 0, "--max-context must be >= 0");
-  MESH_CHECK(!a.resume || (a.output != "-" && !r.count("dump-logits")),
-             "--resume needs an output file, and cannot be combined with --dump-logits");
+  MESH_CHECK(!a.resume || (a.output != "-" && !r.count("dump-logits") && !r.count("h5")),
+             "--resume needs an output file, and cannot be combined with --dump-logits or --h5");
   MESH_CHECK(!r.count("tp") || a.layout.tp >= 1, "--tp must be at least 1");
   MESH_CHECK(!r.count("pp") || a.layout.pp >= 1, "--pp must be at least 1");
   MESH_CHECK(!r.count("micro-batches") || a.micro_batches >= 1, "--micro-batches must be at least 1");
@@ -146,6 +150,18 @@ JobShape job_shape(const GenerateArgs& a, const std::vector<Request>& requests, 
   s.slots = int(std::max<size_t>(1, std::min<size_t>(size_t(a.batch_size), per_replica)));
   s.micro_batches = std::min(a.micro_batches > 0 ? a.micro_batches : t.pp, s.slots);
   return s;
+}
+
+// Run metadata for --h5: what ran, where, and with which layout.
+std::map<std::string, std::string> run_attributes(const GenerateArgs& a, const Topology& t, const HostFacts& facts) {
+  std::string hosts;
+  for (const std::string& h : facts.hosts)
+    if (hosts.find(h) == std::string::npos) hosts += (hosts.empty() ? "" : ",") + h;
+  return {{"model", a.model_dir},
+          {"meshlm_version", MESHLM_VERSION},
+          {"layout", "tp " + std::to_string(t.tp) + " x pp " + std::to_string(t.pp) + " x dp " + std::to_string(t.dp)},
+          {"hosts", hosts},
+          {"prompt_file", a.prompts}};
 }
 
 void print_banner(const ModelConfig& c, const Topology& t, const JobShape& s, size_t n_requests) {
@@ -235,9 +251,11 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
     std::vector<std::string> ids(rank0 ? file.entries : 0);  // rank 0: dataset names by output position
     if (rank0)
       for (const Request& r : requests) ids[r.entry] = r.id;
+    std::unique_ptr<H5Results> results;
+    if (rank0 && !a.h5.empty()) results = std::make_unique<H5Results>(a.h5, run_attributes(a, topo, facts));
     sink = std::make_unique<ResultSink>(groups.world, a.output, a.dump_logits, std::move(ids), a.in_input_order,
-                                        a.resume);
-    for (const LineError& e : file.errors) sink->put(e.entry, error_line(file.format, e), {});
+                                        a.resume, std::move(results));
+    for (const LineError& e : file.errors) sink->put(e.entry, error_line(file.format, e), {}, nullptr);
     const WeightIndex index(a.model_dir);
     ModelWeights weights = load_weights(index, config, layout);
     weight_bytes = weights.bytes;
@@ -269,8 +287,9 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
         [&](size_t i, Completion&& c) {
           latencies.ttft.push_back(c.ttft_s);
           if (c.token_ids.size() > 1) latencies.tpot.push_back(c.decode_s / double(c.token_ids.size() - 1));
-          sink->put(mine[i].entry, completion_line(mine[i], c, model_name), c.first_logits,
-                    int64_t(c.token_ids.size()));
+          const ResultRow row{mine[i].id, c.finish_reason, c.token_ids, int32_t(mine[i].prompt.size()),
+                              c.queue_s, c.ttft_s, c.decode_s};
+          sink->put(mine[i].entry, completion_line(mine[i], c, model_name), c.first_logits, &row);
         },
         [&] {
           sink->poll();

@@ -12,6 +12,7 @@
 
 #include "app/output_writer.h"
 #include "comm/group.h"
+#include "io/h5_results.h"
 #include "io/hdf5_writer.h"
 
 namespace meshlm {
@@ -20,13 +21,13 @@ class ResultSink {
  public:
   // On rank 0 opens the output (and the logits dump when dump_path is not empty); elsewhere sends to rank 0.
   // ids: every request's id by input index (rank 0 names the HDF5 datasets with them).
-  // in_input_order / append: see OrderedJsonlWriter.
+  // in_input_order / append: see OrderedJsonlWriter. results: rank 0's --h5 writer, or null.
   ResultSink(Group& world, const std::string& output_path, const std::string& dump_path,
-             std::vector<std::string> ids, bool in_input_order, bool append);
+             std::vector<std::string> ids, bool in_input_order, bool append, std::unique_ptr<H5Results> results);
   ~ResultSink();
 
-  // tokens: the request's generated tokens, for progress.
-  void put(size_t index, const std::string& line, const std::vector<float>& logits, int64_t tokens = 0);
+  // row: the finished request's record for --h5 and progress (null for an error record).
+  void put(size_t index, const std::string& line, const std::vector<float>& logits, const ResultRow* row);
   // Rank 0: takes whatever other replicas have sent so far.
   void poll();
   // Rank 0: waits until all `total` requests are written. Other ranks: until their sends are done.
@@ -36,13 +37,14 @@ class ResultSink {
   int64_t tokens() const { return tokens_; }
 
  private:
-  void write(size_t index, std::string line, const float* logits, int64_t n, int64_t tokens);
+  void write(size_t index, std::string line, const float* logits, int64_t n, const ResultRow* row);
   void receive_one();
 
   Group& world_;
   std::vector<std::string> ids_;
   std::unique_ptr<OrderedJsonlWriter> writer_;
   std::unique_ptr<LogitsDump> dump_;
+  std::unique_ptr<H5Results> results_;
   size_t written_ = 0;
   int64_t tokens_ = 0;
   std::vector<uint8_t> in_;

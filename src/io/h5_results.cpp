@@ -1,0 +1,91 @@
+#include "io/h5_results.h"
+
+#include <hdf5.h>
+
+#include "core/check.h"
+
+namespace meshlm {
+
+H5Results::H5Results(const std::string& path, const std::map<std::string, std::string>& attributes) : path_(path) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // we report errors ourselves, in one line
+  file_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  MESH_CHECK(file_ >= 0, path, ": cannot create the HDF5 file");
+  group_ = H5Gcreate2(file_, "requests", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  str_type_ = H5Tcopy(H5T_C_S1);
+  H5Tset_size(str_type_, H5T_VARIABLE);
+  H5Tset_cset(str_type_, H5T_CSET_UTF8);
+  for (const auto& [key, value] : attributes) {
+    const hid_t space = H5Screate(H5S_SCALAR);
+    const hid_t attr = H5Acreate2(file_, key.c_str(), str_type_, space, H5P_DEFAULT, H5P_DEFAULT);
+    const char* text = value.c_str();
+    const herr_t rc = attr >= 0 ? H5Awrite(attr, str_type_, &text) : -1;
+    if (attr >= 0) H5Aclose(attr);
+    H5Sclose(space);
+    MESH_CHECK(rc >= 0, path, ": cannot write attribute ", key);
+  }
+  for (const char* name : {"id", "finish_reason"}) ds_[name] = dataset(std::string("requests/") + name, str_type_);
+  for (const char* name : {"prompt_tokens", "completion_tokens"})
+    ds_[name] = dataset(std::string("requests/") + name, H5T_STD_I32LE);
+  ds_["token_offset"] = dataset("requests/token_offset", H5T_STD_I64LE);
+  for (const char* name : {"queue_s", "ttft_s", "decode_s"})
+    ds_[name] = dataset(std::string("requests/") + name, H5T_IEEE_F64LE);
+  ds_["tokens"] = dataset("tokens", H5T_STD_I32LE);
+}
+
+H5Results::~H5Results() {
+  for (auto& [name, ds] : ds_) H5Dclose(ds);
+  if (str_type_ >= 0) H5Tclose(str_type_);
+  if (group_ >= 0) H5Gclose(group_);
+  if (file_ >= 0) H5Fclose(file_);
+}
+
+// An empty 1-D dataset that grows without limit, in chunks.
+int64_t H5Results::dataset(const std::string& name, int64_t type) {
+  const hsize_t dims[1] = {0}, max[1] = {H5S_UNLIMITED}, chunk[1] = {1024};
+  const hid_t space = H5Screate_simple(1, dims, max);
+  const hid_t plist = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(plist, 1, chunk);
+  const hid_t ds = H5Dcreate2(file_, name.c_str(), hid_t(type), space, H5P_DEFAULT, plist, H5P_DEFAULT);
+  H5Pclose(plist);
+  H5Sclose(space);
+  MESH_CHECK(ds >= 0, path_, ": cannot create dataset /", name);
+  return ds;
+}
+
+void H5Results::extend(int64_t ds, int64_t type, const void* data, uint64_t n) {
+  if (n == 0) return;
+  const hid_t old_space = H5Dget_space(hid_t(ds));
+  hsize_t size[1] = {0};
+  H5Sget_simple_extent_dims(old_space, size, nullptr);
+  H5Sclose(old_space);
+  const hsize_t grown[1] = {size[0] + n}, start[1] = {size[0]}, count[1] = {n};
+  herr_t rc = H5Dset_extent(hid_t(ds), grown);
+  const hid_t space = H5Dget_space(hid_t(ds));
+  rc = rc >= 0 ? H5Sselect_hyperslab(space, H5S_SELECT_SET, start, nullptr, count, nullptr) : rc;
+  const hid_t mem = H5Screate_simple(1, count, nullptr);
+  rc = rc >= 0 ? H5Dwrite(hid_t(ds), hid_t(type), mem, space, H5P_DEFAULT, data) : rc;
+  H5Sclose(mem);
+  H5Sclose(space);
+  MESH_CHECK(rc >= 0, path_, ": cannot append to a results dataset");
+}
+
+void H5Results::append(const ResultRow& row) {
+  const char* id = row.id.c_str();
+  const char* finish = row.finish_reason.c_str();
+  const int32_t completion = int32_t(row.tokens.size());
+  const int64_t offset = int64_t(tokens_);
+  extend(ds_["id"], str_type_, &id, 1);
+  extend(ds_["finish_reason"], str_type_, &finish, 1);
+  extend(ds_["prompt_tokens"], H5T_NATIVE_INT32, &row.prompt_tokens, 1);
+  extend(ds_["completion_tokens"], H5T_NATIVE_INT32, &completion, 1);
+  extend(ds_["token_offset"], H5T_NATIVE_INT64, &offset, 1);
+  extend(ds_["queue_s"], H5T_NATIVE_DOUBLE, &row.queue_s, 1);
+  extend(ds_["ttft_s"], H5T_NATIVE_DOUBLE, &row.ttft_s, 1);
+  extend(ds_["decode_s"], H5T_NATIVE_DOUBLE, &row.decode_s, 1);
+  extend(ds_["tokens"], H5T_NATIVE_INT32, row.tokens.data(), row.tokens.size());
+  tokens_ += row.tokens.size();
+  ++rows_;
+  H5Fflush(hid_t(file_), H5F_SCOPE_LOCAL);
+}
+
+}  // namespace meshlm

@@ -1,0 +1,46 @@
+// --h5 FILE: the run's results as HDF5, one row per finished request, appended (and flushed) as each one finishes.
+//
+//   /                      attributes: model, meshlm_version, layout, hosts, prompt_file
+//   /requests/id           (n) string      request id (custom_id for OpenAI batch lines)
+//   /requests/prompt_tokens, /requests/completion_tokens   (n) int32
+//   /requests/finish_reason (n) string     "stop" | "length"
+//   /requests/token_offset (n) int64       where the request's ids start in /tokens
+//   /requests/queue_s, /requests/ttft_s, /requests/decode_s   (n) float64 seconds
+//   /tokens                (total) int32   generated ids of all requests, concatenated in row order
+// Rows are in completion order; error records (lines that never ran) have no row.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace meshlm {
+
+struct ResultRow {
+  std::string id, finish_reason;
+  std::vector<int> tokens;
+  int32_t prompt_tokens = 0;
+  double queue_s = 0, ttft_s = 0, decode_s = 0;
+};
+
+class H5Results {
+ public:
+  // Creates (truncates) path; attributes are written at once.
+  H5Results(const std::string& path, const std::map<std::string, std::string>& attributes);
+  ~H5Results();
+  H5Results(const H5Results&) = delete;
+  H5Results& operator=(const H5Results&) = delete;
+
+  void append(const ResultRow& row);
+
+ private:
+  int64_t dataset(const std::string& name, int64_t type);
+  void extend(int64_t ds, int64_t type, const void* data, uint64_t n);
+
+  std::string path_;
+  int64_t file_ = -1, group_ = -1, str_type_ = -1;
+  std::map<std::string, int64_t> ds_;
+  uint64_t rows_ = 0, tokens_ = 0;
+};
+
+}  // namespace meshlm
