@@ -32,7 +32,8 @@ struct GenerateArgs {
   RequestDefaults defaults;
   LayoutFlags layout;
   int batch_size = 8;
-  int max_batch_tokens = 512;  // tokens per step (prefill chunks + decode tokens)
+  int max_batch_tokens = 512;
+  int logprobs = 0;            // top-k logprobs per generated token into --h5  // tokens per step (prefill chunks + decode tokens)
   int prefill_chunk = 0;       // prompt tokens per sequence per step (0: up to max_batch_tokens)
   int micro_batches = 0;  // 0: one per pipeline stage
   int max_context = 0;    // 0: from the requests, capped by the model
@@ -82,6 +83,8 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
        cxxopts::value<int>())
       ("h5", "Also write results as HDF5: per request id, tokens, finish reason and timings, run metadata as "
              "attributes (schema in README)", cxxopts::value<std::string>())
+      ("logprobs", "Keep each generated token's log-probability and the K most likely tokens' in the --h5 file",
+       cxxopts::value<int>()->default_value("0"))
       ("metrics-json", "Write the run summary (per-rank bytes, times, memory) to this JSON file",
        cxxopts::value<std::string>())
       ("dump-logits", "Write each request's first-step logits to this HDF5 file as /logits/<id>",
@@ -102,6 +105,9 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
   a.resume = r.count("resume") > 0;
   if (r.count("dump-logits")) a.dump_logits = r["dump-logits"].as<std::string>();
   if (r.count("h5")) a.h5 = r["h5"].as<std::string>();
+  a.logprobs = r["logprobs"].as<int>();
+  MESH_CHECK(a.logprobs >= 0, "--logprobs must be >= 0");
+  MESH_CHECK(a.logprobs == 0 || !a.h5.empty(), "--logprobs K goes into the results file: give --h5 FILE too");
   if (r.count("metrics-json")) a.metrics_json = r["metrics-json"].as<std::string>();
   if (r.count("tp")) a.layout.tp = r["tp"].as<int>();
   if (r.count("pp")) a.layout.pp = r["pp"].as<int>();
@@ -190,7 +196,10 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
   bool help = false;
   mpi.all_or_none("generate", [&] {
     help = !parse_generate(argc, argv, a, !rank0);
-    if (!help) config = load_model_config(a.model_dir);
+    if (help) return;
+    config = load_model_config(a.model_dir);
+    MESH_CHECK(a.logprobs <= config.vocab_size, "--logprobs ", a.logprobs, " is more than the ", config.vocab_size,
+               " tokens of the vocabulary");
   });
   if (help) return 0;
 
@@ -252,7 +261,8 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
     if (rank0)
       for (const Request& r : requests) ids[r.entry] = r.id;
     std::unique_ptr<H5Results> results;
-    if (rank0 && !a.h5.empty()) results = std::make_unique<H5Results>(a.h5, run_attributes(a, topo, facts));
+    if (rank0 && !a.h5.empty())
+      results = std::make_unique<H5Results>(a.h5, run_attributes(a, topo, facts), a.logprobs);
     sink = std::make_unique<ResultSink>(groups.world, a.output, a.dump_logits, std::move(ids), a.in_input_order,
                                         a.resume, std::move(results));
     for (const LineError& e : file.errors) sink->put(e.entry, error_line(file.format, e), {}, nullptr);
@@ -280,6 +290,7 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
     EngineOptions opts;
     opts.batch_size = shape.slots;
     opts.prefill_chunk = a.prefill_chunk;
+    opts.top_logprobs = a.logprobs;
     opts.keep_first_logits = !a.dump_logits.empty();
     Engine engine(pipeline, tokenizer.get(), config.eos_ids, opts);
     engine.run(
@@ -288,7 +299,7 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
           latencies.ttft.push_back(c.ttft_s);
           if (c.token_ids.size() > 1) latencies.tpot.push_back(c.decode_s / double(c.token_ids.size() - 1));
           const ResultRow row{mine[i].id, c.finish_reason, c.token_ids, int32_t(mine[i].prompt.size()),
-                              c.queue_s, c.ttft_s, c.decode_s};
+                              c.queue_s, c.ttft_s, c.decode_s, c.chosen_logprob, c.top_logprobs, c.top_ids};
           sink->put(mine[i].entry, completion_line(mine[i], c, model_name), c.first_logits, &row);
         },
         [&] {

@@ -16,7 +16,8 @@ constexpr size_t kHead = 24;
 std::string pack_row(const ResultRow* row) {
   if (!row) return "";
   const nlohmann::json j = {{"id", row->id}, {"finish", row->finish_reason}, {"tokens", row->tokens},
-                            {"prompt", row->prompt_tokens}, {"times", {row->queue_s, row->ttft_s, row->decode_s}}};
+                            {"prompt", row->prompt_tokens}, {"times", {row->queue_s, row->ttft_s, row->decode_s}},
+                            {"chosen", row->chosen_logprob}, {"top_ids", row->top_ids}, {"top", row->top_logprobs}};
   const std::vector<uint8_t> bytes = nlohmann::json::to_msgpack(j);
   return std::string(bytes.begin(), bytes.end());
 }
@@ -29,6 +30,9 @@ ResultRow unpack_row(const uint8_t* data, size_t n) {
   r.tokens = j["tokens"].get<std::vector<int>>();
   r.prompt_tokens = j["prompt"].get<int32_t>();
   r.queue_s = j["times"][0], r.ttft_s = j["times"][1], r.decode_s = j["times"][2];
+  r.chosen_logprob = j["chosen"].get<std::vector<float>>();
+  r.top_ids = j["top_ids"].get<std::vector<int>>();
+  r.top_logprobs = j["top"].get<std::vector<float>>();
   return r;
 }
 

@@ -6,7 +6,8 @@
 
 namespace meshlm {
 
-H5Results::H5Results(const std::string& path, const std::map<std::string, std::string>& attributes) : path_(path) {
+H5Results::H5Results(const std::string& path, const std::map<std::string, std::string>& attributes, int logprobs_k)
+    : path_(path), logprobs_k_(logprobs_k) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // we report errors ourselves, in one line
   file_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   MESH_CHECK(file_ >= 0, path, ": cannot create the HDF5 file");
@@ -30,6 +31,20 @@ H5Results::H5Results(const std::string& path, const std::map<std::string, std::s
   for (const char* name : {"queue_s", "ttft_s", "decode_s"})
     ds_[name] = dataset(std::string("requests/") + name, H5T_IEEE_F64LE);
   ds_["tokens"] = dataset("tokens", H5T_STD_I32LE);
+  if (logprobs_k_ > 0) {
+    const hid_t group = H5Gcreate2(file_, "logprobs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Gclose(group);
+    ds_["chosen"] = dataset("logprobs/chosen", H5T_IEEE_F32LE);
+    ds_["top_ids"] = dataset("logprobs/top_ids", H5T_STD_I32LE);
+    ds_["top_values"] = dataset("logprobs/top_values", H5T_IEEE_F32LE);
+    const hid_t space = H5Screate(H5S_SCALAR);
+    const hid_t attr = H5Acreate2(file_, "logprobs_k", H5T_STD_I32LE, space, H5P_DEFAULT, H5P_DEFAULT);
+    const int32_t k = logprobs_k_;
+    const herr_t rc = attr >= 0 ? H5Awrite(attr, H5T_NATIVE_INT32, &k) : -1;
+    if (attr >= 0) H5Aclose(attr);
+    H5Sclose(space);
+    MESH_CHECK(rc >= 0, path, ": cannot write attribute logprobs_k");
+  }
 }
 
 H5Results::~H5Results() {
@@ -83,6 +98,15 @@ void H5Results::append(const ResultRow& row) {
   extend(ds_["ttft_s"], H5T_NATIVE_DOUBLE, &row.ttft_s, 1);
   extend(ds_["decode_s"], H5T_NATIVE_DOUBLE, &row.decode_s, 1);
   extend(ds_["tokens"], H5T_NATIVE_INT32, row.tokens.data(), row.tokens.size());
+  if (logprobs_k_ > 0) {
+    MESH_CHECK(row.chosen_logprob.size() == row.tokens.size() &&
+                   row.top_ids.size() == row.tokens.size() * size_t(logprobs_k_) &&
+                   row.top_logprobs.size() == row.top_ids.size(),
+               path_, ": logprobs of request ", row.id, " do not match its tokens");
+    extend(ds_["chosen"], H5T_NATIVE_FLOAT, row.chosen_logprob.data(), row.chosen_logprob.size());
+    extend(ds_["top_ids"], H5T_NATIVE_INT32, row.top_ids.data(), row.top_ids.size());
+    extend(ds_["top_values"], H5T_NATIVE_FLOAT, row.top_logprobs.data(), row.top_logprobs.size());
+  }
   tokens_ += row.tokens.size();
   ++rows_;
   H5Fflush(hid_t(file_), H5F_SCOPE_LOCAL);

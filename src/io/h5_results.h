@@ -7,6 +7,10 @@
 //   /requests/token_offset (n) int64       where the request's ids start in /tokens
 //   /requests/queue_s, /requests/ttft_s, /requests/decode_s   (n) float64 seconds
 //   /tokens                (total) int32   generated ids of all requests, concatenated in row order
+// With --logprobs K (raw distribution, before temperature; root attribute logprobs_k = K):
+//   /logprobs/chosen       (total) float32        log-probability of each generated token
+//   /logprobs/top_ids      (total * K) int32      the K most likely ids at each step (reshape to (total, K))
+//   /logprobs/top_values   (total * K) float32    their log-probabilities, most likely first
 // Rows are in completion order; error records (lines that never ran) have no row.
 #pragma once
 #include <cstdint>
@@ -21,12 +25,14 @@ struct ResultRow {
   std::vector<int> tokens;
   int32_t prompt_tokens = 0;
   double queue_s = 0, ttft_s = 0, decode_s = 0;
+  std::vector<float> chosen_logprob, top_logprobs;  // (tokens), (tokens * k) when logprobs are kept
+  std::vector<int> top_ids;                         // (tokens * k)
 };
 
 class H5Results {
  public:
-  // Creates (truncates) path; attributes are written at once.
-  H5Results(const std::string& path, const std::map<std::string, std::string>& attributes);
+  // Creates (truncates) path; attributes are written at once. logprobs_k > 0 adds the /logprobs datasets.
+  H5Results(const std::string& path, const std::map<std::string, std::string>& attributes, int logprobs_k = 0);
   ~H5Results();
   H5Results(const H5Results&) = delete;
   H5Results& operator=(const H5Results&) = delete;
@@ -41,6 +47,7 @@ class H5Results {
   int64_t file_ = -1, group_ = -1, str_type_ = -1;
   std::map<std::string, int64_t> ds_;
   uint64_t rows_ = 0, tokens_ = 0;
+  int logprobs_k_ = 0;
 };
 
 }  // namespace meshlm

@@ -13,6 +13,7 @@ struct RowSpec {
   SamplingParams sampling;
   uint64_t rng_state = 0;
   bool want_logits = false;  // return this row's full logits (first-step dump)
+  int32_t top_logprobs = 0;  // return the chosen token's logprob and the k most likely tokens' (0: none)
 };
 
 // Token i belongs to the sequence in KV slot slots[i] at position positions[i]; a sequence's tokens appear in
@@ -33,6 +34,10 @@ struct StepResult {
   std::vector<int> tokens;           // (rows)
   std::vector<uint64_t> rng_states;  // (rows)
   std::vector<float> logits;         // (rows with want_logits, vocab_size), in row order
+  // Rows with top_logprobs = k, in row order: the chosen token's log-probability, then k (id, logprob) pairs.
+  std::vector<float> chosen_logprob;  // (rows with k > 0)
+  std::vector<int> top_ids;           // (sum of k)
+  std::vector<float> top_logprobs;    // (sum of k), most likely first
 };
 
 }  // namespace meshlm

@@ -77,6 +77,7 @@ void Engine::build_step(MicroBatch& mb, const std::vector<Request>& requests) co
         spec.sampling = r.sampling;
         spec.rng_state = s.rng.state();
         spec.want_logits = options_.keep_first_logits && s.generated.empty();
+        spec.top_logprobs = options_.top_logprobs;
         mb.batch.rows.push_back(spec);
       }
     }
@@ -94,13 +95,24 @@ void Engine::apply(MicroBatch& mb, const StepResult& result, const std::vector<R
     stats_.prompt_tokens += std::max<int64_t>(0, std::min(prompt_len, s.fed + mb.fed_now[i]) - s.fed);
     s.fed += mb.fed_now[i];
   }
-  size_t logits_at = 0;
+  size_t logits_at = 0, lp_row = 0;
+  const size_t k = size_t(options_.top_logprobs);
   for (size_t row = 0; row < mb.row_owner.size(); ++row) {
     Sequence& s = mb.active[mb.row_owner[row]];
     if (mb.batch.rows[row].want_logits) {
       MESH_CHECK(result.logits.size() >= logits_at + size_t(vocab), "step returned too few logits");
       s.result.first_logits.assign(result.logits.begin() + long(logits_at), result.logits.begin() + long(logits_at + size_t(vocab)));
       logits_at += size_t(vocab);
+    }
+    if (k > 0) {
+      MESH_CHECK(result.chosen_logprob.size() > lp_row && result.top_ids.size() >= (lp_row + 1) * k,
+                 "step returned too few logprobs");
+      s.result.chosen_logprob.push_back(result.chosen_logprob[lp_row]);
+      s.result.top_ids.insert(s.result.top_ids.end(), result.top_ids.begin() + long(lp_row * k),
+                              result.top_ids.begin() + long((lp_row + 1) * k));
+      s.result.top_logprobs.insert(s.result.top_logprobs.end(), result.top_logprobs.begin() + long(lp_row * k),
+                                   result.top_logprobs.begin() + long((lp_row + 1) * k));
+      ++lp_row;
     }
     s.rng = Rng(result.rng_states[row]);
     if (s.generated.empty()) s.result.ttft_s = run_timer_.seconds() - s.result.queue_s;

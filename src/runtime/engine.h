@@ -17,6 +17,7 @@ namespace meshlm {
 struct EngineOptions {
   int batch_size = 8;               // sequences in flight (KV slots), shared out among the micro-batches
   bool keep_first_logits = false;   // fill Completion::first_logits
+  int top_logprobs = 0;             // k most likely tokens' logprobs per generated token (0: none)
   int64_t prefill_chunk = 0;        // prompt tokens per sequence per step; 0: as many as the step budget allows
 };
 

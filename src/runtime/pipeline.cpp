@@ -1,6 +1,7 @@
 #include "runtime/pipeline.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "core/check.h"
@@ -108,6 +109,25 @@ void Pipeline::run_stage(int mb, const StepBatch& batch) {
   compute_s_ += timer.seconds() - (comm_stats().seconds - comm_before);
 }
 
+// Log-probabilities of the raw distribution (before temperature and filters): the chosen token's, and the k
+// largest, ties broken by the lower id.
+void Pipeline::add_logprobs(const float* row, int vocab, int chosen, int k, StepResult& out) {
+  const float top = row[argmax(row, vocab)];
+  double sum = 0;
+  for (int v = 0; v < vocab; ++v) sum += std::exp(double(row[v]) - top);
+  const double log_z = top + std::log(sum);
+  out.chosen_logprob.push_back(float(row[chosen] - log_z));
+  k = std::min(k, vocab);
+  order_.resize(size_t(vocab));
+  for (int v = 0; v < vocab; ++v) order_[size_t(v)] = v;
+  std::partial_sort(order_.begin(), order_.begin() + k, order_.end(),
+                    [&](int a, int b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
+  for (int i = 0; i < k; ++i) {
+    out.top_ids.push_back(order_[size_t(i)]);
+    out.top_logprobs.push_back(float(row[order_[size_t(i)]] - log_z));
+  }
+}
+
 // Greedy rows need only the winner: each tensor rank finds its slice's best and one MAXLOC reduce picks the lowest
 // id among the largest, as argmax over the whole row would. Sampled rows (and rows whose logits are dumped) are
 // gathered whole at tensor rank 0, so the sampler sees exactly the logits a single rank would.
@@ -123,7 +143,7 @@ void Pipeline::sample(const StepBatch& batch, StepResult& out) {
     const int best = argmax(row, vl);
     maxloc_[size_t(r)] = {row[best], int(layout_.vocab.begin) + best};
     const RowSpec& spec = batch.rows[size_t(r)];
-    if (spec.sampling.temperature > 0 || spec.want_logits) full_rows_.push_back(r);
+    if (spec.sampling.temperature > 0 || spec.want_logits || spec.top_logprobs > 0) full_rows_.push_back(r);
   }
   const int k = int(full_rows_.size());
   const float* full = logits;  // (k, vocab) rows in full_rows_ order when gathered; the local logits otherwise
@@ -156,6 +176,9 @@ void Pipeline::sample(const StepBatch& batch, StepResult& out) {
   out.tokens.resize(size_t(m));
   out.rng_states.resize(size_t(m));
   out.logits.clear();
+  out.chosen_logprob.clear();
+  out.top_ids.clear();
+  out.top_logprobs.clear();
   for (int r = 0, i = 0; r < m; ++r) {
     const RowSpec& spec = batch.rows[size_t(r)];
     out.rng_states[size_t(r)] = spec.rng_state;
@@ -169,6 +192,7 @@ void Pipeline::sample(const StepBatch& batch, StepResult& out) {
     out.tokens[size_t(r)] = meshlm::sample(row, vocab, spec.sampling, rng, scratch_);
     out.rng_states[size_t(r)] = rng.state();
     if (spec.want_logits) out.logits.insert(out.logits.end(), row, row + vocab);
+    if (spec.top_logprobs > 0) add_logprobs(row, vocab, out.tokens[size_t(r)], spec.top_logprobs, out);
     ++i;
   }
 }

@@ -46,6 +46,7 @@ class Pipeline : public StepRunner {
  private:
   void run_stage(int mb, const StepBatch& batch);
   void sample(const StepBatch& batch, StepResult& out);
+  void add_logprobs(const float* row, int vocab, int chosen, int k, StepResult& out);
   std::vector<uint8_t>& outbox(int mb);
   static void progress(void* self);  // matmul's hook: moves this rank's pending sends along
 
@@ -67,6 +68,7 @@ class Pipeline : public StepRunner {
   std::vector<float> packed_, gathered_, full_;  // (full rows, vocab_local), (vocab total), (full rows, vocab)
   std::vector<int> counts_;                  // (tp_size) floats from each tensor rank
   SampleScratch scratch_;
+  std::vector<int> order_;                   // (vocab) candidate ids for top-k logprobs
 };
 
 }  // namespace meshlm

@@ -28,6 +28,10 @@ struct Completion {
   // Seconds: from the start of the run to admission into a slot; from admission to the first token; from the first
   // token to the last.
   double queue_s = 0, ttft_s = 0, decode_s = 0;
+  // With EngineOptions::top_logprobs = k: per generated token, its logprob and the k most likely (id, logprob).
+  std::vector<float> chosen_logprob;  // (tokens)
+  std::vector<int> top_ids;           // (tokens * k)
+  std::vector<float> top_logprobs;    // (tokens * k)
 };
 
 }  // namespace meshlm

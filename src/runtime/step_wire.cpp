@@ -97,6 +97,9 @@ void encode_result(int32_t micro_batch, const StepResult& res, std::vector<uint8
   w.put_vec(res.tokens);
   w.put_vec(res.rng_states);
   w.put_vec(res.logits);
+  w.put_vec(res.chosen_logprob);
+  w.put_vec(res.top_ids);
+  w.put_vec(res.top_logprobs);
 }
 
 int32_t decode_result(const std::vector<uint8_t>& in, StepResult& res) {
@@ -105,6 +108,9 @@ int32_t decode_result(const std::vector<uint8_t>& in, StepResult& res) {
   r.get_vec(res.tokens);
   r.get_vec(res.rng_states);
   r.get_vec(res.logits);
+  r.get_vec(res.chosen_logprob);
+  r.get_vec(res.top_ids);
+  r.get_vec(res.top_logprobs);
   return mb;
 }
 
