@@ -17,6 +17,10 @@ class Writer {
     put(int64_t(v.size()));
     raw(v.data(), v.size() * sizeof(T));
   }
+  template <typename... V>
+  void put_vecs(const V&... vs) {
+    (put_vec(vs), ...);
+  }
   void raw(const void* p, size_t n) {
     const size_t at = out_.size();
     out_.resize(at + n);
@@ -35,6 +39,10 @@ class Reader {
     T v;
     raw(&v, sizeof v);
     return v;
+  }
+  template <typename... V>
+  void get_vecs(V&... vs) {
+    (get_vec(vs), ...);
   }
   template <typename T>
   void get_vec(std::vector<T>& v) {
@@ -59,11 +67,7 @@ class Reader {
 void encode_step(const StepHeader& h, const StepBatch& b, const float* x, std::vector<uint8_t>& out) {
   Writer w(out);
   w.put(h);
-  w.put_vec(b.tokens);
-  w.put_vec(b.positions);
-  w.put_vec(b.slots);
-  w.put_vec(b.logit_rows);
-  w.put_vec(b.rows);  // RowSpec is plain data
+  w.put_vecs(b.tokens, b.positions, b.slots, b.logit_rows, b.rows);  // RowSpec is plain data
   w.raw(x, size_t(h.n_activations) * sizeof(float));
 }
 
@@ -71,11 +75,7 @@ StepHeader decode_step(const std::vector<uint8_t>& in, StepBatch& b, float* x, i
   Reader r(in);
   const StepHeader h = r.get<StepHeader>();
   if (h.kind == StepKind::kStop) return h;
-  r.get_vec(b.tokens);
-  r.get_vec(b.positions);
-  r.get_vec(b.slots);
-  r.get_vec(b.logit_rows);
-  r.get_vec(b.rows);
+  r.get_vecs(b.tokens, b.positions, b.slots, b.logit_rows, b.rows);
   MESH_CHECK(b.positions.size() == b.tokens.size() && b.slots.size() == b.tokens.size() &&
                  b.rows.size() == b.logit_rows.size() && h.n_activations >= 0 && h.n_activations <= x_capacity,
              "malformed step message");
@@ -94,23 +94,13 @@ StepHeader stop_message(std::vector<uint8_t>& out) {
 void encode_result(int32_t micro_batch, const StepResult& res, std::vector<uint8_t>& out) {
   Writer w(out);
   w.put(micro_batch);
-  w.put_vec(res.tokens);
-  w.put_vec(res.rng_states);
-  w.put_vec(res.logits);
-  w.put_vec(res.chosen_logprob);
-  w.put_vec(res.top_ids);
-  w.put_vec(res.top_logprobs);
+  w.put_vecs(res.tokens, res.rng_states, res.logits, res.chosen_logprob, res.top_ids, res.top_logprobs);
 }
 
 int32_t decode_result(const std::vector<uint8_t>& in, StepResult& res) {
   Reader r(in);
   const int32_t mb = r.get<int32_t>();
-  r.get_vec(res.tokens);
-  r.get_vec(res.rng_states);
-  r.get_vec(res.logits);
-  r.get_vec(res.chosen_logprob);
-  r.get_vec(res.top_ids);
-  r.get_vec(res.top_logprobs);
+  r.get_vecs(res.tokens, res.rng_states, res.logits, res.chosen_logprob, res.top_ids, res.top_logprobs);
   return mb;
 }
 
