@@ -1,32 +1,49 @@
-// Reads 1-D datasets and string attributes back from HDF5 (tests only).
+// Reads 1-D datasets and string attributes back from HDF5 (tests only). Each returns an empty result when the
+// file or the object is missing.
 #pragma once
 #include <hdf5.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
 namespace meshlm::test {
 
-// A 1-D numeric dataset converted to T (mem_type: H5T_NATIVE_FLOAT, H5T_NATIVE_INT32, H5T_NATIVE_DOUBLE ...).
-template <typename T>
-std::vector<T> read_h5_array(const std::string& path, const std::string& dataset, hid_t mem_type) {
-  std::vector<T> out;
+// Opens path read-only (HDF5's own error printing off), runs fn on the file, closes it. False if it cannot open.
+inline bool with_h5_file(const std::string& path, const std::function<void(hid_t)>& fn) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (f < 0) return out;
-  const hid_t d = H5Dopen2(f, dataset.c_str(), H5P_DEFAULT);
-  if (d >= 0) {
+  if (f < 0) return false;
+  fn(f);
+  H5Fclose(f);
+  return true;
+}
+
+// Opens dataset `name` in path and runs fn(dataset, its dataspace, its element count) when it is 1-D.
+inline void with_h5_dataset(const std::string& path, const std::string& name,
+                            const std::function<void(hid_t, hid_t, hsize_t)>& fn) {
+  with_h5_file(path, [&](hid_t f) {
+    const hid_t d = H5Dopen2(f, name.c_str(), H5P_DEFAULT);
+    if (d < 0) return;
     const hid_t s = H5Dget_space(d);
     hsize_t n = 0;
     if (H5Sget_simple_extent_ndims(s) == 1) {
       H5Sget_simple_extent_dims(s, &n, nullptr);
-      out.resize(n);
-      H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data());
+      fn(d, s, n);
     }
     H5Sclose(s);
     H5Dclose(d);
-  }
-  H5Fclose(f);
+  });
+}
+
+// A 1-D numeric dataset converted to T (mem_type: H5T_NATIVE_FLOAT, H5T_NATIVE_INT32, H5T_NATIVE_DOUBLE ...).
+template <typename T>
+std::vector<T> read_h5_array(const std::string& path, const std::string& dataset, hid_t mem_type) {
+  std::vector<T> out;
+  with_h5_dataset(path, dataset, [&](hid_t d, hid_t, hsize_t n) {
+    out.resize(n);
+    H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data());
+  });
   return out;
 }
 
@@ -37,35 +54,24 @@ inline std::vector<float> read_h5_floats(const std::string& path, const std::str
 // A 1-D variable-length string dataset.
 inline std::vector<std::string> read_h5_strings(const std::string& path, const std::string& dataset) {
   std::vector<std::string> out;
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (f < 0) return out;
-  const hid_t d = H5Dopen2(f, dataset.c_str(), H5P_DEFAULT);
-  if (d >= 0) {
-    const hid_t s = H5Dget_space(d), t = H5Dget_type(d);
-    hsize_t n = 0;
-    H5Sget_simple_extent_dims(s, &n, nullptr);
+  with_h5_dataset(path, dataset, [&](hid_t d, hid_t s, hsize_t n) {
+    const hid_t t = H5Dget_type(d);
     std::vector<char*> raw(n);
     if (H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw.data()) >= 0) {
       for (char* c : raw) out.emplace_back(c ? c : "");
       H5Dvlen_reclaim(t, s, H5P_DEFAULT, raw.data());
     }
     H5Tclose(t);
-    H5Sclose(s);
-    H5Dclose(d);
-  }
-  H5Fclose(f);
+  });
   return out;
 }
 
 // A scalar variable-length string attribute of the root group.
 inline std::string read_h5_root_attribute(const std::string& path, const std::string& name) {
   std::string out;
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (f < 0) return out;
-  const hid_t a = H5Aopen(f, name.c_str(), H5P_DEFAULT);
-  if (a >= 0) {
+  with_h5_file(path, [&](hid_t f) {
+    const hid_t a = H5Aopen(f, name.c_str(), H5P_DEFAULT);
+    if (a < 0) return;
     const hid_t t = H5Aget_type(a);
     char* text = nullptr;
     if (H5Aread(a, t, &text) >= 0 && text) {
@@ -74,8 +80,7 @@ inline std::string read_h5_root_attribute(const std::string& path, const std::st
     }
     H5Tclose(t);
     H5Aclose(a);
-  }
-  H5Fclose(f);
+  });
   return out;
 }
 

@@ -108,7 +108,7 @@ TEST_F(CliErrors, BadConfig) {
 // With --on-error fail, the first bad line stops the run before any generation.
 TEST_F(CliErrors, BadJsonlLineNamesFileAndLine) {
   test::write_file(prompts_, "{\"prompt\": \"ok\"}\n{\"prompt\": \"broken\n");
-  expect_error(generate({"--on-error", "fail"}), {"p.jsonl:2", "invalid JSON"});
+  expect_error(generate({"--on-error", "fail"}), {"p.jsonl:2", "not valid JSON"});
   test::write_file(prompts_, "{\"prompt\": \"ok\", \"max_token\": 3}\n");
   expect_error(generate({"--on-error", "fail"}), {"p.jsonl:1", "unknown field \"max_token\""});
   test::write_file(prompts_, "{\"prompt_ids\": [1, 99999]}\n");
@@ -152,7 +152,7 @@ TEST_F(CliErrors, BadLinesBecomeErrorRecordsAndTheJobGoesOn) {
   EXPECT_EQ(out[0]["completion_tokens"], 4);
   EXPECT_TRUE(out[1]["id"].is_null());
   EXPECT_EQ(out[1]["line"], 2);
-  EXPECT_NE(out[1]["error"].get<std::string>().find("p.jsonl:2: invalid JSON"), std::string::npos);
+  EXPECT_NE(out[1]["error"].get<std::string>().find("p.jsonl:2: not valid JSON"), std::string::npos);
   EXPECT_EQ(out[2]["id"], "c");
   EXPECT_NE(out[2]["error"].get<std::string>().find("p.jsonl:4: the prompt is empty"), std::string::npos);
   EXPECT_EQ(out[3]["id"], "long");

@@ -91,7 +91,7 @@ TEST(PromptFormats, PlainTextOneLinePerPrompt) {
   // Forced formats: a JSON line read as text is just text; a text line read as jsonl is an error record.
   Job forced("Once upon a time\n", {"--prompt-format", "jsonl"});
   ASSERT_EQ(forced.result.exit_code, 0) << forced.result.err;
-  EXPECT_NE(forced.lines[0]["error"].get<std::string>().find("invalid JSON"), std::string::npos);
+  EXPECT_NE(forced.lines[0]["error"].get<std::string>().find("not valid JSON"), std::string::npos);
   Job bad_flag("x\n", {"--prompt-format", "csv"});
   EXPECT_EQ(bad_flag.result.exit_code, 1);
   EXPECT_NE(bad_flag.result.err.find("--prompt-format must be auto, jsonl, openai or text"), std::string::npos);

@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "core/check.h"
+#include "core/text_util.h"
 #include "tokenizer/utf8.h"
 
 namespace meshlm {
@@ -18,13 +19,7 @@ void for_each_jsonl_object(const std::string& path,
     const std::string where = path + ":" + std::to_string(line_no);
     const size_t bad = utf8_invalid_at(line);
     MESH_CHECK(bad == std::string::npos, where, ": not valid UTF-8 (byte ", bad + 1, " of the line)");
-    nlohmann::ordered_json j;
-    try {
-      j = nlohmann::ordered_json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
-      fail(where, ": invalid JSON: ", e.what());
-    }
-    MESH_CHECK(j.is_object(), where, ": expected a JSON object");
+    const nlohmann::ordered_json j = parse_json_object(line, where);
     try {
       fn(where, j);
     } catch (const Error& e) {

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/check.h"
+#include "core/text_util.h"
 #include "tokenizer/utf8.h"
 
 namespace meshlm {
@@ -62,13 +63,7 @@ PromptFile read_prompt_file(const std::string& path, const ParseContext& context
       if (file.format == PromptFormat::kText) {
         r = parse_text_line(line, entry, context);
       } else {
-        json j;
-        try {
-          j = json::parse(line);
-        } catch (const json::exception& e) {
-          fail("invalid JSON: ", e.what());
-        }
-        MESH_CHECK(j.is_object(), "expected a JSON object, got ", j.type_name());
+        const json j = parse_json_object(line, "");
         for (const char* key : {"id", "custom_id"})  // name the line in its error record when we can
           if (j.contains(key) && j[key].is_string()) error.id = j[key].get<std::string>();
         try {

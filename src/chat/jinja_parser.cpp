@@ -332,8 +332,19 @@ class Parser {
     return filters(postfix(primary()));
   }
 
+  // Items separated by commas up to `close` (a trailing comma allowed); consumes the closer.
+  template <typename Item>
+  void comma_list(const char* close, Item item) {
+    while (!at_op(close)) {
+      item();
+      if (!at_op(",")) break;
+      next();
+    }
+    expect_op(close);
+  }
+
   void call_args(Expr& e) {  // after '(' : positional and keyword arguments up to ')'
-    while (!at_op(")")) {
+    comma_list(")", [&] {
       if (peek().kind == Token::Kind::kName && peek(1).kind == Token::Kind::kOp && peek(1).text == "=") {
         const std::string key = next().text;
         next();
@@ -341,10 +352,7 @@ class Parser {
       } else {
         e.args.push_back(expression());
       }
-      if (!at_op(",")) break;
-      next();
-    }
-    expect_op(")");
+    });
   }
 
   ExprPtr postfix(ExprPtr e) {
@@ -440,24 +448,16 @@ class Parser {
         }
         if (t.text == "[") {
           auto list = make(Expr::Kind::kList, "", {});
-          while (!at_op("]")) {
-            list->args.push_back(expression());
-            if (!at_op(",")) break;
-            next();
-          }
-          expect_op("]");
+          comma_list("]", [&] { list->args.push_back(expression()); });
           return list;
         }
         if (t.text == "{") {
           auto dict = make(Expr::Kind::kDict, "", {});
-          while (!at_op("}")) {
+          comma_list("}", [&] {
             dict->dict_keys.push_back(expression());
             expect_op(":");
             dict->args.push_back(expression());
-            if (!at_op(",")) break;
-            next();
-          }
-          expect_op("}");
+          });
           return dict;
         }
         break;

@@ -24,4 +24,16 @@ nlohmann::json read_json_file(const std::string& path) {
   }
 }
 
+nlohmann::ordered_json parse_json_object(const std::string& text, const std::string& where) {
+  const std::string prefix = where.empty() ? "" : where + ": ";
+  nlohmann::ordered_json j;
+  try {
+    j = nlohmann::ordered_json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    fail(prefix, "not valid JSON: ", e.what());
+  }
+  MESH_CHECK(j.is_object(), prefix, "expected a JSON object, got ", j.type_name());
+  return j;
+}
+
 }  // namespace meshlm

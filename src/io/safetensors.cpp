@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "core/text_util.h"
 
 namespace meshlm {
 namespace {
@@ -57,13 +58,7 @@ SafetensorsFile::~SafetensorsFile() {
 }
 
 void SafetensorsFile::parse_header(const std::string& header, uint64_t data_begin, uint64_t file_size) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(header);
-  } catch (const nlohmann::json::exception& e) {
-    fail(path_, ": header is not valid JSON: ", e.what());
-  }
-  MESH_CHECK(j.is_object(), path_, ": header must be a JSON object");
+  const nlohmann::ordered_json j = parse_json_object(header, path_ + ": header");
   const uint64_t data_size = file_size - data_begin;
   for (auto& [name, entry] : j.items()) {
     if (name == "__metadata__") continue;
