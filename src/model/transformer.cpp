@@ -35,12 +35,6 @@ Transformer::Transformer(const ModelConfig& config, ModelWeights weights, const 
   }
 }
 
-const float* Transformer::forward(const StepBatch& batch) {
-  embed(batch);
-  run_layers(batch);
-  return head(batch);
-}
-
 void Transformer::embed(const StepBatch& batch) {
   const int64_t n = batch.size(), dim = config_.dim;
   MESH_CHECK(n <= max_step_tokens_, "step of ", n, " tokens exceeds the ", max_step_tokens_, "-token capacity");

@@ -30,8 +30,6 @@ class Transformer {
   // Last stage: final norm and this rank's vocab slice of the lm_head for the logit rows.
   // Returns (batch.logit_rows.size(), layout.vocab.size()) logits, valid until the next call.
   const float* head(const StepBatch& batch);
-  // All three: the whole model on one rank. Returns (logit rows, vocab_size).
-  const float* forward(const StepBatch& batch);
 
   // The residual stream (max_step_tokens, dim): what one pipeline stage hands to the next.
   float* activations() { return x_.data(); }
