@@ -66,6 +66,20 @@ inline std::vector<std::string> read_h5_strings(const std::string& path, const s
   return out;
 }
 
+// The names of the links in a group (e.g. the datasets of /logits), in name order.
+inline std::vector<std::string> read_h5_names(const std::string& path, const std::string& group) {
+  std::vector<std::string> out;
+  with_h5_file(path, [&](hid_t f) {
+    H5Literate_by_name(f, group.c_str(), H5_INDEX_NAME, H5_ITER_INC, nullptr,
+                       [](hid_t, const char* name, const H5L_info_t*, void* names) -> herr_t {
+                         static_cast<std::vector<std::string>*>(names)->emplace_back(name);
+                         return 0;
+                       },
+                       &out, H5P_DEFAULT);
+  });
+  return out;
+}
+
 // A scalar variable-length string attribute of the root group.
 inline std::string read_h5_root_attribute(const std::string& path, const std::string& name) {
   std::string out;

@@ -1,10 +1,6 @@
 // generate, tokenize and info through the binary: per-request seeds independent of batching, stop strings,
 // finish reasons, the eos rule, and the tokenize round trip.
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <map>
 
@@ -144,21 +140,7 @@ TEST(Generate, ResumeAfterKillGivesTheUninterruptedSet) {
   test::write_file(tmp.file("o.jsonl"), "");
   std::vector<std::string> slow = args;
   slow.insert(slow.end(), {"--batch-size", "1"});
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    std::vector<std::string> a = {test::meshlm_binary()};
-    a.insert(a.end(), slow.begin(), slow.end());
-    std::vector<char*> argv;
-    for (auto& s : a) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    if (!std::freopen("/dev/null", "w", stderr)) ::_exit(127);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  for (int wait = 0; wait < 2000 && test::read_file(tmp.file("o.jsonl")).size() < 600; ++wait) ::usleep(2000);
-  ::kill(pid, SIGKILL);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
+  test::kill_meshlm_when(slow, tmp.file("o.jsonl"), 600);
   const size_t before = test::read_jsonl(tmp.file("o.jsonl")).size();
   std::printf("[ resume ] killed after %zu of 40 lines\n", before);
   resume = slow;

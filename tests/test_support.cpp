@@ -1,5 +1,6 @@
 #include "test_support.h"
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -84,6 +85,27 @@ RunResult run_meshlm(const std::vector<std::string>& args) {
   std::vector<std::string> command = {meshlm_binary()};
   command.insert(command.end(), args.begin(), args.end());
   return run_command(command);
+}
+
+size_t kill_meshlm_when(const std::vector<std::string>& args, const std::string& watch, size_t bytes) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    std::vector<std::string> argv_s = {meshlm_binary()};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (!std::freopen("/dev/null", "w", stderr)) ::_exit(127);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  for (int wait = 0; wait < 2000 && read_file(watch).size() < bytes; ++wait) ::usleep(2000);
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return read_file(watch).size();
 }
 
 RunResult run_mpi(int np, const std::vector<std::string>& args) {

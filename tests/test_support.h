@@ -33,6 +33,9 @@ struct RunResult {
 RunResult run_command(const std::vector<std::string>& command);
 // Runs `meshlm <args>`.
 RunResult run_meshlm(const std::vector<std::string>& args);
+// Starts `meshlm <args>` and kills it with SIGKILL once `watch` holds at least `bytes` bytes (or after ~4 s).
+// Returns the size `watch` had when the process was dead.
+size_t kill_meshlm_when(const std::vector<std::string>& args, const std::string& watch, size_t bytes);
 // Runs `mpirun -np N meshlm <args>` on this host (oversubscribed, ranks yield when idle), under a time limit.
 RunResult run_mpi(int np, const std::vector<std::string>& args);
 

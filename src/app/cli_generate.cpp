@@ -133,8 +133,7 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
              ") must be at least --max-batch (", a.batch_size, "): every running sequence decodes a token per step");
   MESH_CHECK(a.prefill_chunk >= 0, "--prefill-chunk must be >= 0");
   MESH_CHECK(a.max_context >= 0, "--max-context must be >= 0");
-  MESH_CHECK(!a.resume || (a.output != "-" && !r.count("dump-logits") && !r.count("h5")),
-             "--resume needs an output file, and cannot be combined with --dump-logits or --h5");
+  MESH_CHECK(!a.resume || a.output != "-", "--resume needs an output file (--output FILE), not stdout");
   MESH_CHECK(!r.count("tp") || a.layout.tp >= 1, "--tp must be at least 1");
   MESH_CHECK(!r.count("pp") || a.layout.pp >= 1, "--pp must be at least 1");
   MESH_CHECK(!r.count("micro-batches") || a.micro_batches >= 1, "--micro-batches must be at least 1");
@@ -168,6 +167,19 @@ std::map<std::string, std::string> run_attributes(const GenerateArgs& a, const T
           {"layout", "tp " + std::to_string(t.tp) + " x pp " + std::to_string(t.pp) + " x dp " + std::to_string(t.dp)},
           {"hosts", hosts},
           {"prompt_file", a.prompts}};
+}
+
+// Rank 0's --dump-logits and --h5 writers. With --resume they keep the earlier run's records of the requests the
+// output already holds (done_keys), and drop the rest.
+void open_hdf5_outputs(const GenerateArgs& a, const std::map<std::string, std::string>& attributes,
+                       const std::set<std::string>& done_keys, std::unique_ptr<LogitsDump>& dump,
+                       std::unique_ptr<H5Results>& results) {
+  const std::set<std::string> done = completed_ids(done_keys);
+  if (!a.dump_logits.empty())
+    dump = a.resume ? std::make_unique<LogitsDump>(a.dump_logits, done) : std::make_unique<LogitsDump>(a.dump_logits);
+  if (!a.h5.empty())
+    results = a.resume ? H5Results::resume(a.h5, attributes, a.logprobs, done)
+                       : std::make_unique<H5Results>(a.h5, attributes, a.logprobs);
 }
 
 void print_banner(const ModelConfig& c, const Topology& t, const JobShape& s, size_t n_requests) {
@@ -217,6 +229,7 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
   const int context_cap = a.max_context > 0 ? std::min(a.max_context, config.max_seq_len) : config.max_seq_len;
   std::unique_ptr<Tokenizer> tokenizer;
   PromptFile file;
+  std::set<std::string> done_keys;  // rank 0, --resume: what the output already holds
   mpi.all_or_none("generate", [&] {
     const bool has_tokenizer = std::filesystem::exists(std::filesystem::path(a.model_dir) / "tokenizer.json");
     if (driver && has_tokenizer) tokenizer = Tokenizer::load(a.model_dir);
@@ -232,7 +245,8 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
     a.prompt_options.max_context = context_cap;
     file = read_prompt_file(a.prompts, context, a.prompt_options);
     if (a.resume) {
-      const size_t done = drop_completed(file, completed_keys(a.output));
+      done_keys = completed_keys(a.output);
+      const size_t done = drop_completed(file, done_keys);
       std::fprintf(stderr, "meshlm: resuming %s: %zu lines already done, %zu to go\n", a.output.c_str(), done,
                    file.entries);
     }
@@ -260,11 +274,11 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
     std::vector<std::string> ids(rank0 ? file.entries : 0);  // rank 0: dataset names by output position
     if (rank0)
       for (const Request& r : requests) ids[r.entry] = r.id;
+    std::unique_ptr<LogitsDump> dump;
     std::unique_ptr<H5Results> results;
-    if (rank0 && !a.h5.empty())
-      results = std::make_unique<H5Results>(a.h5, run_attributes(a, topo, facts), a.logprobs);
-    sink = std::make_unique<ResultSink>(groups.world, a.output, a.dump_logits, std::move(ids), a.in_input_order,
-                                        a.resume, std::move(results));
+    if (rank0) open_hdf5_outputs(a, run_attributes(a, topo, facts), done_keys, dump, results);
+    sink = std::make_unique<ResultSink>(groups.world, a.output, std::move(ids), a.in_input_order, a.resume,
+                                        std::move(dump), std::move(results));
     for (const LineError& e : file.errors) sink->put(e.entry, error_line(file.format, e), {}, nullptr);
     const WeightIndex index(a.model_dir);
     ModelWeights weights = load_weights(index, config, layout);

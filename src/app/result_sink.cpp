@@ -49,13 +49,11 @@ std::vector<uint8_t> pack(size_t index, const std::string& line, const std::stri
 }
 }  // namespace
 
-ResultSink::ResultSink(Group& world, const std::string& output_path, const std::string& dump_path,
-                       std::vector<std::string> ids, bool in_input_order, bool append,
+ResultSink::ResultSink(Group& world, const std::string& output_path, std::vector<std::string> ids,
+                       bool in_input_order, bool append, std::unique_ptr<LogitsDump> dump,
                        std::unique_ptr<H5Results> results)
-    : world_(world), ids_(std::move(ids)), results_(std::move(results)) {
-  if (world_.rank() != 0) return;
-  writer_ = std::make_unique<OrderedJsonlWriter>(output_path, in_input_order, append);
-  if (!dump_path.empty()) dump_ = std::make_unique<LogitsDump>(dump_path);
+    : world_(world), ids_(std::move(ids)), dump_(std::move(dump)), results_(std::move(results)) {
+  if (world_.rank() == 0) writer_ = std::make_unique<OrderedJsonlWriter>(output_path, in_input_order, append);
 }
 
 ResultSink::~ResultSink() {
@@ -77,11 +75,10 @@ void ResultSink::put(size_t index, const std::string& line, const std::vector<fl
 void ResultSink::write(size_t index, std::string line, const float* logits, int64_t n, const ResultRow* row) {
   MESH_CHECK(index < ids_.size(), "result for request ", index, " of ", ids_.size());
   if (dump_ && n > 0) dump_->write(ids_[index], logits, n);
+  if (row && results_) results_->append(*row);
   writer_->put(index, std::move(line));
   ++written_;
-  if (!row) return;
-  tokens_ += int64_t(row->tokens.size());
-  if (results_) results_->append(*row);
+  if (row) tokens_ += int64_t(row->tokens.size());
 }
 
 void ResultSink::receive_one() {

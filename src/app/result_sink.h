@@ -19,11 +19,12 @@ namespace meshlm {
 
 class ResultSink {
  public:
-  // On rank 0 opens the output (and the logits dump when dump_path is not empty); elsewhere sends to rank 0.
-  // ids: every request's id by input index (rank 0 names the HDF5 datasets with them).
-  // in_input_order / append: see OrderedJsonlWriter. results: rank 0's --h5 writer, or null.
-  ResultSink(Group& world, const std::string& output_path, const std::string& dump_path,
-             std::vector<std::string> ids, bool in_input_order, bool append, std::unique_ptr<H5Results> results);
+  // On rank 0 opens the output; elsewhere sends to rank 0. ids: every request's id by input index (rank 0 names the
+  // HDF5 datasets with them). in_input_order / append: see OrderedJsonlWriter. dump, results: rank 0's
+  // --dump-logits and --h5 writers, or null. A request's HDF5 records are written before its JSONL line, so that
+  // after a kill they hold at least what the JSONL output holds (which --resume relies on).
+  ResultSink(Group& world, const std::string& output_path, std::vector<std::string> ids, bool in_input_order,
+             bool append, std::unique_ptr<LogitsDump> dump, std::unique_ptr<H5Results> results);
   ~ResultSink();
 
   // row: the finished request's record for --h5 and progress (null for an error record).

@@ -58,6 +58,13 @@ std::set<std::string> completed_keys(const std::string& path) {
   return keys;
 }
 
+std::set<std::string> completed_ids(const std::set<std::string>& keys) {
+  std::set<std::string> ids;
+  for (const std::string& k : keys)
+    if (k.rfind("id:", 0) == 0) ids.insert(k.substr(3));
+  return ids;
+}
+
 size_t drop_completed(PromptFile& file, const std::set<std::string>& done) {
   const size_t before = file.entries;
   std::erase_if(file.requests, [&](const Request& r) { return done.count(request_key(r)) > 0; });

@@ -12,6 +12,9 @@ namespace meshlm {
 // line that is not a meshlm output line.
 std::set<std::string> completed_keys(const std::string& output_path);
 
+// The request ids among those keys (error records have none).
+std::set<std::string> completed_ids(const std::set<std::string>& keys);
+
 // Removes the requests and error records whose keys are done, and renumbers the rest 0, 1, 2 ... in file order.
 // Returns how many were already done.
 size_t drop_completed(PromptFile& file, const std::set<std::string>& done);

@@ -11,10 +11,13 @@
 //   /logprobs/chosen       (total) float32        log-probability of each generated token
 //   /logprobs/top_ids      (total * K) int32      the K most likely ids at each step (reshape to (total, K))
 //   /logprobs/top_values   (total * K) float32    their log-probabilities, most likely first
-// Rows are in completion order; error records (lines that never ran) have no row.
+// Rows are in completion order; error records (lines that never ran) have no row. Each row is appended before its
+// JSONL line is written, so a killed run's file holds every request its JSONL output holds (and perhaps a few more).
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,7 +40,13 @@ class H5Results {
   H5Results(const H5Results&) = delete;
   H5Results& operator=(const H5Results&) = delete;
 
-  void append(const ResultRow& row);
+  // --resume: replaces the earlier run's file at path with a fresh one that keeps its rows for keep_ids (the requests
+  // the JSONL output already holds). Throws Error if the file cannot be read, keeps other logprobs, or lacks one of them.
+  static std::unique_ptr<H5Results> resume(const std::string& path, const std::map<std::string, std::string>& attributes,
+                                           int logprobs_k, const std::set<std::string>& keep_ids);
+
+  // Adds one row at the end; flush: make it durable before returning (every row of a run; not the carried ones).
+  void append(const ResultRow& row, bool flush = true);
 
  private:
   int64_t dataset(const std::string& name, int64_t type);
