@@ -1,11 +1,14 @@
 // Kernels against naive loops: matmul in every weight dtype, rmsnorm, RoPE, attention, dtype conversion.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <random>
 
 #include "kernels/attention.h"
+#include "core/thread_pool.h"
 #include "kernels/matmul.h"
+#include "kernels/matvec.h"
 #include "kernels/ops.h"
 #include "model/rope.h"
 
@@ -37,17 +40,67 @@ TEST(DType, RoundTrips) {
   EXPECT_TRUE(std::isinf(f16_to_f32(0x7c00)));
 }
 
-TEST(Matmul, MatchesNaiveForEveryDtypeAndShape) {
+// y = x · wᵀ by `run` against the double-precision loops, for every weight dtype and shapes that leave SIMD tails.
+template <typename Run>
+void check_against_naive(const char* what, Run run) {
   for (DType dt : {DType::kF32, DType::kF16, DType::kBF16}) {
-    for (auto [n, rows, cols] : {std::tuple{1, 7, 5}, {3, 64, 48}, {17, 300, 33}, {5, 2000, 40}}) {
+    for (auto [n, rows, cols] : {std::tuple{1, 7, 5}, {3, 64, 48}, {4, 9, 100}, {2, 33, 129}, {8, 70, 64},
+                                 {9, 40, 37}, {17, 300, 33}, {5, 2000, 40}, {1, 130, 2048}}) {
       const auto x = randn(size_t(n * cols), 1), wf = randn(size_t(rows * cols), 2);
       const auto w16 = to_16(wf, dt);
       const WeightView w{dt == DType::kF32 ? static_cast<const void*>(wf.data()) : w16.data(), dt, rows, cols};
-      std::vector<float> y(size_t(n * rows)), ref(y.size());
-      matmul(x.data(), n, w, y.data());
+      std::vector<float> y(size_t(n * rows), NAN), ref(y.size());
+      run(x.data(), n, w, y.data());
       matmul_naive(x.data(), n, w, ref.data());
       for (size_t i = 0; i < y.size(); ++i)
-        ASSERT_NEAR(y[i], ref[i], 1e-4 * (1 + std::fabs(ref[i]))) << dtype_name(dt) << " n=" << n << " i=" << i;
+        ASSERT_NEAR(y[i], ref[i], 1e-4 * (1 + std::fabs(ref[i])))
+            << what << " " << dtype_name(dt) << " n=" << n << " rows=" << rows << " cols=" << cols << " i=" << i;
+    }
+  }
+}
+
+TEST(Matmul, MatchesNaiveForEveryDtypeAndShape) {
+  check_against_naive("matmul", [](const float* x, int64_t n, const WeightView& w, float* y) { matmul(x, n, w, y); });
+}
+
+TEST(Matmul, EverySupportedInstructionSetMatchesNaive) {
+  int tested = 0;
+  for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512, Isa::kNeon}) {
+    if (!isa_supported(isa)) continue;
+    ++tested;
+    check_against_naive(isa_name(isa), [isa](const float* x, int64_t n, const WeightView& w, float* y) {
+      matvec_rows(isa, x, n, w, 0, w.rows, y);
+    });
+  }
+  EXPECT_GE(tested, 2) << "the portable kernel and at least this CPU's own";
+  std::printf("[ kernels ] best instruction set here: %s\n", isa_name(best_isa()));
+}
+
+TEST(Matmul, SplitOverThreadsGivesTheSameResult) {
+  for (int threads : {2, 3}) {
+    set_matmul_threads(threads);
+    check_against_naive("threads", [](const float* x, int64_t n, const WeightView& w, float* y) { matmul(x, n, w, y); });
+  }
+  set_matmul_threads(1);
+}
+
+TEST(ThreadPool, EveryMemberRunsEachJobOnceAndSharesCoverTheRange) {
+  ThreadPool pool(3);
+  std::vector<std::atomic<int>> hits(3);
+  for (int job = 0; job < 1000; ++job) pool.run([&](int t) { hits[size_t(t)].fetch_add(1); });
+  for (auto& h : hits) EXPECT_EQ(h.load(), 1000);
+  for (int64_t n : {0, 1, 15, 16, 17, 100, 1000}) {
+    for (int parts : {1, 2, 3, 7}) {
+      int64_t at = 0;
+      for (int t = 0; t < parts; ++t) {
+        const Share s = share_of(n, parts, t, 16);
+        EXPECT_EQ(s.begin, at) << n << "/" << parts;
+        if (s.end < n) {
+          EXPECT_EQ(s.end % 16, 0);
+        }
+        at = s.end;
+      }
+      EXPECT_EQ(at, n);
     }
   }
 }

@@ -19,6 +19,7 @@
 #include "core/timer.h"
 #include "io/hdf5_writer.h"
 #include "io/weight_index.h"
+#include "kernels/matvec.h"
 #include "model/transformer.h"
 #include "runtime/engine.h"
 #include "runtime/pipeline.h"
@@ -32,11 +33,12 @@ struct GenerateArgs {
   RequestDefaults defaults;
   LayoutFlags layout;
   int batch_size = 8;
-  int max_batch_tokens = 512;
-  int logprobs = 0;            // top-k logprobs per generated token into --h5  // tokens per step (prefill chunks + decode tokens)
+  int max_batch_tokens = 512;  // tokens per step (prefill chunks + decode tokens)
+  int logprobs = 0;            // top-k logprobs per generated token into --h5
   int prefill_chunk = 0;       // prompt tokens per sequence per step (0: up to max_batch_tokens)
-  int micro_batches = 0;  // 0: one per pipeline stage
-  int max_context = 0;    // 0: from the requests, capped by the model
+  int micro_batches = 0;       // 0: one per pipeline stage
+  int max_context = 0;         // 0: from the requests, capped by the model
+  int threads = 0;             // kernel threads per rank (0: this rank's share of the host's cores)
   bool in_input_order = false, resume = false;
 };
 
@@ -58,7 +60,7 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
       ("resume", "Skip the requests already in --output (from a killed run), drop its partial last line, append the rest")
       ("chat-template", "Jinja file (or JSON with chat_template) for \"messages\", instead of the model's",
        cxxopts::value<std::string>()->default_value(""))
-      ("output", "Output JSONL file ('-' for stdout), written by rank 0 in input order", cxxopts::value<std::string>())
+      ("output", "Output JSONL file ('-' for stdout), written by rank 0", cxxopts::value<std::string>())
       ("max-tokens", "Tokens to generate per request", cxxopts::value<int>()->default_value("256"))
       ("temperature", "Sampling temperature (0 = greedy)", cxxopts::value<double>()->default_value("0"))
       ("top-k", "Keep the k most likely tokens (0 = off)", cxxopts::value<int>()->default_value("0"))
@@ -74,6 +76,8 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
        cxxopts::value<int>()->default_value("0"))
       ("max-context", "Cap on positions per sequence (0 = what the requests need, up to the model's limit)",
        cxxopts::value<int>()->default_value("0"))
+      ("threads", "Kernel threads per rank (default: the cores this rank may use, shared with the other ranks on "
+                  "its host)", cxxopts::value<int>()->default_value("0"))
       ("tp", "Tensor-parallel ranks per stage (default: chosen from the hosts)", cxxopts::value<int>())
       ("pp", "Pipeline stages (default: chosen from the hosts); data-parallel replicas = ranks / (tp*pp)",
        cxxopts::value<int>())
@@ -123,6 +127,8 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
   a.max_batch_tokens = r["max-batch-tokens"].as<int>();
   a.prefill_chunk = r["prefill-chunk"].as<int>();
   a.max_context = r["max-context"].as<int>();
+  a.threads = r["threads"].as<int>();
+  MESH_CHECK(a.threads >= 0, "--threads must be >= 0, got ", a.threads);
   MESH_CHECK(a.defaults.max_tokens >= 1, "--max-tokens must be at least 1");
   MESH_CHECK(a.defaults.sampling.temperature >= 0, "--temperature must be >= 0");
   MESH_CHECK(a.defaults.sampling.top_k >= 0, "--top-k must be >= 0");
@@ -182,7 +188,7 @@ void open_hdf5_outputs(const GenerateArgs& a, const std::map<std::string, std::s
                        : std::make_unique<H5Results>(a.h5, attributes, a.logprobs);
 }
 
-void print_banner(const ModelConfig& c, const Topology& t, const JobShape& s, size_t n_requests) {
+void print_banner(const ModelConfig& c, const Topology& t, const JobShape& s, size_t n_requests, int threads) {
   std::fprintf(stderr, "meshlm: %s (%s), %d layers, dim %d, vocab %d; %zu requests, batch %d, context %lld\n",
                c.arch_name.c_str(), arch_label(c.arch), c.n_layers, c.dim, c.vocab_size, n_requests, s.slots,
                (long long)s.ctx);
@@ -194,6 +200,8 @@ void print_banner(const ModelConfig& c, const Topology& t, const JobShape& s, si
   }
   std::fprintf(stderr, "meshlm: layout tp %d x pp %d x dp %d (%s); stage layers %s; %d micro-batch%s\n", t.tp, t.pp,
                t.dp, t.how.c_str(), stages.c_str(), s.micro_batches, s.micro_batches == 1 ? "" : "es");
+  std::fprintf(stderr, "meshlm: kernels %s, %d thread%s on rank 0\n", isa_name(matmul_isa()), threads,
+               threads == 1 ? "" : "s");
   if (t.pp > 1 && s.micro_batches < t.pp)
     std::fprintf(stderr, "meshlm: warning: %d micro-batches cannot keep %d stages busy (raise --max-batch)\n",
                  s.micro_batches, t.pp);
@@ -223,6 +231,8 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
     topo = resolve_topology(a.layout, facts, config);
     layout = ParallelLayout::make(config, mpi.world_size(), mpi.world_rank(), topo.tp, topo.pp, topo.layer_counts);
   });
+  const int threads = a.threads > 0 ? a.threads : default_threads(facts, mpi.world_rank());
+  set_matmul_threads(threads);
   const bool driver = layout.pp_rank == 0 && layout.tp_rank == 0;
 
   // Requests: rank 0 reads and tokenizes the prompt file; the other ranks get the parsed requests.
@@ -286,7 +296,7 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
     model = std::make_unique<Transformer>(config, std::move(weights), layout, &groups.tp, shape.slots, shape.ctx,
                                           a.max_batch_tokens);
   });
-  if (rank0) print_banner(config, topo, shape, requests.size());
+  if (rank0) print_banner(config, topo, shape, requests.size(), threads);
 
   // Generate: each replica's driver runs the engine on its share; every other rank serves steps.
   const Timer wall;

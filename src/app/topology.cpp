@@ -1,12 +1,14 @@
 #include "app/topology.h"
 
 #include <mpi.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 #include <unistd.h>
 
 #include "core/check.h"
@@ -99,6 +101,16 @@ Topology resolve_topology(const LayoutFlags& flags, const HostFacts& facts, cons
   }
   t.how = how.str();
   return t;
+}
+
+int default_threads(const HostFacts& facts, int world_rank) {
+  const std::string& mine = facts.hosts.at(size_t(world_rank));
+  const int here = int(std::count(facts.hosts.begin(), facts.hosts.end(), mine));
+  const int cores = std::max(1, int(std::thread::hardware_concurrency()));
+  int allowed = cores;
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) allowed = std::max(1, CPU_COUNT(&set));
+  return std::max(1, std::min(allowed, cores / std::max(1, here)));
 }
 
 }  // namespace meshlm

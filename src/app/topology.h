@@ -23,6 +23,9 @@ struct HostFacts {
 };
 HostFacts gather_host_facts();
 
+// Kernel threads for this rank: the CPUs it may run on, shared evenly with the other ranks on its host.
+int default_threads(const HostFacts& facts, int world_rank);
+
 struct Topology {
   int tp = 1, pp = 1, dp = 1;
   std::vector<int64_t> layer_counts;   // (pp)

@@ -13,10 +13,20 @@ struct WeightView {
   int64_t rows = 0, cols = 0;
 };
 
-// y (n, w.rows) = x (n, w.cols) · wᵀ. f32 weights go straight to OpenBLAS sgemm; f16/bf16 weights are
-// converted a block of rows at a time into a small per-thread scratch, then sgemm, so no fp32 copy of the
-// whole matrix is ever held.
+// y (n, w.rows) = x (n, w.cols) · wᵀ, split by weight rows over kernel_pool()'s threads. Up to kSkinnyRows rows
+// of x (decode) go through our SIMD kernels (matvec.h), which convert 16-bit weights in registers; more rows go to
+// OpenBLAS sgemm (single-threaded per member), 16-bit weights converted a block at a time into a small per-thread
+// scratch, so no fp32 copy of a whole matrix is ever held. Both sum in fp32.
 void matmul(const float* x, int64_t n, const WeightView& w, float* y);
+constexpr int64_t kSkinnyRows = 8;
+
+// Kernel threads for this process (kernel_pool's size). OpenBLAS then runs single-threaded inside each member.
+void set_matmul_threads(int threads);
+
+// The instruction set of the skinny kernels: the best this CPU has, unless set (benchmarks and tests compare them).
+enum class Isa;
+void set_matmul_isa(Isa isa);
+Isa matmul_isa();
 
 // A function matmul calls between blocks of weight rows (null: none). The pipeline uses it to let MPI move
 // activations already in flight while a stage computes: Open MPI progresses non-blocking sends only inside MPI calls.

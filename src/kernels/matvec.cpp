@@ -1,0 +1,78 @@
+// The portable skinny matmul and the choice among instruction sets. The x86 and Arm bodies are in
+// matvec_x86.cpp and matvec_arm.cpp, built with their own target options.
+#include "kernels/matvec.h"
+
+#include <algorithm>
+
+#include "core/dtype.h"
+
+namespace meshlm {
+
+// Defined in matvec_x86.cpp / matvec_arm.cpp when the target has them.
+void matvec_rows_avx512(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y);
+void matvec_rows_avx2(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y);
+void matvec_rows_neon(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y);
+
+namespace portable {
+// A "vector" of one lane: the loop nest then compiles to plain scalar code with several accumulators.
+using V = float;
+constexpr int kLanes = 1, kRows = 4;
+inline V zero() { return 0.0f; }
+inline V fma(V a, V b, V c) { return a * b + c; }
+inline float sum(V v) { return v; }
+inline V load_f32(const float* p) { return *p; }
+inline V load_bf16(const uint16_t* p) { return bf16_to_f32(*p); }
+inline V load_f16(const uint16_t* p) { return f16_to_f32(*p); }
+#include "kernels/matvec_impl.h"
+}  // namespace portable
+
+bool isa_supported(Isa isa) {
+  switch (isa) {
+    case Isa::kPortable: return true;
+#if defined(__x86_64__)
+    case Isa::kAvx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    case Isa::kAvx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl");
+#endif
+#if defined(__aarch64__)
+    case Isa::kNeon: return true;
+#endif
+    default: return false;
+  }
+}
+
+Isa best_isa() {
+  static const Isa best = [] {
+    for (Isa isa : {Isa::kAvx512, Isa::kAvx2, Isa::kNeon})
+      if (isa_supported(isa)) return isa;
+    return Isa::kPortable;
+  }();
+  return best;
+}
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx2: return "avx2";
+    case Isa::kAvx512: return "avx512";
+    case Isa::kNeon: return "neon";
+    default: return "portable";
+  }
+}
+
+void matvec_rows(Isa isa, const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y) {
+  if (n <= 0 || r1 <= r0) return;
+  switch (isa) {
+#if defined(__x86_64__)
+    case Isa::kAvx512: return matvec_rows_avx512(x, n, w, r0, r1, y);
+    case Isa::kAvx2: return matvec_rows_avx2(x, n, w, r0, r1, y);
+#endif
+#if defined(__aarch64__)
+    case Isa::kNeon: return matvec_rows_neon(x, n, w, r0, r1, y);
+#endif
+    default: return portable::rows(x, n, w, r0, r1, y);
+  }
+}
+
+}  // namespace meshlm

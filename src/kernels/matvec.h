@@ -1,0 +1,21 @@
+// Skinny matmul: y = x · Wᵀ for a few rows of x (decode), with the weights converted to fp32 in registers as they
+// stream past, so no fp32 copy of them is written anywhere. One implementation per instruction set, chosen at run
+// time from what the CPU has (AVX-512, AVX2 with FMA and F16C, NEON), and a portable one for the rest.
+#pragma once
+#include <cstdint>
+
+#include "kernels/matmul.h"
+
+namespace meshlm {
+
+enum class Isa { kPortable, kAvx2, kAvx512, kNeon };
+
+Isa best_isa();               // the widest this CPU supports (checked once)
+const char* isa_name(Isa isa);  // "portable", "avx2", "avx512", "neon"
+bool isa_supported(Isa isa);
+
+// y[i * w.rows + r] = x[i] · w[r] for i in [0, n), r in [r0, r1). Sums in fp32 with fused multiply-adds.
+// isa must be supported.
+void matvec_rows(Isa isa, const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y);
+
+}  // namespace meshlm

@@ -1,0 +1,83 @@
+// The skinny-matmul loop nest, written once over a vector type. Included (no include guard, on purpose) inside a
+// namespace per instruction set that first defines:
+//   V, kLanes            the fp32 vector type and its width
+//   kRows                weight rows computed together (registers: kRows * 4 accumulators)
+//   zero(), fma(a, b, c) = a * b + c, sum(v) horizontal add
+//   load_f32(const float*), load_bf16(const uint16_t*), load_f16(const uint16_t*)   kLanes weights as fp32
+// and defines rows(x, n, w, r0, r1, y) with matvec_rows' contract.
+
+template <DType D>
+inline V load_w(const uint8_t* row, int64_t k) {
+  if constexpr (D == DType::kF32) return load_f32(reinterpret_cast<const float*>(row) + k);
+  else if constexpr (D == DType::kBF16) return load_bf16(reinterpret_cast<const uint16_t*>(row) + k);
+  else return load_f16(reinterpret_cast<const uint16_t*>(row) + k);
+}
+
+template <DType D>
+inline float scalar_w(const uint8_t* row, int64_t k) {
+  if constexpr (D == DType::kF32) return reinterpret_cast<const float*>(row)[k];
+  else if constexpr (D == DType::kBF16) return bf16_to_f32(reinterpret_cast<const uint16_t*>(row)[k]);
+  else return f16_to_f32(reinterpret_cast<const uint16_t*>(row)[k]);
+}
+
+// R weight rows from `row` (row_bytes apart) against NB rows of x (cols apart); y rows are ldy apart.
+template <DType D, int R, int NB>
+inline void block(const float* x, int64_t cols, const uint8_t* row, size_t row_bytes, float* y, int64_t ldy) {
+  V acc[R][NB];
+  for (int r = 0; r < R; ++r)
+    for (int i = 0; i < NB; ++i) acc[r][i] = zero();
+  const int64_t body = cols - cols % kLanes;
+  for (int64_t k = 0; k < body; k += kLanes) {
+    V xv[NB];
+    for (int i = 0; i < NB; ++i) xv[i] = load_f32(x + i * cols + k);
+    for (int r = 0; r < R; ++r) {
+      const V wv = load_w<D>(row + size_t(r) * row_bytes, k);
+      for (int i = 0; i < NB; ++i) acc[r][i] = fma(wv, xv[i], acc[r][i]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int i = 0; i < NB; ++i) {
+      float s = sum(acc[r][i]);
+      for (int64_t k = body; k < cols; ++k) s += scalar_w<D>(row + size_t(r) * row_bytes, k) * x[i * cols + k];
+      y[i * ldy + r] = s;
+    }
+  }
+}
+
+// Rows [r0, r1) against NB rows of x: kRows at a time, then one at a time.
+template <DType D, int NB>
+inline void row_range(const float* x, int64_t cols, const uint8_t* base, size_t row_bytes, int64_t r0, int64_t r1,
+                      float* y, int64_t ldy) {
+  int64_t r = r0;
+  for (; r + kRows <= r1; r += kRows) block<D, kRows, NB>(x, cols, base + size_t(r) * row_bytes, row_bytes, y + r, ldy);
+  for (; r < r1; ++r) block<D, 1, NB>(x, cols, base + size_t(r) * row_bytes, row_bytes, y + r, ldy);
+}
+
+template <DType D>
+void rows_of(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y) {
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  const size_t row_bytes = size_t(w.cols) * sizeof(float) / (D == DType::kF32 ? 1 : 2);
+  // Tiles of weight rows small enough to stay in cache while every block of 4 x rows passes over them.
+  const int64_t tile = n <= 4 ? r1 - r0 : std::max<int64_t>(kRows, int64_t((96 << 10) / row_bytes) / kRows * kRows);
+  for (int64_t t0 = r0; t0 < r1; t0 += tile) {
+    const int64_t t1 = std::min(r1, t0 + tile);
+    for (int64_t i = 0; i < n; i += 4) {
+      const float* xi = x + i * w.cols;
+      float* yi = y + i * w.rows;
+      switch (std::min<int64_t>(4, n - i)) {
+        case 1: row_range<D, 1>(xi, w.cols, base, row_bytes, t0, t1, yi, w.rows); break;
+        case 2: row_range<D, 2>(xi, w.cols, base, row_bytes, t0, t1, yi, w.rows); break;
+        case 3: row_range<D, 3>(xi, w.cols, base, row_bytes, t0, t1, yi, w.rows); break;
+        default: row_range<D, 4>(xi, w.cols, base, row_bytes, t0, t1, yi, w.rows); break;
+      }
+    }
+  }
+}
+
+inline void rows(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y) {
+  switch (w.dtype) {
+    case DType::kF32: return rows_of<DType::kF32>(x, n, w, r0, r1, y);
+    case DType::kBF16: return rows_of<DType::kBF16>(x, n, w, r0, r1, y);
+    case DType::kF16: return rows_of<DType::kF16>(x, n, w, r0, r1, y);
+  }
+}

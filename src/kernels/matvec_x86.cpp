@@ -1,0 +1,66 @@
+// The skinny matmul for x86-64: AVX-512 (16 lanes) and AVX2 + FMA + F16C (8 lanes). Each region is compiled for its
+// own instruction set; matvec.cpp calls a region only when the CPU has it.
+#if defined(__x86_64__)
+// GCC 12's AVX-512 intrinsics start from _mm256_undefined_*(), which its own flow analysis then reports.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "core/dtype.h"
+#include "kernels/matvec.h"
+
+namespace meshlm {
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")
+namespace avx512 {
+using V = __m512;
+constexpr int kLanes = 16, kRows = 4;
+inline V zero() { return _mm512_setzero_ps(); }
+inline V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+inline float sum(V v) { return _mm512_reduce_add_ps(v); }
+inline V load_f32(const float* p) { return _mm512_loadu_ps(p); }
+inline V load_bf16(const uint16_t* p) {
+  const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+}
+inline V load_f16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+#include "kernels/matvec_impl.h"
+}  // namespace avx512
+
+void matvec_rows_avx512(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y) {
+  avx512::rows(x, n, w, r0, r1, y);
+}
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+namespace avx2 {
+using V = __m256;
+constexpr int kLanes = 8, kRows = 2;
+inline V zero() { return _mm256_setzero_ps(); }
+inline V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+inline float sum(V v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+inline V load_f32(const float* p) { return _mm256_loadu_ps(p); }
+inline V load_bf16(const uint16_t* p) {
+  const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+}
+inline V load_f16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+#include "kernels/matvec_impl.h"
+}  // namespace avx2
+
+void matvec_rows_avx2(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y) {
+  avx2::rows(x, n, w, r0, r1, y);
+}
+#pragma GCC pop_options
+
+}  // namespace meshlm
+#endif
