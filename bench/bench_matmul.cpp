@@ -1,59 +1,148 @@
-// matmul by weight dtype and batch rows, next to OpenBLAS sgemm of the same shape on fp32 weights.
-// Reports bytes of weights streamed per second and GFLOP/s (counters), so decode (n=1) can be read against
-// memory bandwidth and prefill (large n) against the sgemm peak.
-//   build/bench/bench_matmul --benchmark_filter='dim:2048'
+// matmul by weight dtype, rows of x and instruction set, next to OpenBLAS sgemm, each row against the ceilings
+// measured at start-up in the same run: streaming read bandwidth for decode (pct_of_bw) and the sgemm rate for larger
+// batches (pct_of_sgemm).
+//   build/bench/bench_matmul [--threads=N] [--benchmark_filter=decode]
+// decode/*: one step over 1 GiB of weights (32 matrices of 4096 x 4096 at 16 bits, 16 at f32), larger than any cache,
+// as a decode step of a 1 GB model is. batch/*: one 2048 x 2048 matrix (cache-resident) at n rows.
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
-#include <random>
+#include <cstdio>
+#include <cstring>
+#include <string>
 #include <vector>
 
+#include "core/thread_pool.h"
+#include "core/timer.h"
 #include "kernels/matmul.h"
+#include "kernels/matvec.h"
+#include "kernels/roofline.h"
 
 namespace meshlm {
 namespace {
 
-struct Shape {
-  int64_t n, rows, cols;
+double g_read_gbps = 0, g_sgemm_gflops = 0;
+
+// Weights in `dtype`, filled with small random values.
+struct Weights {
+  std::vector<float> f32;
+  std::vector<uint16_t> b16;
+  std::vector<WeightView> views;
+  Weights(DType dtype, int64_t count, int64_t rows, int64_t cols) {
+    uint32_t state = 1;
+    const auto next = [&] {  // a cheap generator: 1 GiB of normal variates would take longer than the benchmark
+      state = state * 1664525u + 1013904223u;
+      return (float(state >> 8) / float(1 << 24) - 0.5f) * 0.04f;
+    };
+    const size_t each = size_t(rows * cols);
+    if (dtype == DType::kF32) f32.resize(each * size_t(count));
+    else b16.resize(each * size_t(count));
+    for (float& v : f32) v = next();
+    for (uint16_t& v : b16) v = dtype == DType::kBF16 ? f32_to_bf16(next()) : f32_to_f16(next());
+    for (int64_t k = 0; k < count; ++k) {
+      const void* p = dtype == DType::kF32 ? static_cast<const void*>(f32.data() + size_t(k) * each)
+                                           : static_cast<const void*>(b16.data() + size_t(k) * each);
+      views.push_back({p, dtype, rows, cols});
+    }
+  }
 };
 
-void run(benchmark::State& state, DType dtype, bool sgemm) {
-  const Shape s{state.range(0), state.range(1), state.range(1)};
-  std::mt19937 g(1);
-  std::normal_distribution<float> d;
-  std::vector<float> x(size_t(s.n * s.cols)), wf(size_t(s.rows * s.cols)), y(size_t(s.n * s.rows));
-  for (float& v : x) v = d(g);
-  for (float& v : wf) v = d(g);
-  std::vector<uint16_t> w16(wf.size());
-  for (size_t i = 0; i < wf.size(); ++i) w16[i] = dtype == DType::kBF16 ? f32_to_bf16(wf[i]) : f32_to_f16(wf[i]);
-  const WeightView w{dtype == DType::kF32 ? static_cast<const void*>(wf.data()) : w16.data(), dtype, s.rows, s.cols};
+// Rates per iteration from the loop's own wall time, and as percents of the ceilings.
+void report(benchmark::State& state, double seconds, double weight_bytes, double flops) {
+  const double per_s = double(state.iterations()) / seconds;
+  state.counters["weight_GBps"] = weight_bytes * 1e-9 * per_s;
+  state.counters["GFLOPps"] = flops * 1e-9 * per_s;
+  state.counters["pct_of_bw"] = weight_bytes * 1e-9 * per_s / g_read_gbps * 100;
+  state.counters["pct_of_sgemm"] = flops * 1e-9 * per_s / g_sgemm_gflops * 100;
+}
+
+// One decode step (n rows) over 1 GiB of weights. isa < 0: matmul's own choice.
+void decode(benchmark::State& state, DType dtype, int isa) {
+  const int64_t n = state.range(0), dim = 4096;
+  const int64_t count = (int64_t(1) << 30) / (dim * dim * int64_t(dtype_size(dtype)));
+  const Weights w(dtype, count, dim, dim);
+  std::vector<float> x(size_t(n * dim), 0.01f), y(size_t(n * dim));
+  const Isa saved = matmul_isa();
+  if (isa >= 0) {
+    if (!isa_supported(Isa(isa))) return state.SkipWithError("instruction set not supported here");
+    set_matmul_isa(Isa(isa));
+  }
+  const Timer t;
+  for (auto _ : state) {
+    for (const WeightView& v : w.views) matmul(x.data(), n, v, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double seconds = t.seconds();
+  set_matmul_isa(saved);
+  report(state, seconds, double(count * dim * dim) * double(dtype_size(dtype)), 2.0 * double(n * count * dim * dim));
+}
+
+// n rows against one cache-resident 2048 x 2048 matrix: matmul, OpenBLAS sgemm on fp32 weights (kSgemm), or our
+// skinny kernel at any n (kSkinny: where it stops winning sets kSkinnyRows).
+enum Path { kMatmul, kSgemm, kSkinny };
+void batch(benchmark::State& state, DType dtype, Path path) {
+  const bool sgemm = path == kSgemm;
+  const int64_t n = state.range(0), dim = 2048;
+  const Weights w(sgemm ? DType::kF32 : dtype, 1, dim, dim);
+  std::vector<float> x(size_t(n * dim), 0.01f), y(size_t(n * dim));
+  if (sgemm) openblas_set_num_threads(kernel_pool().size());  // the reference uses as many threads as matmul
+  const Timer t;
   for (auto _ : state) {
     if (sgemm) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(s.n), int(s.rows), int(s.cols), 1.0f, x.data(),
-                  int(s.cols), wf.data(), int(s.cols), 0.0f, y.data(), int(s.rows));
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(dim), int(dim), 1.0f, x.data(), int(dim),
+                  w.f32.data(), int(dim), 0.0f, y.data(), int(dim));
+    } else if (path == kSkinny) {
+      kernel_pool().run([&](int m) {
+        const Share s = share_of(dim, kernel_pool().size(), m, 16);
+        matvec_rows(matmul_isa(), x.data(), n, w.views[0], s.begin, s.end, y.data());
+      });
     } else {
-      matmul(x.data(), s.n, w, y.data());
+      matmul(x.data(), n, w.views[0], y.data());
     }
     benchmark::DoNotOptimize(y.data());
   }
-  const double weight_bytes = double(s.rows * s.cols) * (sgemm ? 4 : dtype_size(dtype));
-  state.counters["weight_GB/s"] = benchmark::Counter(weight_bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["GFLOP/s"] =
-      benchmark::Counter(2.0 * double(s.n * s.rows * s.cols) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  const double seconds = t.seconds();
+  openblas_set_num_threads(1);
+  report(state, seconds, double(dim * dim) * double(sgemm ? 4 : dtype_size(dtype)), 2.0 * double(n * dim * dim));
 }
 
-void args(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"n", "dim"});
-  for (int64_t dim : {512, 2048})
-    for (int64_t n : {1, 8, 64, 512}) b->Args({n, dim});
+void decode_rows(benchmark::internal::Benchmark* b) { b->ArgName("n")->Arg(1)->Arg(4)->Arg(8)->Unit(benchmark::kMillisecond); }
+void batch_rows(benchmark::internal::Benchmark* b) {
+  b->ArgName("n");
+  for (int64_t n : {1, 8, 16, 32, 64, 512}) b->Arg(n);
+  b->Unit(benchmark::kMillisecond);
 }
 
-BENCHMARK_CAPTURE(run, sgemm_f32_reference, DType::kF32, true)->Apply(args);
-BENCHMARK_CAPTURE(run, matmul_f32, DType::kF32, false)->Apply(args);
-BENCHMARK_CAPTURE(run, matmul_bf16, DType::kBF16, false)->Apply(args);
-BENCHMARK_CAPTURE(run, matmul_f16, DType::kF16, false)->Apply(args);
+BENCHMARK_CAPTURE(decode, bf16, DType::kBF16, -1)->Apply(decode_rows);
+BENCHMARK_CAPTURE(decode, f16, DType::kF16, -1)->Apply(decode_rows);
+BENCHMARK_CAPTURE(decode, f32, DType::kF32, -1)->Apply(decode_rows);
+BENCHMARK_CAPTURE(decode, bf16_avx2, DType::kBF16, int(Isa::kAvx2))->Arg(1);
+BENCHMARK_CAPTURE(decode, bf16_portable, DType::kBF16, int(Isa::kPortable))->Arg(1);
+BENCHMARK_CAPTURE(batch, sgemm_f32_reference, DType::kF32, kSgemm)->Apply(batch_rows);
+BENCHMARK_CAPTURE(batch, matmul_f32, DType::kF32, kMatmul)->Apply(batch_rows);
+BENCHMARK_CAPTURE(batch, matmul_bf16, DType::kBF16, kMatmul)->Apply(batch_rows);
+BENCHMARK_CAPTURE(batch, matmul_f16, DType::kF16, kMatmul)->Apply(batch_rows);
+BENCHMARK_CAPTURE(batch, skinny_bf16, DType::kBF16, kSkinny)->Apply(batch_rows);
+BENCHMARK_CAPTURE(batch, skinny_f32, DType::kF32, kSkinny)->Apply(batch_rows);
 
 }  // namespace
 }  // namespace meshlm
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  int threads = 1;
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--threads=", 10) == 0) threads = std::stoi(argv[i] + 10);
+    else args.push_back(argv[i]);
+  }
+  meshlm::set_matmul_threads(threads);
+  meshlm::g_read_gbps = meshlm::measure_read_bandwidth();
+  meshlm::g_sgemm_gflops = meshlm::measure_sgemm_peak();
+  std::printf("ceilings: %d thread(s), %s kernels; read bandwidth %.2f GB/s; sgemm %.1f GFLOP/s\n", threads,
+              meshlm::isa_name(meshlm::matmul_isa()), meshlm::g_read_gbps, meshlm::g_sgemm_gflops);
+  int n = int(args.size());
+  benchmark::Initialize(&n, args.data());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

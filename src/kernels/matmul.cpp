@@ -26,25 +26,20 @@ void set_matmul_progress(ProgressHook hook, void* context) {
 namespace {
 Isa active_isa = best_isa();
 
-// Rows [r0, r1) of y by OpenBLAS sgemm: f32 weights directly, 16-bit ones converted a block at a time into a
-// per-thread fp32 scratch of about 1 MiB (at least 64 rows, so sgemm gets a wide enough panel).
+// Rows [r0, r1) of y by one OpenBLAS sgemm: f32 weights directly, 16-bit ones first converted into a per-thread fp32
+// scratch (the caller keeps r1 - r0 to a panel of a few MiB).
 void sgemm_rows(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y) {
-  if (w.dtype == DType::kF32) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(r1 - r0), int(w.cols), 1.0f, x, int(w.cols),
-                static_cast<const float*>(w.data) + r0 * w.cols, int(w.cols), 0.0f, y + r0, int(w.rows));
-    return;
+  const float* rows = static_cast<const float*>(w.data) + r0 * w.cols;
+  thread_local std::vector<float> scratch;  // (r1 - r0, cols) fp32
+  if (w.dtype != DType::kF32) {
+    scratch.resize(size_t((r1 - r0) * w.cols));
+    const size_t row_bytes = size_t(w.cols) * dtype_size(w.dtype);
+    to_f32(static_cast<const uint8_t*>(w.data) + size_t(r0) * row_bytes, w.dtype, scratch.data(),
+           size_t((r1 - r0) * w.cols));
+    rows = scratch.data();
   }
-  const int64_t block = std::max<int64_t>(64, (256 * 1024) / std::max<int64_t>(1, w.cols));
-  thread_local std::vector<float> scratch;  // (block, cols) fp32
-  scratch.resize(size_t(std::min(block, r1 - r0) * w.cols));
-  const auto* base = static_cast<const uint8_t*>(w.data);
-  const size_t row_bytes = size_t(w.cols) * dtype_size(w.dtype);
-  for (int64_t b0 = r0; b0 < r1; b0 += block) {
-    const int64_t nr = std::min(block, r1 - b0);
-    to_f32(base + size_t(b0) * row_bytes, w.dtype, scratch.data(), size_t(nr * w.cols));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(nr), int(w.cols), 1.0f, x, int(w.cols),
-                scratch.data(), int(w.cols), 0.0f, y + b0, int(w.rows));
-  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(r1 - r0), int(w.cols), 1.0f, x, int(w.cols), rows,
+              int(w.cols), 0.0f, y + r0, int(w.rows));
 }
 }  // namespace
 
@@ -60,10 +55,13 @@ void matmul(const float* x, int64_t n, const WeightView& w, float* y) {
   if (n == 0 || w.rows == 0) return;
   ThreadPool& pool = kernel_pool();
   const int parts = int(std::min<int64_t>(pool.size(), std::max<int64_t>(1, w.rows / 64)));
-  const bool skinny = n <= kSkinnyRows;
-  // Each member takes a contiguous share of the weight rows, in panels of about 1 MiB; between panels member 0
-  // lets MPI progress.
-  const int64_t panel = std::max<int64_t>(16, (int64_t(1) << 20) / std::max<int64_t>(1, w.cols * int64_t(dtype_size(w.dtype))));
+  const bool skinny = n <= (w.dtype == DType::kF32 ? kSkinnyRowsF32 : kSkinnyRows16);
+  // Each member takes a contiguous share of the weight rows, in panels: about 1 MiB of weights for the skinny
+  // kernels, 8 MiB as fp32 for sgemm (wide enough that repacking x for each call stays cheap). Between panels
+  // member 0 lets MPI progress.
+  const int64_t panel_bytes = skinny ? int64_t(1) << 20 : int64_t(8) << 20;
+  const int64_t row_bytes = w.cols * int64_t(skinny ? dtype_size(w.dtype) : sizeof(float));
+  const int64_t panel = std::max<int64_t>(64, panel_bytes / std::max<int64_t>(1, row_bytes));
   pool.run([&](int t) {
     if (t >= parts) return;
     const Share share = share_of(w.rows, parts, t, 16);

@@ -13,12 +13,14 @@ struct WeightView {
   int64_t rows = 0, cols = 0;
 };
 
-// y (n, w.rows) = x (n, w.cols) · wᵀ, split by weight rows over kernel_pool()'s threads. Up to kSkinnyRows rows
+// y (n, w.rows) = x (n, w.cols) · wᵀ, split by weight rows over kernel_pool()'s threads. Up to kSkinnyRows* rows
 // of x (decode) go through our SIMD kernels (matvec.h), which convert 16-bit weights in registers; more rows go to
-// OpenBLAS sgemm (single-threaded per member), 16-bit weights converted a block at a time into a small per-thread
-// scratch, so no fp32 copy of a whole matrix is ever held. Both sum in fp32.
+// OpenBLAS sgemm (single-threaded per member), 16-bit weights converted a panel at a time into a per-thread
+// scratch of at most 8 MiB, so no fp32 copy of a whole matrix is ever held. Both sum in fp32.
 void matmul(const float* x, int64_t n, const WeightView& w, float* y);
-constexpr int64_t kSkinnyRows = 8;
+// Rows of x up to which the SIMD kernels beat convert + sgemm, by weight dtype (bench/bench_matmul: batch/skinny_*
+// against batch/matmul_* and the sgemm reference).
+constexpr int64_t kSkinnyRowsF32 = 16, kSkinnyRows16 = 32;
 
 // Kernel threads for this process (kernel_pool's size). OpenBLAS then runs single-threaded inside each member.
 void set_matmul_threads(int threads);

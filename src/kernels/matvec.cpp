@@ -8,10 +8,15 @@
 
 namespace meshlm {
 
+const float kOnes[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+
 // Defined in matvec_x86.cpp / matvec_arm.cpp when the target has them.
 void matvec_rows_avx512(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y);
 void matvec_rows_avx2(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y);
 void matvec_rows_neon(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y);
+float read_sum_avx512(const float* p, int64_t n);
+float read_sum_avx2(const float* p, int64_t n);
+float read_sum_neon(const float* p, int64_t n);
 
 namespace portable {
 // A "vector" of one lane: the loop nest then compiles to plain scalar code with several accumulators.
@@ -72,6 +77,19 @@ void matvec_rows(Isa isa, const float* x, int64_t n, const WeightView& w, int64_
     case Isa::kNeon: return matvec_rows_neon(x, n, w, r0, r1, y);
 #endif
     default: return portable::rows(x, n, w, r0, r1, y);
+  }
+}
+
+float read_sum(Isa isa, const float* p, int64_t n) {
+  switch (isa) {
+#if defined(__x86_64__)
+    case Isa::kAvx512: return read_sum_avx512(p, n);
+    case Isa::kAvx2: return read_sum_avx2(p, n);
+#endif
+#if defined(__aarch64__)
+    case Isa::kNeon: return read_sum_neon(p, n);
+#endif
+    default: return portable::read_sum(p, n);
   }
 }
 

@@ -18,4 +18,10 @@ bool isa_supported(Isa isa);
 // isa must be supported.
 void matvec_rows(Isa isa, const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y);
 
+// Sum of n floats with isa's widest loads (what a streaming read can reach: the decode roofline's probe).
+float read_sum(Isa isa, const float* p, int64_t n);
+
+// 16 ones, the probe's multiplier (so that every instruction set can use its fused multiply-add as an add).
+extern const float kOnes[16];
+
 }  // namespace meshlm

@@ -23,6 +23,7 @@ inline V load_f16(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(
 void matvec_rows_neon(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y) {
   neon::rows(x, n, w, r0, r1, y);
 }
+float read_sum_neon(const float* p, int64_t n) { return neon::read_sum(p, n); }
 
 }  // namespace meshlm
 #endif

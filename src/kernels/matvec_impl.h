@@ -4,7 +4,7 @@
 //   kRows                weight rows computed together (registers: kRows * 4 accumulators)
 //   zero(), fma(a, b, c) = a * b + c, sum(v) horizontal add
 //   load_f32(const float*), load_bf16(const uint16_t*), load_f16(const uint16_t*)   kLanes weights as fp32
-// and defines rows(x, n, w, r0, r1, y) with matvec_rows' contract.
+// and defines rows(x, n, w, r0, r1, y) with matvec_rows' contract, and read_sum(p, n) for the bandwidth probe.
 
 template <DType D>
 inline V load_w(const uint8_t* row, int64_t k) {
@@ -80,4 +80,16 @@ inline void rows(const float* x, int64_t n, const WeightView& w, int64_t r0, int
     case DType::kBF16: return rows_of<DType::kBF16>(x, n, w, r0, r1, y);
     case DType::kF16: return rows_of<DType::kF16>(x, n, w, r0, r1, y);
   }
+}
+
+// Sum of n floats, read with the widest loads and four independent accumulators: the memory-bandwidth probe.
+inline float read_sum(const float* p, int64_t n) {
+  V acc[4] = {zero(), zero(), zero(), zero()};
+  const V one = load_f32(kOnes);
+  const int64_t body = n - n % (4 * kLanes);
+  for (int64_t k = 0; k < body; k += 4 * kLanes)
+    for (int j = 0; j < 4; ++j) acc[j] = fma(load_f32(p + k + j * kLanes), one, acc[j]);
+  float s = sum(acc[0]) + sum(acc[1]) + sum(acc[2]) + sum(acc[3]);
+  for (int64_t k = body; k < n; ++k) s += p[k];
+  return s;
 }

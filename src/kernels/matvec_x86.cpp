@@ -33,6 +33,7 @@ inline V load_f16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256
 void matvec_rows_avx512(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y) {
   avx512::rows(x, n, w, r0, r1, y);
 }
+float read_sum_avx512(const float* p, int64_t n) { return avx512::read_sum(p, n); }
 #pragma GCC pop_options
 
 #pragma GCC push_options
@@ -60,6 +61,7 @@ inline V load_f16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(re
 void matvec_rows_avx2(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y) {
   avx2::rows(x, n, w, r0, r1, y);
 }
+float read_sum_avx2(const float* p, int64_t n) { return avx2::read_sum(p, n); }
 #pragma GCC pop_options
 
 }  // namespace meshlm
