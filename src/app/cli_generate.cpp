@@ -14,6 +14,7 @@
 #include "app/resume.h"
 #include "app/result_sink.h"
 #include "app/run_metrics.h"
+#include "app/setup.h"
 #include "app/topology.h"
 #include "comm/comm.h"
 #include "core/timer.h"
@@ -224,16 +225,12 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
   if (help) return 0;
 
   // Layout: from the flags, or from how the ranks sit on the hosts.
-  const HostFacts facts = gather_host_facts();
-  Topology topo;
-  ParallelLayout layout;
-  mpi.all_or_none("generate", [&] {
-    topo = resolve_topology(a.layout, facts, config);
-    layout = ParallelLayout::make(config, mpi.world_size(), mpi.world_rank(), topo.tp, topo.pp, topo.layer_counts);
-  });
-  const int threads = a.threads > 0 ? a.threads : default_threads(facts, mpi.world_rank());
-  set_matmul_threads(threads);
-  const bool driver = layout.pp_rank == 0 && layout.tp_rank == 0;
+  const RankPlan plan = plan_ranks(mpi, "generate", a.layout, config, a.threads);
+  const HostFacts& facts = plan.facts;
+  const Topology& topo = plan.topo;
+  const ParallelLayout& layout = plan.layout;
+  const int threads = plan.threads;
+  const bool driver = plan.driver();
 
   // Requests: rank 0 reads and tokenizes the prompt file; the other ranks get the parsed requests.
   const int context_cap = a.max_context > 0 ? std::min(a.max_context, config.max_seq_len) : config.max_seq_len;
@@ -290,11 +287,10 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
     sink = std::make_unique<ResultSink>(groups.world, a.output, std::move(ids), a.in_input_order, a.resume,
                                         std::move(dump), std::move(results));
     for (const LineError& e : file.errors) sink->put(e.entry, error_line(file.format, e), {}, nullptr);
-    const WeightIndex index(a.model_dir);
-    ModelWeights weights = load_weights(index, config, layout);
-    weight_bytes = weights.bytes;
-    model = std::make_unique<Transformer>(config, std::move(weights), layout, &groups.tp, shape.slots, shape.ctx,
-                                          a.max_batch_tokens);
+    LoadedModel loaded = load_model(a.model_dir, config, layout, &groups.tp, shape.slots, shape.ctx,
+                                    a.max_batch_tokens);
+    weight_bytes = loaded.weight_bytes;
+    model = std::move(loaded.model);
   });
   if (rank0) print_banner(config, topo, shape, requests.size(), threads);
 

@@ -6,6 +6,7 @@ namespace meshlm {
 class MpiSession;
 
 int run_generate(int argc, char** argv, const MpiSession& mpi);
+int run_bench(int argc, char** argv, const MpiSession& mpi);
 int run_tokenize(int argc, char** argv);
 int run_info(int argc, char** argv);
 int run_render(int argc, char** argv);

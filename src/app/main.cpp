@@ -1,6 +1,7 @@
 // meshlm: batch LLM inference across a small cluster, launched with mpirun.
 //
 //   meshlm generate --model DIR --prompts FILE --output FILE   run a prompt file
+//   meshlm bench --model DIR [--batch 1,8,32]                   pp/tg tokens/s against the machine's ceilings
 //   meshlm tokenize --tokenizer DIR --input FILE --output FILE text <-> ids
 //   meshlm info --model DIR                                     what a checkpoint holds
 //   meshlm render --tokenizer DIR --input FILE --output FILE   messages -> chat template text
@@ -21,6 +22,7 @@ void usage(FILE* out) {
                "meshlm %s: batch LLM inference over MPI\n\n"
                "usage: meshlm <command> [options]      (each command has --help)\n\n"
                "  generate   generate completions for a JSONL prompt file\n"
+               "  bench      prefill/decode tokens/s of a layout, against measured ceilings\n"
                "  tokenize   encode text to token ids, or decode ids (--decode)\n"
                "  info       describe a model directory\n"
                "  render     render chat messages with a model's chat template\n",
@@ -32,6 +34,7 @@ int run_verb(const std::string& verb, int argc, char** argv, const meshlm::MpiSe
   const std::string tag = mpi && mpi->world_size() > 1 ? "[rank " + std::to_string(mpi->world_rank()) + "] " : "";
   try {
     if (verb == "generate") return meshlm::run_generate(argc, argv, *mpi);
+    if (verb == "bench") return meshlm::run_bench(argc, argv, *mpi);
     if (verb == "tokenize") return meshlm::run_tokenize(argc, argv);
     if (verb == "render") return meshlm::run_render(argc, argv);
     return meshlm::run_info(argc, argv);
@@ -61,13 +64,13 @@ int main(int argc, char** argv) {
     return 0;
   }
   const std::string verb = argv[1];
-  if (verb != "generate" && verb != "tokenize" && verb != "info" && verb != "render") {
+  if (verb != "generate" && verb != "bench" && verb != "tokenize" && verb != "info" && verb != "render") {
     std::fprintf(stderr, "meshlm: unknown command '%s'\n\n", verb.c_str());
     usage(stderr);
     return 2;
   }
-  // Only generate talks over MPI; tokenize and info run as plain processes.
-  if (verb != "generate") return run_verb(verb, argc - 1, argv + 1, nullptr);
+  // Only generate and bench talk over MPI; the others run as plain processes.
+  if (verb != "generate" && verb != "bench") return run_verb(verb, argc - 1, argv + 1, nullptr);
   meshlm::MpiSession mpi(&argc, &argv);
   return run_verb(verb, argc - 1, argv + 1, &mpi);
 }

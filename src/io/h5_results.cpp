@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "core/check.h"
+#include "io/h5_append.h"
 
 namespace meshlm {
 namespace {
@@ -95,9 +96,7 @@ H5Results::H5Results(const std::string& path, const std::map<std::string, std::s
   file_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   MESH_CHECK(file_ >= 0, path, ": cannot create the HDF5 file");
   group_ = H5Gcreate2(file_, "requests", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  str_type_ = H5Tcopy(H5T_C_S1);
-  H5Tset_size(str_type_, H5T_VARIABLE);
-  H5Tset_cset(str_type_, H5T_CSET_UTF8);
+  str_type_ = utf8_string_type();
   for (const auto& [key, value] : attributes) {
     const hid_t space = H5Screate(H5S_SCALAR);
     const hid_t attr = H5Acreate2(file_, key.c_str(), str_type_, space, H5P_DEFAULT, H5P_DEFAULT);
@@ -137,34 +136,12 @@ H5Results::~H5Results() {
   if (file_ >= 0) H5Fclose(file_);
 }
 
-// An empty 1-D dataset that grows without limit, in chunks.
 int64_t H5Results::dataset(const std::string& name, int64_t type) {
-  const hsize_t dims[1] = {0}, max[1] = {H5S_UNLIMITED}, chunk[1] = {1024};
-  const hid_t space = H5Screate_simple(1, dims, max);
-  const hid_t plist = H5Pcreate(H5P_DATASET_CREATE);
-  H5Pset_chunk(plist, 1, chunk);
-  const hid_t ds = H5Dcreate2(file_, name.c_str(), hid_t(type), space, H5P_DEFAULT, plist, H5P_DEFAULT);
-  H5Pclose(plist);
-  H5Sclose(space);
-  MESH_CHECK(ds >= 0, path_, ": cannot create dataset /", name);
-  return ds;
+  return open_or_create_dataset(file_, name, type, path_);
 }
 
 void H5Results::extend(int64_t ds, int64_t type, const void* data, uint64_t n) {
-  if (n == 0) return;
-  const hid_t old_space = H5Dget_space(hid_t(ds));
-  hsize_t size[1] = {0};
-  H5Sget_simple_extent_dims(old_space, size, nullptr);
-  H5Sclose(old_space);
-  const hsize_t grown[1] = {size[0] + n}, start[1] = {size[0]}, count[1] = {n};
-  herr_t rc = H5Dset_extent(hid_t(ds), grown);
-  const hid_t space = H5Dget_space(hid_t(ds));
-  rc = rc >= 0 ? H5Sselect_hyperslab(space, H5S_SELECT_SET, start, nullptr, count, nullptr) : rc;
-  const hid_t mem = H5Screate_simple(1, count, nullptr);
-  rc = rc >= 0 ? H5Dwrite(hid_t(ds), hid_t(type), mem, space, H5P_DEFAULT, data) : rc;
-  H5Sclose(mem);
-  H5Sclose(space);
-  MESH_CHECK(rc >= 0, path_, ": cannot append to a results dataset");
+  append_values(ds, type, data, n, path_);
 }
 
 std::unique_ptr<H5Results> H5Results::resume(const std::string& path,

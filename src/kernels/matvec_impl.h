@@ -2,6 +2,7 @@
 // namespace per instruction set that first defines:
 //   V, kLanes            the fp32 vector type and its width
 //   kRows                weight rows computed together (registers: kRows * 4 accumulators)
+//   kPrefetch            bytes to prefetch ahead in each weight row (0: leave it to the hardware)
 //   zero(), fma(a, b, c) = a * b + c, sum(v) horizontal add
 //   load_f32(const float*), load_bf16(const uint16_t*), load_f16(const uint16_t*)   kLanes weights as fp32
 // and defines rows(x, n, w, r0, r1, y) with matvec_rows' contract, and read_sum(p, n) for the bandwidth probe.
@@ -28,6 +29,9 @@ inline void block(const float* x, int64_t cols, const uint8_t* row, size_t row_b
     for (int i = 0; i < NB; ++i) acc[r][i] = zero();
   const int64_t body = cols - cols % kLanes;
   for (int64_t k = 0; k < body; k += kLanes) {
+    if constexpr (kPrefetch > 0)  // kPrefetch bytes ahead in each row: more lines in flight than the hardware asks for
+      for (int r = 0; r < R; ++r)
+        __builtin_prefetch(row + size_t(r) * row_bytes + size_t(k) * (D == DType::kF32 ? 4 : 2) + kPrefetch);
     V xv[NB];
     for (int i = 0; i < NB; ++i) xv[i] = load_f32(x + i * cols + k);
     for (int r = 0; r < R; ++r) {

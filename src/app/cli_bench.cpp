@@ -1,0 +1,240 @@
+// meshlm bench: prefill (pp) and decode (tg) throughput of this layout at several batch sizes, each row next to the
+// machine's ceilings measured in the same run on every rank at once (streaming read bandwidth and the sgemm rate,
+// summed over the ranks). Writes a markdown table to stdout, and CSV / markdown / HDF5 files for sweeps.
+#include <mpi.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include "app/bench_report.h"
+#include "app/cli_common.h"
+#include "app/commands.h"
+#include "app/setup.h"
+#include "comm/group.h"
+#include "core/timer.h"
+#include "kernels/matmul.h"
+#include "kernels/matvec.h"
+#include "kernels/roofline.h"
+#include "runtime/engine.h"
+#include "runtime/pipeline.h"
+
+namespace meshlm {
+namespace {
+
+struct BenchArgs {
+  std::string model_dir, csv, md, h5, label;
+  LayoutFlags layout;
+  std::vector<int> batches;
+  int prompt = 128, gen = 32, reps = 3, micro_batches = 0, threads = 0, max_batch_tokens = 512;
+  int64_t probe_mb = 1024;
+};
+
+std::vector<int> parse_list(const std::string& text, const char* flag) {
+  std::vector<int> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    int v = 0;
+    try {
+      size_t used = 0;
+      v = std::stoi(item, &used);
+      MESH_CHECK(used == item.size(), "");
+    } catch (...) {
+      fail("--", flag, " must be a comma-separated list of positive integers, got '", text, "'");
+    }
+    MESH_CHECK(v > 0, "--", flag, " values must be positive, got ", v);
+    out.push_back(v);
+  }
+  MESH_CHECK(!out.empty(), "--", flag, " is empty");
+  return out;
+}
+
+bool parse_bench(int argc, char** argv, BenchArgs& a, bool quiet) {
+  cxxopts::Options o("meshlm bench", "Prefill (pp) and decode (tg) tokens/s of a layout at several batch sizes, "
+                                     "against the read-bandwidth and sgemm ceilings measured in the same run.\n"
+                                     "  mpirun -np 2 meshlm bench --model DIR --tp 2 --batch 1,16 --csv runs.csv");
+  o.add_options()
+      ("model", "Hugging Face model directory", cxxopts::value<std::string>()->default_value(default_model_dir()))
+      ("batch", "Sequences per replica, a comma-separated list", cxxopts::value<std::string>()->default_value("1,8,32"))
+      ("prompt", "Prompt tokens per sequence in the pp test", cxxopts::value<int>()->default_value("128"))
+      ("gen", "Generated tokens per sequence in the tg test", cxxopts::value<int>()->default_value("32"))
+      ("reps", "Timed repetitions of each test (after one warm-up)", cxxopts::value<int>()->default_value("3"))
+      ("tp", "Tensor-parallel ranks per stage (default: chosen from the hosts)", cxxopts::value<int>())
+      ("pp", "Pipeline stages (default: chosen from the hosts)", cxxopts::value<int>())
+      ("layer-split", "Layers per pipeline stage, e.g. 10,12,10, or 'auto'", cxxopts::value<std::string>())
+      ("micro-batches", "Micro-batches in flight (default: one per stage)", cxxopts::value<int>())
+      ("threads", "Kernel threads per rank (default: this rank's share of its host's cores)",
+       cxxopts::value<int>()->default_value("0"))
+      ("max-batch-tokens", "Tokens per step", cxxopts::value<int>()->default_value("512"))
+      ("probe-mb", "Buffer for the read-bandwidth probe, MiB per rank", cxxopts::value<int64_t>()->default_value("1024"))
+      ("label", "Free text kept in every row (e.g. the network profile)", cxxopts::value<std::string>()->default_value(""))
+      ("csv", "Append the rows to this CSV file", cxxopts::value<std::string>()->default_value(""))
+      ("md", "Append the markdown table to this file", cxxopts::value<std::string>()->default_value(""))
+      ("h5", "Append the rows to /bench/* of this HDF5 file", cxxopts::value<std::string>()->default_value(""));
+  cxxopts::ParseResult r;
+  if (!parse_options(o, argc, argv, r, quiet)) return false;
+  a.model_dir = r["model"].as<std::string>();
+  a.batches = parse_list(r["batch"].as<std::string>(), "batch");
+  a.prompt = r["prompt"].as<int>(), a.gen = r["gen"].as<int>(), a.reps = r["reps"].as<int>();
+  a.threads = r["threads"].as<int>(), a.max_batch_tokens = r["max-batch-tokens"].as<int>();
+  a.probe_mb = r["probe-mb"].as<int64_t>();
+  a.label = r["label"].as<std::string>();
+  a.csv = r["csv"].as<std::string>(), a.md = r["md"].as<std::string>(), a.h5 = r["h5"].as<std::string>();
+  if (r.count("tp")) a.layout.tp = r["tp"].as<int>();
+  if (r.count("pp")) a.layout.pp = r["pp"].as<int>();
+  if (r.count("layer-split")) a.layout.layer_split = r["layer-split"].as<std::string>();
+  if (r.count("micro-batches")) a.micro_batches = r["micro-batches"].as<int>();
+  MESH_CHECK(a.prompt >= 1 && a.gen >= 1 && a.reps >= 1, "--prompt, --gen and --reps must be at least 1");
+  MESH_CHECK(a.threads >= 0 && a.probe_mb >= 16, "--threads must be >= 0 and --probe-mb >= 16");
+  MESH_CHECK(a.max_batch_tokens >= *std::max_element(a.batches.begin(), a.batches.end()),
+             "--max-batch-tokens must be at least the largest --batch");
+  return true;
+}
+
+// Model FLOPs of one test per sequence: every matmul weight once per token (the head only on tokens whose logits are
+// taken), plus attention (q·k and p·v over the positions before each token).
+double flops_per_sequence(const ModelConfig& c, int64_t tokens, int64_t logit_rows, int64_t first_position) {
+  const double layer = double(c.dim) * (2.0 * c.q_dim() + 2.0 * c.kv_dim()) + 3.0 * c.dim * c.hidden_dim;
+  double positions = 0;  // sum over the tokens of the positions each attends to
+  for (int64_t p = first_position; p < first_position + tokens; ++p) positions += double(p + 1);
+  return 2.0 * layer * c.n_layers * tokens + 2.0 * double(c.vocab_size) * c.dim * logit_rows +
+         4.0 * c.n_layers * c.q_dim() * positions;
+}
+
+double matmul_params(const ModelConfig& c) {
+  const double layer = double(c.dim) * (2.0 * c.q_dim() + 2.0 * c.kv_dim()) + 3.0 * c.dim * c.hidden_dim;
+  return layer * c.n_layers + double(c.vocab_size) * c.dim;
+}
+
+// b requests: the pp test prefills `prompt` random tokens and takes one; the tg test starts from one token and
+// generates `gen` (no eos stops: the engine gets no eos ids).
+std::vector<Request> make_requests(int b, int prompt, int gen, int vocab) {
+  std::mt19937 rng(7);
+  std::vector<Request> out(static_cast<size_t>(b));
+  for (Request& r : out) {
+    r.prompt.resize(size_t(prompt));
+    for (int& t : r.prompt) t = int(rng() % unsigned(vocab));
+    r.max_tokens = gen;
+  }
+  return out;
+}
+
+struct Ceilings {
+  double read_gbps = 0, sgemm_gflops = 0;  // summed over the ranks
+};
+
+// Every rank measures at once, so ranks that share a host share its bandwidth as they will when they run.
+Ceilings measure_ceilings(Group& world, int64_t probe_mb) {
+  MPI_Barrier(world.raw());
+  double mine[2] = {measure_read_bandwidth(probe_mb << 20), 0};
+  MPI_Barrier(world.raw());
+  mine[1] = measure_sgemm_peak();
+  MPI_Allreduce(MPI_IN_PLACE, mine, 2, MPI_DOUBLE, MPI_SUM, world.raw());
+  return {mine[0], mine[1]};
+}
+
+}  // namespace
+
+int run_bench(int argc, char** argv, const MpiSession& mpi) {
+  const bool rank0 = mpi.world_rank() == 0;
+  BenchArgs a;
+  ModelConfig config;
+  bool help = false;
+  mpi.all_or_none("bench", [&] {
+    help = !parse_bench(argc, argv, a, !rank0);
+    if (!help) config = load_model_config(a.model_dir);
+  });
+  if (help) return 0;
+  const RankPlan plan = plan_ranks(mpi, "bench", a.layout, config, a.threads);
+  Groups groups = Groups::split(plan.topo.tp, plan.topo.pp);
+  const int max_batch = *std::max_element(a.batches.begin(), a.batches.end());
+  if (rank0)
+    std::fprintf(stderr, "meshlm bench: layout tp %d x pp %d x dp %d (%s); %s kernels, %d thread%s per rank; "
+                         "measuring the ceilings\n", plan.topo.tp, plan.topo.pp, plan.topo.dp, plan.topo.how.c_str(),
+                 isa_name(matmul_isa()), plan.threads, plan.threads == 1 ? "" : "s");
+  const Ceilings ceilings = measure_ceilings(groups.world, a.probe_mb);
+
+  LoadedModel loaded;
+  mpi.all_or_none("bench", [&] {
+    loaded = load_model(a.model_dir, config, plan.layout, &groups.tp, max_batch, int64_t(a.prompt) + a.gen + 1,
+                        a.max_batch_tokens);
+  });
+  double replica_bytes[2] = {double(loaded.weight_bytes), double(loaded.streamed_bytes)};  // summed over the replica
+  MPI_Allreduce(MPI_IN_PLACE, replica_bytes, 2, MPI_DOUBLE, MPI_SUM, groups.replica.raw());
+  MPI_Comm drivers_comm = MPI_COMM_NULL;  // the replicas' drivers time each test together
+  MPI_Comm_split(groups.world.raw(), plan.driver() ? 0 : MPI_UNDEFINED, mpi.world_rank(), &drivers_comm);
+
+  std::vector<BenchRow> rows;
+  for (int b : a.batches) {
+    const int micro_batches = std::min(a.micro_batches > 0 ? a.micro_batches : plan.topo.pp, b);
+    Pipeline pipeline(*loaded.model, groups, micro_batches);
+    if (!plan.driver()) {
+      pipeline.serve();
+      continue;
+    }
+    for (const char* test : {"pp", "tg"}) {
+      const bool prefill = test[0] == 'p';
+      const auto requests = make_requests(b, prefill ? a.prompt : 1, prefill ? 1 : a.gen, config.vocab_size);
+      std::vector<double> tps;
+      double seconds_sum = 0, steps_sum = 0;
+      for (int rep = 0; rep <= a.reps; ++rep) {  // rep 0 warms up
+        EngineOptions opts;
+        opts.batch_size = b;
+        Engine engine(pipeline, nullptr, {}, opts);
+        MPI_Barrier(drivers_comm);
+        const Timer t;
+        engine.run(requests, [](size_t, Completion&&) {});
+        double took[2] = {t.seconds(), double(engine.stats().steps)};
+        MPI_Allreduce(MPI_IN_PLACE, &took[0], 1, MPI_DOUBLE, MPI_MAX, drivers_comm);
+        MPI_Allreduce(MPI_IN_PLACE, &took[1], 1, MPI_DOUBLE, MPI_SUM, drivers_comm);
+        if (rep == 0) continue;
+        const double tokens = double(plan.topo.dp) * b * (prefill ? a.prompt : a.gen);
+        tps.push_back(tokens / took[0]);
+        seconds_sum += took[0], steps_sum += took[1];
+      }
+      if (!rank0) continue;
+      BenchRow row;
+      row.label = a.label;
+      row.model = std::filesystem::path(a.model_dir).lexically_normal().filename().string();
+      row.size_gb = replica_bytes[0] * 1e-9, row.params_b = matmul_params(config) * 1e-9;
+      row.dtype = config.torch_dtype;
+      row.layout = "tp " + std::to_string(plan.topo.tp) + " x pp " + std::to_string(plan.topo.pp) + " x dp " +
+                   std::to_string(plan.topo.dp);
+      row.ranks = mpi.world_size(), row.hosts = plan.facts.n_hosts, row.threads = plan.threads;
+      row.micro_batches = micro_batches, row.isa = isa_name(matmul_isa());
+      row.test = test, row.batch = b, row.prompt = a.prompt, row.gen = a.gen, row.reps = a.reps;
+      const double mean = std::accumulate(tps.begin(), tps.end(), 0.0) / double(tps.size());
+      double var = 0;
+      for (double v : tps) var += (v - mean) * (v - mean);
+      row.tps_mean = mean, row.tps_sd = tps.size() > 1 ? std::sqrt(var / double(tps.size() - 1)) : 0;
+      // Per replica step, every rank of the replica streams its weights once; the drivers summed the steps.
+      row.achieved_gbps = steps_sum * replica_bytes[1] / seconds_sum * 1e-9;
+      const double flops = prefill ? flops_per_sequence(config, a.prompt, 1, 0) : flops_per_sequence(config, a.gen, a.gen, 0);
+      row.achieved_gflops = double(plan.topo.dp) * b * flops * a.reps / seconds_sum * 1e-9;
+      row.read_gbps = ceilings.read_gbps, row.sgemm_gflops = ceilings.sgemm_gflops;
+      rows.push_back(row);
+      std::fprintf(stderr, "meshlm bench: %s%d b%d: %.2f t/s\n", test, prefill ? a.prompt : a.gen, b, mean);
+    }
+    pipeline.stop();
+  }
+  if (drivers_comm != MPI_COMM_NULL) MPI_Comm_free(&drivers_comm);
+  if (!rank0) return 0;
+  const std::string table = markdown_table(rows);
+  std::printf("%s", table.c_str());
+  if (!a.csv.empty()) append_csv(a.csv, rows);
+  if (!a.h5.empty()) append_h5(a.h5, rows);
+  if (!a.md.empty()) {
+    std::ofstream out(a.md, std::ios::app);
+    out << table << "\n";
+    MESH_CHECK(out.good(), a.md, ": write failed");
+  }
+  return 0;
+}
+
+}  // namespace meshlm

@@ -1,0 +1,82 @@
+// meshlm bench through the binary: the rows it writes (CSV, HDF5, markdown) on one rank and at tp2, and its errors.
+// Only the shape and sanity of the numbers are checked here; speed itself is measured in bench/, not in tests.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "h5_read.h"
+#include "test_support.h"
+
+namespace meshlm {
+namespace {
+
+std::vector<std::vector<std::string>> read_csv(const std::string& path) {
+  std::vector<std::vector<std::string>> rows;
+  std::stringstream in(test::read_file(path));
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells;
+    std::stringstream cell_in(line);
+    std::string cell;
+    while (std::getline(cell_in, cell, ',')) cells.push_back(cell);
+    rows.push_back(cells);
+  }
+  return rows;
+}
+
+void check_bench(int np, const std::vector<std::string>& layout, const std::string& want_layout) {
+  test::TempDir tmp;
+  std::vector<std::string> args = {"bench", "--batch", "1,3", "--prompt", "8", "--gen", "4", "--reps", "2",
+                                   "--probe-mb", "16", "--label", "here", "--csv", tmp.file("b.csv"),
+                                   "--h5", tmp.file("b.h5"), "--md", tmp.file("b.md")};
+  args.insert(args.end(), layout.begin(), layout.end());
+  const auto r = np == 1 ? test::run_meshlm(args) : test::run_mpi(np, args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto csv = read_csv(tmp.file("b.csv"));
+  ASSERT_EQ(csv.size(), 5u) << "a header and pp/tg rows at batch 1 and 3";
+  std::map<std::string, size_t> col;
+  for (size_t i = 0; i < csv[0].size(); ++i) col[csv[0][i]] = i;
+  for (const char* name : {"layout", "test", "batch", "tps_mean", "tps_sd", "read_gbps", "pct_bw", "sgemm_gflops",
+                           "pct_sgemm", "label"})
+    ASSERT_TRUE(col.count(name)) << name;
+  const std::vector<std::pair<std::string, std::string>> want = {{"pp", "1"}, {"tg", "1"}, {"pp", "3"}, {"tg", "3"}};
+  for (size_t i = 1; i < csv.size(); ++i) {
+    const auto& row = csv[i];
+    EXPECT_EQ(row[col["layout"]], want_layout);
+    EXPECT_EQ(row[col["label"]], "here");
+    EXPECT_EQ(row[col["test"]], want[i - 1].first);
+    EXPECT_EQ(row[col["batch"]], want[i - 1].second);
+    EXPECT_GT(std::stod(row[col["tps_mean"]]), 0.0);
+    EXPECT_GE(std::stod(row[col["tps_sd"]]), 0.0);
+    EXPECT_GT(std::stod(row[col["read_gbps"]]), 0.0);
+    EXPECT_GT(std::stod(row[col["sgemm_gflops"]]), 0.0);
+    EXPECT_GT(std::stod(row[col["pct_bw"]]), 0.0);
+    EXPECT_GT(std::stod(row[col["pct_sgemm"]]), 0.0);
+  }
+  EXPECT_EQ(test::read_h5_strings(tmp.file("b.h5"), "/bench/test"),
+            (std::vector<std::string>{"pp", "tg", "pp", "tg"}));
+  EXPECT_EQ(test::read_h5_floats(tmp.file("b.h5"), "/bench/tps_mean").size(), 4u);
+  const std::string md = test::read_file(tmp.file("b.md"));
+  EXPECT_NE(md.find("| pp8 b1 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| tg4 b3 |"), std::string::npos) << md;
+  EXPECT_EQ(r.out, md.substr(0, md.size() - 1)) << "stdout has the same table";
+}
+
+TEST(Bench, OneRankWritesCsvH5AndMarkdown) { check_bench(1, {}, "tp 1 x pp 1 x dp 1"); }
+
+TEST(Bench, TensorParallelRows) { check_bench(2, {"--tp", "2", "--pp", "1"}, "tp 2 x pp 1 x dp 1"); }
+
+TEST(Bench, PipelineRows) { check_bench(2, {"--tp", "1", "--pp", "2"}, "tp 1 x pp 2 x dp 1"); }
+
+TEST(Bench, BadFlagsAreOneLine) {
+  auto r = test::run_meshlm({"bench", "--batch", "1,0"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--batch values must be positive, got 0"), std::string::npos) << r.err;
+  r = test::run_meshlm({"bench", "--batch", "2,x"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--batch must be a comma-separated list of positive integers, got '2,x'"), std::string::npos)
+      << r.err;
+}
+
+}  // namespace
+}  // namespace meshlm
