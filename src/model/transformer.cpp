@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/check.h"
+#include "core/thread_pool.h"
 #include "kernels/attention.h"
 #include "kernels/ops.h"
 
@@ -108,12 +109,18 @@ void Transformer::attention_block(int64_t l, const StepBatch& batch) {
   }
   const AttentionShape shape{n_heads_local_, n_kv_heads_local_, hd, config_.n_heads / config_.n_kv_heads,
                              layout_.q_heads.begin, layout_.kv_heads.begin};
-  for (int64_t i = 0; i < n; ++i) {
-    const int slot = batch.slots[size_t(i)], pos = batch.positions[size_t(i)];
-    const int64_t first = config_.sliding_window > 0 ? std::max<int64_t>(0, pos - config_.sliding_window + 1) : 0;
-    attend(&q_[size_t(i * q_dim)], cache_.k(l, slot), cache_.v(l, slot), first, pos, shape, scores_.data(),
-           &att_[size_t(i * q_dim)]);
-  }
+  // Tokens dealt round-robin over the kernel threads (later positions cost more), each with its own scores row.
+  ThreadPool& pool = kernel_pool();
+  const int64_t max_ctx = cache_.max_ctx();
+  if (scores_.size() < size_t(pool.size() * max_ctx)) scores_.resize(size_t(pool.size() * max_ctx));
+  pool.run([&](int member) {
+    for (int64_t i = member; i < n; i += pool.size()) {
+      const int slot = batch.slots[size_t(i)], pos = batch.positions[size_t(i)];
+      const int64_t first = config_.sliding_window > 0 ? std::max<int64_t>(0, pos - config_.sliding_window + 1) : 0;
+      attend(&q_[size_t(i * q_dim)], cache_.k(l, slot), cache_.v(l, slot), first, pos, shape,
+             scores_.data() + member * max_ctx, &att_[size_t(i * q_dim)]);
+    }
+  });
   matmul(att_.data(), n, L.o_proj.view(), xb_.data());  // (n, dim) partial sums over this rank's heads
   if (tp_) tp_->allreduce_sum(xb_.data(), n * dim);
   if (!L.o_bias.empty()) add_bias(xb_.data(), L.o_bias.data(), n, dim);

@@ -63,7 +63,7 @@ class Transformer {
   std::vector<float> gate_;     // (T, hidden_local)
   std::vector<float> up_;       // (T, hidden_local)
   std::vector<float> cos_, sin_;  // (T, head_dim / 2)
-  std::vector<float> scores_;   // (max_ctx)
+  std::vector<float> scores_;   // (kernel threads, max_ctx)
   std::vector<float> head_in_;  // (slots, dim) normed rows whose logits are wanted
   std::vector<float> logits_;   // (slots, vocab_local)
 };
