@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "kernels/blas_core.h"
 #include "core/timer.h"
 #include "kernels/matmul.h"
 #include "kernels/matvec.h"
@@ -129,6 +130,7 @@ BENCHMARK_CAPTURE(batch, skinny_f32, DType::kF32, kSkinny)->Apply(batch_rows);
 }  // namespace meshlm
 
 int main(int argc, char** argv) {
+  meshlm::ensure_openblas_core(argv);
   int threads = 1;
   std::vector<char*> args;
   for (int i = 0; i < argc; ++i) {
@@ -138,10 +140,14 @@ int main(int argc, char** argv) {
   meshlm::set_matmul_threads(threads);
   meshlm::g_read_gbps = meshlm::measure_read_bandwidth();
   meshlm::g_sgemm_gflops = meshlm::measure_sgemm_peak();
-  std::printf("ceilings: %d thread(s), %s kernels; read bandwidth %.2f GB/s; sgemm %.1f GFLOP/s\n", threads,
+  std::fprintf(stderr, "ceilings: %d thread(s), %s kernels; read bandwidth %.2f GB/s; sgemm %.1f GFLOP/s\n", threads,
               meshlm::isa_name(meshlm::matmul_isa()), meshlm::g_read_gbps, meshlm::g_sgemm_gflops);
   int n = int(args.size());
   benchmark::Initialize(&n, args.data());
+  benchmark::AddCustomContext("threads", std::to_string(threads));
+  benchmark::AddCustomContext("isa", meshlm::isa_name(meshlm::matmul_isa()));
+  benchmark::AddCustomContext("read_gbps", std::to_string(meshlm::g_read_gbps));
+  benchmark::AddCustomContext("sgemm_gflops", std::to_string(meshlm::g_sgemm_gflops));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

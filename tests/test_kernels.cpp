@@ -1,14 +1,17 @@
 // Kernels against naive loops: matmul in every weight dtype, rmsnorm, RoPE, attention, dtype conversion.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <random>
 
 #include "kernels/attention.h"
+#include "core/quant.h"
 #include "core/thread_pool.h"
 #include "kernels/matmul.h"
 #include "kernels/matvec.h"
+#include "kernels/qmatvec.h"
 #include "kernels/ops.h"
 #include "model/rope.h"
 
@@ -82,6 +85,68 @@ TEST(Matmul, SplitOverThreadsGivesTheSameResult) {
     check_against_naive("threads", [](const float* x, int64_t n, const WeightView& w, float* y) { matmul(x, n, w, y); });
   }
   set_matmul_threads(1);
+}
+
+TEST(Quant, BlocksRoundTripWithinHalfAStep) {
+  auto x = randn(4 * kQBlock, 5);
+  x[7] = 0;  // a zero, and a block of zeros
+  for (int j = 0; j < kQBlock; ++j) x[size_t(2 * kQBlock + j)] = 0;
+  std::vector<BlockQ8_0> q8(4);
+  std::vector<BlockQ4_0> q4(4);
+  quantize_q8_0(x.data(), int64_t(x.size()), q8.data());
+  quantize_q4_0(x.data(), int64_t(x.size()), q4.data());
+  std::vector<float> back8(x.size()), back4(x.size());
+  dequantize_q8_0(q8.data(), int64_t(x.size()), back8.data());
+  dequantize_q4_0(q4.data(), int64_t(x.size()), back4.data());
+  for (size_t b = 0; b < 4; ++b) {
+    float amax = 0;
+    for (int j = 0; j < kQBlock; ++j) amax = std::max(amax, std::fabs(x[b * kQBlock + size_t(j)]));
+    for (int j = 0; j < kQBlock; ++j) {
+      const size_t i = b * kQBlock + size_t(j);
+      EXPECT_NEAR(back8[i], x[i], amax / 127 * 0.5f * 1.01f + 1e-6f) << i;  // half a q8 step (f16 scale rounding)
+      EXPECT_NEAR(back4[i], x[i], amax / 8 * 0.5f * 1.01f + 1e-6f) << i;    // half a q4 step
+    }
+  }
+  EXPECT_EQ(back8[7], 0.0f);
+  EXPECT_EQ(back8[2 * kQBlock + 3], 0.0f);
+  EXPECT_EQ(back4[2 * kQBlock + 3], 0.0f);
+}
+
+// Quantized weights: the int8 kernels against plain loops over the dequantized weights and the q8_0-rounded x.
+TEST(Quant, Int8DotProductsMatchDequantizedLoops) {
+  for (DType dt : {DType::kQ8_0, DType::kQ4_0}) {
+    for (auto [n, rows, cols] : {std::tuple{1, 5, 32}, {3, 37, 64}, {4, 64, 128}, {6, 20, 96}, {9, 33, 256}, {40, 20, 64}}) {
+      const auto x = randn(size_t(n * cols), 3), wf = randn(size_t(rows * cols), 4);
+      std::vector<uint8_t> wq(size_t(rows) * row_bytes(dt, cols));
+      for (int64_t r = 0; r < rows; ++r) {
+        uint8_t* dst = wq.data() + size_t(r) * row_bytes(dt, cols);
+        if (dt == DType::kQ8_0) quantize_q8_0(wf.data() + r * cols, cols, reinterpret_cast<BlockQ8_0*>(dst));
+        else quantize_q4_0(wf.data() + r * cols, cols, reinterpret_cast<BlockQ4_0*>(dst));
+      }
+      const WeightView w{wq.data(), dt, rows, cols};
+      std::vector<BlockQ8_0> xq;
+      quantize_rows_q8_0(x.data(), n, cols, xq);
+      std::vector<float> xr(x.size()), ref(size_t(n * rows));
+      dequantize_q8_0(xq.data(), int64_t(x.size()), xr.data());
+      matmul_naive(xr.data(), n, w, ref.data());
+      for (bool avx2 : {false, true}) {
+        if (avx2 && !isa_supported(Isa::kAvx2)) continue;
+        std::vector<float> y(ref.size(), NAN);
+        qmatvec_rows(avx2, xq.data(), n, w, 0, rows, y.data());
+        for (size_t i = 0; i < y.size(); ++i)
+          ASSERT_NEAR(y[i], ref[i], 1e-4 * (1 + std::fabs(ref[i])))
+              << dtype_name(dt) << (avx2 ? " avx2" : " portable") << " n=" << n << " cols=" << cols << " i=" << i;
+      }
+      // Through matmul (the int8 kernels at these few rows): off the fp32-x result only by x's rounding to 8 bits,
+      // about 0.3% RMS.
+      std::vector<float> y(ref.size()), exact(ref.size());
+      matmul(x.data(), n, w, y.data());
+      matmul_naive(x.data(), n, w, exact.data());
+      double err = 0, norm = 0;
+      for (size_t i = 0; i < y.size(); ++i) err += (y[i] - exact[i]) * (y[i] - exact[i]), norm += exact[i] * exact[i];
+      EXPECT_LT(std::sqrt(err / norm), 0.02) << dtype_name(dt) << " n=" << n << " cols=" << cols;
+    }
+  }
 }
 
 TEST(ThreadPool, EveryMemberRunsEachJobOnceAndSharesCoverTheRange) {

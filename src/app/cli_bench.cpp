@@ -31,8 +31,10 @@ struct BenchArgs {
   std::string model_dir, csv, md, h5, label;
   LayoutFlags layout;
   std::vector<int> batches;
+  bool pp = true, tg = true;  // --tests
   int prompt = 128, gen = 32, reps = 3, micro_batches = 0, threads = 0, max_batch_tokens = 512;
   int64_t probe_mb = 1024;
+  DType weight_dtype = DType::kF32;
 };
 
 std::vector<int> parse_list(const std::string& text, const char* flag) {
@@ -64,6 +66,7 @@ bool parse_bench(int argc, char** argv, BenchArgs& a, bool quiet) {
       ("batch", "Sequences per replica, a comma-separated list", cxxopts::value<std::string>()->default_value("1,8,32"))
       ("prompt", "Prompt tokens per sequence in the pp test", cxxopts::value<int>()->default_value("128"))
       ("gen", "Generated tokens per sequence in the tg test", cxxopts::value<int>()->default_value("32"))
+      ("tests", "pp (prefill), tg (decode) or pp,tg", cxxopts::value<std::string>()->default_value("pp,tg"))
       ("reps", "Timed repetitions of each test (after one warm-up)", cxxopts::value<int>()->default_value("3"))
       ("tp", "Tensor-parallel ranks per stage (default: chosen from the hosts)", cxxopts::value<int>())
       ("pp", "Pipeline stages (default: chosen from the hosts)", cxxopts::value<int>())
@@ -71,6 +74,8 @@ bool parse_bench(int argc, char** argv, BenchArgs& a, bool quiet) {
       ("micro-batches", "Micro-batches in flight (default: one per stage)", cxxopts::value<int>())
       ("threads", "Kernel threads per rank (default: this rank's share of its host's cores)",
        cxxopts::value<int>()->default_value("0"))
+      ("weight-dtype", "stored | q8_0 | q4_0 (quantize at load, as generate does)",
+       cxxopts::value<std::string>()->default_value("stored"))
       ("max-batch-tokens", "Tokens per step", cxxopts::value<int>()->default_value("512"))
       ("probe-mb", "Buffer for the read-bandwidth probe, MiB per rank", cxxopts::value<int64_t>()->default_value("1024"))
       ("label", "Free text kept in every row (e.g. the network profile)", cxxopts::value<std::string>()->default_value(""))
@@ -81,9 +86,14 @@ bool parse_bench(int argc, char** argv, BenchArgs& a, bool quiet) {
   if (!parse_options(o, argc, argv, r, quiet)) return false;
   a.model_dir = r["model"].as<std::string>();
   a.batches = parse_list(r["batch"].as<std::string>(), "batch");
+  const std::string tests = r["tests"].as<std::string>();
+  MESH_CHECK(tests == "pp" || tests == "tg" || tests == "pp,tg" || tests == "tg,pp",
+             "--tests must be pp, tg or pp,tg, got '", tests, "'");
+  a.pp = tests.find("pp") != std::string::npos, a.tg = tests.find("tg") != std::string::npos;
   a.prompt = r["prompt"].as<int>(), a.gen = r["gen"].as<int>(), a.reps = r["reps"].as<int>();
   a.threads = r["threads"].as<int>(), a.max_batch_tokens = r["max-batch-tokens"].as<int>();
   a.probe_mb = r["probe-mb"].as<int64_t>();
+  a.weight_dtype = parse_weight_dtype(r["weight-dtype"].as<std::string>());
   a.label = r["label"].as<std::string>();
   a.csv = r["csv"].as<std::string>(), a.md = r["md"].as<std::string>(), a.h5 = r["h5"].as<std::string>();
   if (r.count("tp")) a.layout.tp = r["tp"].as<int>();
@@ -163,7 +173,7 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
   LoadedModel loaded;
   mpi.all_or_none("bench", [&] {
     loaded = load_model(a.model_dir, config, plan.layout, &groups.tp, max_batch, int64_t(a.prompt) + a.gen + 1,
-                        a.max_batch_tokens);
+                        a.max_batch_tokens, a.weight_dtype);
   });
   double replica_bytes[2] = {double(loaded.weight_bytes), double(loaded.streamed_bytes)};  // summed over the replica
   MPI_Allreduce(MPI_IN_PLACE, replica_bytes, 2, MPI_DOUBLE, MPI_SUM, groups.replica.raw());
@@ -180,6 +190,7 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
     }
     for (const char* test : {"pp", "tg"}) {
       const bool prefill = test[0] == 'p';
+      if ((prefill && !a.pp) || (!prefill && !a.tg)) continue;
       const auto requests = make_requests(b, prefill ? a.prompt : 1, prefill ? 1 : a.gen, config.vocab_size);
       std::vector<double> tps;
       double seconds_sum = 0, steps_sum = 0;
@@ -203,7 +214,7 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
       row.label = a.label;
       row.model = std::filesystem::path(a.model_dir).lexically_normal().filename().string();
       row.size_gb = replica_bytes[0] * 1e-9, row.params_b = matmul_params(config) * 1e-9;
-      row.dtype = config.torch_dtype;
+      row.dtype = is_quantized(a.weight_dtype) ? dtype_name(a.weight_dtype) : config.torch_dtype;
       row.layout = "tp " + std::to_string(plan.topo.tp) + " x pp " + std::to_string(plan.topo.pp) + " x dp " +
                    std::to_string(plan.topo.dp);
       row.ranks = mpi.world_size(), row.hosts = plan.facts.n_hosts, row.threads = plan.threads;

@@ -40,6 +40,7 @@ struct GenerateArgs {
   int micro_batches = 0;       // 0: one per pipeline stage
   int max_context = 0;         // 0: from the requests, capped by the model
   int threads = 0;             // kernel threads per rank (0: this rank's share of the host's cores)
+  DType weight_dtype = DType::kF32;  // kQ8_0 / kQ4_0: quantize at load; kF32: keep the stored dtype
   bool in_input_order = false, resume = false;
 };
 
@@ -79,6 +80,8 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
        cxxopts::value<int>()->default_value("0"))
       ("threads", "Kernel threads per rank (default: the cores this rank may use, shared with the other ranks on "
                   "its host)", cxxopts::value<int>()->default_value("0"))
+      ("weight-dtype", "stored | q8_0 | q4_0: quantize the weight matrices at load into blocks of 32 with int8 dot "
+                       "products (faster decode, lower accuracy)", cxxopts::value<std::string>()->default_value("stored"))
       ("tp", "Tensor-parallel ranks per stage (default: chosen from the hosts)", cxxopts::value<int>())
       ("pp", "Pipeline stages (default: chosen from the hosts); data-parallel replicas = ranks / (tp*pp)",
        cxxopts::value<int>())
@@ -129,6 +132,7 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
   a.prefill_chunk = r["prefill-chunk"].as<int>();
   a.max_context = r["max-context"].as<int>();
   a.threads = r["threads"].as<int>();
+  a.weight_dtype = parse_weight_dtype(r["weight-dtype"].as<std::string>());
   MESH_CHECK(a.threads >= 0, "--threads must be >= 0, got ", a.threads);
   MESH_CHECK(a.defaults.max_tokens >= 1, "--max-tokens must be at least 1");
   MESH_CHECK(a.defaults.sampling.temperature >= 0, "--temperature must be >= 0");
@@ -277,6 +281,7 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
   std::unique_ptr<Transformer> model;
   std::unique_ptr<ResultSink> sink;
   uint64_t weight_bytes = 0;
+  int kept_unquantized = 0;
   mpi.all_or_none("generate", [&] {
     std::vector<std::string> ids(rank0 ? file.entries : 0);  // rank 0: dataset names by output position
     if (rank0)
@@ -288,11 +293,15 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
                                         std::move(dump), std::move(results));
     for (const LineError& e : file.errors) sink->put(e.entry, error_line(file.format, e), {}, nullptr);
     LoadedModel loaded = load_model(a.model_dir, config, layout, &groups.tp, shape.slots, shape.ctx,
-                                    a.max_batch_tokens);
+                                    a.max_batch_tokens, a.weight_dtype);
+    kept_unquantized = loaded.kept_unquantized;
     weight_bytes = loaded.weight_bytes;
     model = std::move(loaded.model);
   });
   if (rank0) print_banner(config, topo, shape, requests.size(), threads);
+  if (rank0 && is_quantized(a.weight_dtype))
+    std::fprintf(stderr, "meshlm: weights quantized to %s at load%s\n", dtype_name(a.weight_dtype),
+                 kept_unquantized ? " (some matrices kept as stored: in_features not a multiple of 32)" : "");
 
   // Generate: each replica's driver runs the engine on its share; every other rank serves steps.
   const Timer wall;

@@ -14,6 +14,7 @@
 #include "app/commands.h"
 #include "comm/comm.h"
 #include "core/check.h"
+#include "kernels/blas_core.h"
 
 namespace {
 
@@ -55,6 +56,7 @@ int run_verb(const std::string& verb, int argc, char** argv, const meshlm::MpiSe
 
 
 int main(int argc, char** argv) {
+  meshlm::ensure_openblas_core(argv);
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;

@@ -27,9 +27,14 @@ struct LoadedModel {
   std::unique_ptr<Transformer> model;
   uint64_t weight_bytes = 0;    // held by this rank
   uint64_t streamed_bytes = 0;  // read by this rank in every step (all but an embedding used only for lookups)
+  int kept_unquantized = 0;     // with --weight-dtype: matrices left in their stored dtype
 };
-// Reads this rank's rows, columns and layers; KV cache for `slots` sequences of `ctx` positions.
+// Reads this rank's rows, columns and layers (quantized to quantize_to when it is kQ8_0 / kQ4_0); KV cache for
+// `slots` sequences of `ctx` positions.
 LoadedModel load_model(const std::string& model_dir, const ModelConfig& config, const ParallelLayout& layout,
-                       Group* tp, int slots, int64_t ctx, int64_t max_step_tokens);
+                       Group* tp, int slots, int64_t ctx, int64_t max_step_tokens, DType quantize_to);
+
+// --weight-dtype: "stored" (kF32 here means: keep what the checkpoint has), "q8_0" or "q4_0". Throws Error otherwise.
+DType parse_weight_dtype(const std::string& text);
 
 }  // namespace meshlm

@@ -1,5 +1,7 @@
 #include "core/dtype.h"
 
+#include "core/quant.h"
+
 #include <cmath>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -9,11 +11,21 @@ namespace meshlm {
 
 size_t dtype_size(DType dtype) { return dtype == DType::kF32 ? 4 : 2; }
 
+bool is_quantized(DType dtype) { return dtype == DType::kQ8_0 || dtype == DType::kQ4_0; }
+
+size_t row_bytes(DType dtype, int64_t cols) {
+  if (dtype == DType::kQ8_0) return size_t(cols / kQBlock) * sizeof(BlockQ8_0);
+  if (dtype == DType::kQ4_0) return size_t(cols / kQBlock) * sizeof(BlockQ4_0);
+  return size_t(cols) * dtype_size(dtype);
+}
+
 const char* dtype_name(DType dtype) {
   switch (dtype) {
     case DType::kF32: return "F32";
     case DType::kF16: return "F16";
     case DType::kBF16: return "BF16";
+    case DType::kQ8_0: return "Q8_0";
+    case DType::kQ4_0: return "Q4_0";
   }
   return "?";
 }
@@ -85,6 +97,8 @@ void to_f32(const void* src, DType dtype, float* dst, size_t n) {
       for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(s[i]);
       return;
     }
+    case DType::kQ8_0: return dequantize_q8_0(static_cast<const BlockQ8_0*>(src), int64_t(n), dst);
+    case DType::kQ4_0: return dequantize_q4_0(static_cast<const BlockQ4_0*>(src), int64_t(n), dst);
   }
 }
 

@@ -6,10 +6,14 @@
 
 namespace meshlm {
 
-enum class DType { kF32, kF16, kBF16 };
+// Stored dtypes (F32, F16, BF16), and the block-quantized ones weights can be converted to at load (core/quant.h).
+enum class DType { kF32, kF16, kBF16, kQ8_0, kQ4_0 };
 
-size_t dtype_size(DType dtype);
-const char* dtype_name(DType dtype);  // safetensors spelling: "F32", "F16", "BF16"
+size_t dtype_size(DType dtype);  // bytes per element; not for the quantized dtypes (see row_bytes)
+const char* dtype_name(DType dtype);  // safetensors spelling: "F32", "F16", "BF16"; "Q8_0", "Q4_0"
+bool is_quantized(DType dtype);
+// Bytes of a row of `cols` elements (for quantized dtypes cols is a multiple of 32).
+size_t row_bytes(DType dtype, int64_t cols);
 
 inline float bf16_to_f32(uint16_t h) {
   uint32_t bits = uint32_t(h) << 16;
@@ -45,7 +49,7 @@ inline float f16_to_f32(uint16_t h) {
 uint16_t f32_to_bf16(float f);  // round to nearest even (used by tests and model writers)
 uint16_t f32_to_f16(float f);
 
-// dst[i] = float(src[i]) for n elements of the given dtype.
+// dst[i] = float(src[i]) for n elements of the given dtype (for quantized dtypes n is a multiple of 32).
 void to_f32(const void* src, DType dtype, float* dst, size_t n);
 
 }  // namespace meshlm

@@ -4,6 +4,7 @@
 
 #include "core/thread_pool.h"
 #include "kernels/matvec.h"
+#include "kernels/qmatvec.h"
 
 #include <algorithm>
 #include <vector>
@@ -33,8 +34,7 @@ void sgemm_rows(const float* x, int64_t n, const WeightView& w, int64_t r0, int6
   thread_local std::vector<float> scratch;  // (r1 - r0, cols) fp32
   if (w.dtype != DType::kF32) {
     scratch.resize(size_t((r1 - r0) * w.cols));
-    const size_t row_bytes = size_t(w.cols) * dtype_size(w.dtype);
-    to_f32(static_cast<const uint8_t*>(w.data) + size_t(r0) * row_bytes, w.dtype, scratch.data(),
+    to_f32(static_cast<const uint8_t*>(w.data) + size_t(r0) * row_bytes(w.dtype, w.cols), w.dtype, scratch.data(),
            size_t((r1 - r0) * w.cols));
     rows = scratch.data();
   }
@@ -55,19 +55,25 @@ void matmul(const float* x, int64_t n, const WeightView& w, float* y) {
   if (n == 0 || w.rows == 0) return;
   ThreadPool& pool = kernel_pool();
   const int parts = int(std::min<int64_t>(pool.size(), std::max<int64_t>(1, w.rows / 64)));
-  const bool skinny = n <= (w.dtype == DType::kF32 ? kSkinnyRowsF32 : kSkinnyRows16);
+  const bool quantized = is_quantized(w.dtype);
+  const bool skinny = n <= (w.dtype == DType::kF32 ? kSkinnyRowsF32 : quantized ? kSkinnyRowsQ : kSkinnyRows16);
+  thread_local std::vector<BlockQ8_0> xq;  // (n * cols / 32) x as q8_0 blocks, for quantized weights
+  if (quantized && skinny) quantize_rows_q8_0(x, n, w.cols, xq);
+  const bool avx2 = active_isa == Isa::kAvx2 || active_isa == Isa::kAvx512;
   // Each member takes a contiguous share of the weight rows, in panels: about 1 MiB of weights for the skinny
   // kernels, 8 MiB as fp32 for sgemm (wide enough that repacking x for each call stays cheap). Between panels
   // member 0 lets MPI progress.
   const int64_t panel_bytes = skinny ? int64_t(1) << 20 : int64_t(8) << 20;
-  const int64_t row_bytes = w.cols * int64_t(skinny ? dtype_size(w.dtype) : sizeof(float));
-  const int64_t panel = std::max<int64_t>(64, panel_bytes / std::max<int64_t>(1, row_bytes));
+  const int64_t bytes_per_row = skinny ? int64_t(row_bytes(w.dtype, w.cols)) : w.cols * int64_t(sizeof(float));
+  const int64_t panel = std::max<int64_t>(64, panel_bytes / std::max<int64_t>(1, bytes_per_row));
+  const BlockQ8_0* x_blocks = xq.data();
   pool.run([&](int t) {
     if (t >= parts) return;
     const Share share = share_of(w.rows, parts, t, 16);
     for (int64_t p0 = share.begin; p0 < share.end; p0 += panel) {
       const int64_t p1 = std::min(share.end, p0 + panel);
-      if (skinny) matvec_rows(active_isa, x, n, w, p0, p1, y);
+      if (skinny && quantized) qmatvec_rows(avx2, x_blocks, n, w, p0, p1, y);
+      else if (skinny) matvec_rows(active_isa, x, n, w, p0, p1, y);
       else sgemm_rows(x, n, w, p0, p1, y);
       if (t == 0) progress();
     }
@@ -77,9 +83,9 @@ void matmul(const float* x, int64_t n, const WeightView& w, float* y) {
 void matmul_naive(const float* x, int64_t n, const WeightView& w, float* y) {
   std::vector<float> row(size_t(w.cols));
   const auto* base = static_cast<const uint8_t*>(w.data);
-  const size_t row_bytes = size_t(w.cols) * dtype_size(w.dtype);
+  const size_t bytes_per_row = row_bytes(w.dtype, w.cols);
   for (int64_t r = 0; r < w.rows; ++r) {
-    to_f32(base + size_t(r) * row_bytes, w.dtype, row.data(), size_t(w.cols));
+    to_f32(base + size_t(r) * bytes_per_row, w.dtype, row.data(), size_t(w.cols));
     for (int64_t i = 0; i < n; ++i) {
       double acc = 0;
       for (int64_t k = 0; k < w.cols; ++k) acc += double(x[i * w.cols + k]) * row[size_t(k)];

@@ -6,7 +6,8 @@
 
 namespace meshlm {
 
-// A weight matrix as Hugging Face stores it: (rows = out_features, cols = in_features), row-major.
+// A weight matrix as Hugging Face stores it: (rows = out_features, cols = in_features), row-major; or quantized at
+// load into q8_0 / q4_0 blocks along each row (core/quant.h), multiplied by int8 dot products (kernels/qmatvec.h).
 struct WeightView {
   const void* data = nullptr;
   DType dtype = DType::kF32;
@@ -18,9 +19,9 @@ struct WeightView {
 // OpenBLAS sgemm (single-threaded per member), 16-bit weights converted a panel at a time into a per-thread
 // scratch of at most 8 MiB, so no fp32 copy of a whole matrix is ever held. Both sum in fp32.
 void matmul(const float* x, int64_t n, const WeightView& w, float* y);
-// Rows of x up to which the SIMD kernels beat convert + sgemm, by weight dtype (bench/bench_matmul: batch/skinny_*
+// Rows of x up to which the SIMD kernels beat (convert +) sgemm, by weight dtype (bench/bench_matmul: batch/skinny_*
 // against batch/matmul_* and the sgemm reference).
-constexpr int64_t kSkinnyRowsF32 = 16, kSkinnyRows16 = 32;
+constexpr int64_t kSkinnyRowsF32 = 32, kSkinnyRows16 = 32, kSkinnyRowsQ = 32;
 
 // Kernel threads for this process (kernel_pool's size). OpenBLAS then runs single-threaded inside each member.
 void set_matmul_threads(int threads);

@@ -1,7 +1,7 @@
 // The skinny-matmul loop nest, written once over a vector type. Included (no include guard, on purpose) inside a
 // namespace per instruction set that first defines:
 //   V, kLanes            the fp32 vector type and its width
-//   kRows                weight rows computed together (registers: kRows * 4 accumulators)
+//   kRows, kXRows        weight rows and x rows computed together (kXRows >= 4; kRows * kXRows accumulators)
 //   kPrefetch            bytes to prefetch ahead in each weight row (0: leave it to the hardware)
 //   zero(), fma(a, b, c) = a * b + c, sum(v) horizontal add
 //   load_f32(const float*), load_bf16(const uint16_t*), load_f16(const uint16_t*)   kLanes weights as fp32
@@ -24,18 +24,24 @@ inline float scalar_w(const uint8_t* row, int64_t k) {
 // R weight rows from `row` (row_bytes apart) against NB rows of x (cols apart); y rows are ldy apart.
 template <DType D, int R, int NB>
 inline void block(const float* x, int64_t cols, const uint8_t* row, size_t row_bytes, float* y, int64_t ldy) {
-  V acc[R][NB];
+  V acc[R][NB];  // kept in registers: every loop over r and i below is unrolled
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
     for (int i = 0; i < NB; ++i) acc[r][i] = zero();
   const int64_t body = cols - cols % kLanes;
   for (int64_t k = 0; k < body; k += kLanes) {
     if constexpr (kPrefetch > 0)  // kPrefetch bytes ahead in each row: more lines in flight than the hardware asks for
+#pragma GCC unroll 8
       for (int r = 0; r < R; ++r)
         __builtin_prefetch(row + size_t(r) * row_bytes + size_t(k) * (D == DType::kF32 ? 4 : 2) + kPrefetch);
     V xv[NB];
+#pragma GCC unroll 8
     for (int i = 0; i < NB; ++i) xv[i] = load_f32(x + i * cols + k);
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const V wv = load_w<D>(row + size_t(r) * row_bytes, k);
+#pragma GCC unroll 8
       for (int i = 0; i < NB; ++i) acc[r][i] = fma(wv, xv[i], acc[r][i]);
     }
   }
@@ -61,18 +67,20 @@ template <DType D>
 void rows_of(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y) {
   const auto* base = static_cast<const uint8_t*>(w.data);
   const size_t row_bytes = size_t(w.cols) * sizeof(float) / (D == DType::kF32 ? 1 : 2);
-  // Tiles of weight rows small enough to stay in cache while every block of 4 x rows passes over them.
-  const int64_t tile = n <= 4 ? r1 - r0 : std::max<int64_t>(kRows, int64_t((96 << 10) / row_bytes) / kRows * kRows);
+  // Tiles of weight rows small enough to stay in cache while every block of kXRows x rows passes over them.
+  const int64_t tile = n <= kXRows ? r1 - r0 : std::max<int64_t>(kRows, int64_t((96 << 10) / row_bytes) / kRows * kRows);
   for (int64_t t0 = r0; t0 < r1; t0 += tile) {
     const int64_t t1 = std::min(r1, t0 + tile);
-    for (int64_t i = 0; i < n; i += 4) {
+    for (int64_t i = 0; i < n; i += kXRows) {
       const float* xi = x + i * w.cols;
       float* yi = y + i * w.rows;
-      switch (std::min<int64_t>(4, n - i)) {
+      switch (std::min<int64_t>(kXRows, n - i)) {
         case 1: row_range<D, 1>(xi, w.cols, base, row_bytes, t0, t1, yi, w.rows); break;
         case 2: row_range<D, 2>(xi, w.cols, base, row_bytes, t0, t1, yi, w.rows); break;
         case 3: row_range<D, 3>(xi, w.cols, base, row_bytes, t0, t1, yi, w.rows); break;
-        default: row_range<D, 4>(xi, w.cols, base, row_bytes, t0, t1, yi, w.rows); break;
+        case 4: row_range<D, 4>(xi, w.cols, base, row_bytes, t0, t1, yi, w.rows); break;
+        case 5: row_range<D, std::min(5, kXRows)>(xi, w.cols, base, row_bytes, t0, t1, yi, w.rows); break;
+        default: row_range<D, kXRows>(xi, w.cols, base, row_bytes, t0, t1, yi, w.rows); break;
       }
     }
   }
@@ -83,6 +91,7 @@ inline void rows(const float* x, int64_t n, const WeightView& w, int64_t r0, int
     case DType::kF32: return rows_of<DType::kF32>(x, n, w, r0, r1, y);
     case DType::kBF16: return rows_of<DType::kBF16>(x, n, w, r0, r1, y);
     case DType::kF16: return rows_of<DType::kF16>(x, n, w, r0, r1, y);
+    default: return;  // quantized weights go through qmatvec_rows
   }
 }
 

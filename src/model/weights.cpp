@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "core/check.h"
+#include "core/quant.h"
 
 namespace meshlm {
 namespace {
@@ -17,7 +18,8 @@ std::string shape_str(const std::vector<int64_t>& s) {
 
 class Loader {
  public:
-  Loader(const WeightIndex& index, const ModelConfig& c) : index_(index), config_(c) {}
+  Loader(const WeightIndex& index, const ModelConfig& c, DType quantize_to)
+      : index_(index), config_(c), quantize_to_(quantize_to) {}
 
   // Checks the tensor's full shape, then reads rows [rows.begin, rows.end) or columns [cols.begin, cols.end).
   Matrix matrix(const std::string& name, std::vector<int64_t> shape, Range rows, Range cols) {
@@ -34,9 +36,12 @@ class Loader {
       MESH_CHECK(rows.size() == shape[0], name, ": a slice must be by rows or by columns, not both");
       file.read_cols(t, cols.begin, cols.end, m.bytes.data());
     }
+    if (is_quantized(quantize_to_)) quantize(m);
     bytes_ += m.bytes.size();
     return m;
   }
+
+  int kept_unquantized() const { return kept_; }
 
   Vector vector(const std::string& name, int64_t n, Range part) {
     const TensorInfo& t = checked(name, {n});
@@ -61,15 +66,36 @@ class Loader {
     return t;
   }
 
+  // Row by row into quantize_to_ blocks (so no fp32 copy of the whole matrix is made).
+  void quantize(Matrix& m) {
+    if (m.cols % kQBlock != 0) {
+      ++kept_;
+      return;
+    }
+    std::vector<float> row(size_t(m.cols));
+    const size_t in_row = row_bytes(m.dtype, m.cols), out_row = row_bytes(quantize_to_, m.cols);
+    std::vector<uint8_t> out(size_t(m.rows) * out_row);
+    for (int64_t r = 0; r < m.rows; ++r) {
+      to_f32(m.bytes.data() + size_t(r) * in_row, m.dtype, row.data(), row.size());
+      uint8_t* dst = out.data() + size_t(r) * out_row;
+      if (quantize_to_ == DType::kQ8_0) quantize_q8_0(row.data(), m.cols, reinterpret_cast<BlockQ8_0*>(dst));
+      else quantize_q4_0(row.data(), m.cols, reinterpret_cast<BlockQ4_0*>(dst));
+    }
+    m.bytes = std::move(out);
+    m.dtype = quantize_to_;
+  }
+
   const WeightIndex& index_;
   const ModelConfig& config_;
+  DType quantize_to_;
   uint64_t bytes_ = 0;
+  int kept_ = 0;
 };
 
 }  // namespace
 
-ModelWeights load_weights(const WeightIndex& index, const ModelConfig& c, const ParallelLayout& l) {
-  Loader load(index, c);
+ModelWeights load_weights(const WeightIndex& index, const ModelConfig& c, const ParallelLayout& l, DType quantize_to) {
+  Loader load(index, c, quantize_to);
   ModelWeights w;
   const int64_t dim = c.dim, hd = c.head_dim, q_dim = c.q_dim(), kv_dim = c.kv_dim();
   const Range all_dim{0, dim};
@@ -112,6 +138,7 @@ ModelWeights load_weights(const WeightIndex& index, const ModelConfig& c, const 
     if (!c.tie_embeddings) w.lm_head = load.matrix("lm_head.weight", {c.vocab_size, dim}, l.vocab, all_dim);
   }
   w.bytes = load.bytes();
+  w.kept_unquantized = load.kept_unquantized();
   return w;
 }
 

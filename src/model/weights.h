@@ -1,4 +1,5 @@
-// This rank's weights, loaded by Hugging Face name, checked against the config, kept in their stored dtype.
+// This rank's weights, loaded by Hugging Face name, checked against the config, kept in their stored dtype or
+// quantized at load (--weight-dtype).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -11,11 +12,11 @@
 
 namespace meshlm {
 
-// A 2-D weight slice in its stored dtype.
+// A 2-D weight slice in its stored dtype, or quantized into blocks along its rows.
 struct Matrix {
   DType dtype = DType::kF32;
   int64_t rows = 0, cols = 0;
-  std::vector<uint8_t> bytes;  // (rows, cols) row-major, dtype_size(dtype) each
+  std::vector<uint8_t> bytes;  // (rows, row_bytes(dtype, cols)) row-major
 
   WeightView view() const { return {bytes.data(), dtype, rows, cols}; }
   bool empty() const { return rows == 0; }
@@ -44,11 +45,15 @@ struct ModelWeights {
   Vector norm;                       // (dim)
   Matrix lm_head;                    // (vocab_local, dim); empty when tied to embed_tokens
   uint64_t bytes = 0;                // bytes held
+  int kept_unquantized = 0;          // matrices left in their stored dtype (in_features not a multiple of 32)
 
   const Matrix& head() const { return lm_head.empty() ? embed_tokens : lm_head; }
 };
 
 // Reads exactly this rank's slices. Throws Error naming the tensor and expected vs actual shape or dtype.
-ModelWeights load_weights(const WeightIndex& index, const ModelConfig& config, const ParallelLayout& layout);
+// quantize_to: kQ8_0 or kQ4_0 converts every matrix whose slice has a multiple of 32 columns; anything else keeps
+// the stored dtype.
+ModelWeights load_weights(const WeightIndex& index, const ModelConfig& config, const ParallelLayout& layout,
+                          DType quantize_to = DType::kF32);
 
 }  // namespace meshlm
