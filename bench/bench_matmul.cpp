@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/quant.h"
 #include "core/thread_pool.h"
 #include "kernels/blas_core.h"
 #include "core/timer.h"
@@ -28,6 +29,7 @@ double g_read_gbps = 0, g_sgemm_gflops = 0;
 struct Weights {
   std::vector<float> f32;
   std::vector<uint16_t> b16;
+  std::vector<uint8_t> q;
   std::vector<WeightView> views;
   Weights(DType dtype, int64_t count, int64_t rows, int64_t cols) {
     uint32_t state = 1;
@@ -36,6 +38,19 @@ struct Weights {
       return (float(state >> 8) / float(1 << 24) - 0.5f) * 0.04f;
     };
     const size_t each = size_t(rows * cols);
+    if (is_quantized(dtype)) {  // random rows quantized as --weight-dtype does at load
+      const size_t rb = row_bytes(dtype, cols);
+      q.resize(rb * size_t(rows * count));
+      std::vector<float> row(static_cast<size_t>(cols));
+      for (int64_t r = 0; r < rows * count; ++r) {
+        for (float& v : row) v = next();
+        uint8_t* dst = q.data() + size_t(r) * rb;
+        if (dtype == DType::kQ8_0) quantize_q8_0(row.data(), cols, reinterpret_cast<BlockQ8_0*>(dst));
+        else quantize_q4_0(row.data(), cols, reinterpret_cast<BlockQ4_0*>(dst));
+      }
+      for (int64_t k = 0; k < count; ++k) views.push_back({q.data() + size_t(k * rows) * rb, dtype, rows, cols});
+      return;
+    }
     if (dtype == DType::kF32) f32.resize(each * size_t(count));
     else b16.resize(each * size_t(count));
     for (float& v : f32) v = next();
@@ -60,7 +75,7 @@ void report(benchmark::State& state, double seconds, double weight_bytes, double
 // One decode step (n rows) over 1 GiB of weights. isa < 0: matmul's own choice.
 void decode(benchmark::State& state, DType dtype, int isa) {
   const int64_t n = state.range(0), dim = 4096;
-  const int64_t count = (int64_t(1) << 30) / (dim * dim * int64_t(dtype_size(dtype)));
+  const int64_t count = (int64_t(1) << 30) / (dim * int64_t(row_bytes(dtype, dim)));
   const Weights w(dtype, count, dim, dim);
   std::vector<float> x(size_t(n * dim), 0.01f), y(size_t(n * dim));
   const Isa saved = matmul_isa();
@@ -75,7 +90,7 @@ void decode(benchmark::State& state, DType dtype, int isa) {
   }
   const double seconds = t.seconds();
   set_matmul_isa(saved);
-  report(state, seconds, double(count * dim * dim) * double(dtype_size(dtype)), 2.0 * double(n * count * dim * dim));
+  report(state, seconds, double(count * dim) * double(row_bytes(dtype, dim)), 2.0 * double(n * count * dim * dim));
 }
 
 // n rows against one cache-resident 2048 x 2048 matrix: matmul, OpenBLAS sgemm on fp32 weights (kSgemm), or our
@@ -117,6 +132,8 @@ void batch_rows(benchmark::internal::Benchmark* b) {
 BENCHMARK_CAPTURE(decode, bf16, DType::kBF16, -1)->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode, f16, DType::kF16, -1)->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode, f32, DType::kF32, -1)->Apply(decode_rows);
+BENCHMARK_CAPTURE(decode, q8_0, DType::kQ8_0, -1)->Apply(decode_rows);
+BENCHMARK_CAPTURE(decode, q4_0, DType::kQ4_0, -1)->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode, bf16_avx2, DType::kBF16, int(Isa::kAvx2))->Arg(1);
 BENCHMARK_CAPTURE(decode, bf16_portable, DType::kBF16, int(Isa::kPortable))->Arg(1);
 BENCHMARK_CAPTURE(batch, sgemm_f32_reference, DType::kF32, kSgemm)->Apply(batch_rows);

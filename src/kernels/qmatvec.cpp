@@ -83,34 +83,43 @@ inline float scale_f16c(const uint8_t* row, int64_t b) {
   else return _cvtsh_ss(reinterpret_cast<const BlockQ4_0*>(row)[b].d);
 }
 
-// One weight row against NB rows of x; two blocks per iteration into two sets of accumulators, so that the fused
-// multiply-adds of neighbouring blocks do not wait for each other.
-template <DType D, int NB>
-void row_avx2(const BlockQ8_0* xq, const float* xd, int64_t blocks, const uint8_t* row, float* y, int64_t ldy) {
+// R weight rows (rb bytes apart) against NB rows of x: R * NB accumulators, and R independent streams of weights.
+template <DType D, int R, int NB>
+void rows_block_avx2(const BlockQ8_0* xq, const float* xd, int64_t blocks, const uint8_t* row, size_t rb, float* y,
+                     int64_t ldy) {
   constexpr size_t kBlockBytes = D == DType::kQ8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
-  __m256 acc[2][NB];
-  for (int i = 0; i < NB; ++i) acc[0][i] = acc[1][i] = _mm256_setzero_ps();
-  int64_t b = 0;
-  for (; b + 2 <= blocks; b += 2) {
-    __builtin_prefetch(row + size_t(b) * kBlockBytes + 1024);
-    for (int u = 0; u < 2; ++u) {
-      const __m256i wq = load_block(row, D, b + u);
-      const float dw = scale_f16c<D>(row, b + u);
+  __m256 acc[R][NB];  // kept in registers: every loop over r and i below is unrolled
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int i = 0; i < NB; ++i) acc[r][i] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < blocks; ++b) {
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* rr = row + size_t(r) * rb;
+      __builtin_prefetch(rr + size_t(b) * kBlockBytes + 1024);
+      const __m256i wq = load_block(rr, D, b);
+      const float dw = scale_f16c<D>(rr, b);
+#pragma GCC unroll 4
       for (int i = 0; i < NB; ++i) {
-        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[i * blocks + b + u].q));
-        acc[u][i] = _mm256_fmadd_ps(dot_block(wq, xv), _mm256_set1_ps(dw * xd[i * blocks + b + u]), acc[u][i]);
+        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[i * blocks + b].q));
+        acc[r][i] = _mm256_fmadd_ps(dot_block(wq, xv), _mm256_set1_ps(dw * xd[i * blocks + b]), acc[r][i]);
       }
     }
   }
-  for (; b < blocks; ++b) {
-    const __m256i wq = load_block(row, D, b);
-    const float dw = scale_f16c<D>(row, b);
-    for (int i = 0; i < NB; ++i) {
-      const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[i * blocks + b].q));
-      acc[0][i] = _mm256_fmadd_ps(dot_block(wq, xv), _mm256_set1_ps(dw * xd[i * blocks + b]), acc[0][i]);
-    }
-  }
-  for (int i = 0; i < NB; ++i) y[i * ldy] = hsum(_mm256_add_ps(acc[0][i], acc[1][i]));
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int i = 0; i < NB; ++i) y[i * ldy + r] = hsum(acc[r][i]);
+}
+
+template <DType D, int NB>
+void row_range_avx2(const BlockQ8_0* xq, const float* xd, int64_t blocks, const uint8_t* base, size_t rb, int64_t r0,
+                    int64_t r1, float* y, int64_t ldy) {
+  constexpr int R = (D == DType::kQ8_0 && NB <= 2) ? 4 : 1;  // rows at once: 4 streams for q8_0 decode
+  int64_t r = r0;
+  for (; r + R <= r1; r += R) rows_block_avx2<D, R, NB>(xq, xd, blocks, base + size_t(r) * rb, rb, y + r, ldy);
+  for (; r < r1; ++r) rows_block_avx2<D, 1, NB>(xq, xd, blocks, base + size_t(r) * rb, rb, y + r, ldy);
 }
 
 template <DType D>
@@ -120,16 +129,20 @@ void rows_avx2_of(const BlockQ8_0* xq, int64_t n, const WeightView& w, int64_t r
   thread_local std::vector<float> xd;  // (n * blocks) x's block scales as fp32, converted once per call
   xd.resize(size_t(n * blocks));
   for (size_t k = 0; k < xd.size(); ++k) xd[k] = _cvtsh_ss(xq[k].d);
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint8_t* row = static_cast<const uint8_t*>(w.data) + size_t(r) * rb;
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  // Tiles of rows that stay in cache while every block of 4 x rows passes over them (one tile at decode).
+  const int64_t tile = n <= 4 ? r1 - r0 : std::max<int64_t>(4, int64_t((96 << 10) / rb) / 4 * 4);
+  for (int64_t t0 = r0; t0 < r1; t0 += tile) {
+    const int64_t t1 = std::min(r1, t0 + tile);
     for (int64_t i = 0; i < n; i += 4) {
       const BlockQ8_0* xi = xq + i * blocks;
-      float* yi = y + i * w.rows + r;
+      const float* di = xd.data() + i * blocks;
+      float* yi = y + i * w.rows;
       switch (std::min<int64_t>(4, n - i)) {
-        case 1: row_avx2<D, 1>(xi, xd.data() + i * blocks, blocks, row, yi, w.rows); break;
-        case 2: row_avx2<D, 2>(xi, xd.data() + i * blocks, blocks, row, yi, w.rows); break;
-        case 3: row_avx2<D, 3>(xi, xd.data() + i * blocks, blocks, row, yi, w.rows); break;
-        default: row_avx2<D, 4>(xi, xd.data() + i * blocks, blocks, row, yi, w.rows); break;
+        case 1: row_range_avx2<D, 1>(xi, di, blocks, base, rb, t0, t1, yi, w.rows); break;
+        case 2: row_range_avx2<D, 2>(xi, di, blocks, base, rb, t0, t1, yi, w.rows); break;
+        case 3: row_range_avx2<D, 3>(xi, di, blocks, base, rb, t0, t1, yi, w.rows); break;
+        default: row_range_avx2<D, 4>(xi, di, blocks, base, rb, t0, t1, yi, w.rows); break;
       }
     }
   }
