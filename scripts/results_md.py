@@ -58,7 +58,8 @@ def main(work, results, reps):
     for r in targets + sweep:
         r["batch"] = str(int(float(r["batch"])))
     lines = []
-    b1 = pick(targets, test="tg", batch="1")
+    b1 = pick(targets, test="tg", batch="1", dtype="bfloat16")
+    q8 = pick(targets, test="tg", batch="1", dtype="Q8_0")
     pp = pick(targets, test="pp", batch="1")
     b32 = pick(targets, test="tg", batch="32")
     check = lambda v, goal: "met" if v >= goal else "not met"
@@ -80,7 +81,16 @@ def main(work, results, reps):
             goal = f"{check(ratio, 1.85)}" if net == "tb5" else ("met" if ratio >= 1 else "not met")
             lines.append(f"| 2 ranks vs 1 (one core each), {net}, tg b16 | {ratio:.2f}x ({best['layout']}) | "
                          f"{'>= 1.85x' if net == 'tb5' else '>= 1x'} | {goal} |")
-    lines.append("| q8_0 decode vs bf16 | not measured: `--weight-dtype q8_0` is not built yet | >= 1.7x | not met |")
+    if q8 and b1:
+        ratio = float(q8["tps_mean"]) / float(b1["tps_mean"])
+        lines.append(f"| q8_0 batch-1 decode vs bf16 | {ratio:.2f}x | >= 1.7x | {check(ratio, 1.7)} |")
+    acc = [l for l in open(f"{work}/quant_accuracy.txt") if "top-1 agreement" in l]
+    for l in acc:
+        dtype = l.split("]")[0].strip("[ ")
+        pct = float(l.split("agreement ")[1].split("%")[0])
+        goal = ">= 99%" if dtype == "q8_0" else "(reported)"
+        lines.append(f"| {dtype} top-1 agreement with the goldens (teacher-forced) | {pct:.2f}% | {goal} | "
+                     f"{check(pct, 99) if dtype == 'q8_0' else ''} |")
 
     cpu = sh("lscpu | sed -n 's/^Model name: *//p'")
     l3 = sh("lscpu | sed -n 's/^L3 cache: *//p'")
