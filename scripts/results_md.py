@@ -19,11 +19,11 @@ def rows(path):
 
 
 def table(rs):
-    out = ["| layout | net | ranks | threads | test | t/s | weights GB/s (% of read bw) | GFLOP/s (% of sgemm) |",
-           "|---|---|---|---|---|---|---|---|"]
+    out = ["| layout | net | weights | ranks | threads | test | t/s | weights GB/s (% of read bw) | GFLOP/s (% of sgemm) |",
+           "|---|---|---|---|---|---|---|---|---|"]
     for r in rs:
         n = r["prompt"] if r["test"] == "pp" else r["gen"]
-        out.append(f"| {r['layout']} | {r['label'] or '-'} | {r['ranks']} | {r['threads']} {r['isa']} | "
+        out.append(f"| {r['layout']} | {r['label'] or '-'} | {r['dtype']} | {r['ranks']} | {r['threads']} {r['isa']} | "
                    f"{r['test']}{n} b{int(float(r['batch']))} | {float(r['tps_mean']):.2f} ± {float(r['tps_sd']):.2f} | "
                    f"{float(r['achieved_gbps']):.2f} ({float(r['pct_bw']):.0f}% of {float(r['read_gbps']):.1f}) | "
                    f"{float(r['achieved_gflops']):.1f} ({float(r['pct_sgemm']):.0f}% of {float(r['sgemm_gflops']):.1f}) |")
@@ -40,7 +40,8 @@ def kernels(path):
     for b in data["benchmarks"]:
         if b.get("aggregate_name") != "mean":
             continue
-        out.append(f"| {b['run_name']} | {b['real_time']:.3f} | {b['weight_GBps']:.2f} | {b['GFLOPps']:.1f} | "
+        ms = b["real_time"] * {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[b["time_unit"]]
+        out.append(f"| {b['run_name']} | {ms:.3f} | {b['weight_GBps']:.2f} | {b['GFLOPps']:.1f} | "
                    f"{b['pct_of_bw']:.0f}% | {b['pct_of_sgemm']:.0f}% |")
     return "\n".join(out)
 
@@ -114,7 +115,10 @@ bf16, 1.01 GB, tied 128256 x 2048 head (half of the bytes).
 |---|---|---|---|
 """ + "\n".join(lines) + f"""
 
-## One rank, all cores (`meshlm bench --tests pp --batch 1 --prompt 512`, `--tests tg --batch 1,32 --gen 16`)
+## One rank, all cores
+
+`meshlm bench --tests pp --batch 1 --prompt 512`, `--tests tg --batch 1,32 --gen 16`, and
+`--tests tg --batch 1 --gen 16 --weight-dtype q8_0`.
 
 {table(targets)}
 
@@ -134,7 +138,7 @@ Two vcluster nodes, one rank each, for tp2 and pp2; tp1 runs on one node. `--tes
 
 `decode/*`: one step over 1 GiB of weights (4096 x 4096 matrices), beyond every cache. `batch/*`: one 2048 x 2048
 matrix at n rows (cache-resident); `skinny_*` forces our SIMD kernel at every n, `matmul_*` is the default choice
-(skinny kernel up to 32 rows for 16-bit weights and 16 for f32, convert + sgemm above), `sgemm_f32_reference` is
+(skinny kernel up to 32 rows, (convert +) sgemm above), `sgemm_f32_reference` is
 OpenBLAS on fp32 weights.
 
 ### 1 thread
