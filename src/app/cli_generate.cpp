@@ -19,7 +19,6 @@
 #include "comm/comm.h"
 #include "core/timer.h"
 #include "io/hdf5_writer.h"
-#include "io/weight_index.h"
 #include "kernels/matvec.h"
 #include "model/transformer.h"
 #include "runtime/engine.h"
