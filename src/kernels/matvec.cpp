@@ -21,7 +21,7 @@ float read_sum_neon(const float* p, int64_t n);
 namespace portable {
 // A "vector" of one lane: the loop nest then compiles to plain scalar code with several accumulators.
 using V = float;
-constexpr int kLanes = 1, kRows = 4, kXRows = 4, kPrefetch = 0;
+constexpr int kLanes = 1, kRows = 4, kPrefetch = 0;
 inline V zero() { return 0.0f; }
 inline V fma(V a, V b, V c) { return a * b + c; }
 inline float sum(V v) { return v; }

@@ -10,7 +10,7 @@
 namespace meshlm {
 namespace neon {
 using V = float32x4_t;
-constexpr int kLanes = 4, kRows = 4, kXRows = 4, kPrefetch = 0;
+constexpr int kLanes = 4, kRows = 4, kPrefetch = 0;
 inline V zero() { return vdupq_n_f32(0.0f); }
 inline V fma(V a, V b, V c) { return vfmaq_f32(c, a, b); }
 inline float sum(V v) { return vaddvq_f32(v); }

@@ -1,7 +1,7 @@
 // The skinny-matmul loop nest, written once over a vector type. Included (no include guard, on purpose) inside a
 // namespace per instruction set that first defines:
 //   V, kLanes            the fp32 vector type and its width
-//   kRows, kXRows        weight rows and x rows computed together (kXRows >= 4; kRows * kXRows accumulators)
+//   kRows                weight rows computed together (with up to 4 rows of x: kRows * 4 accumulators)
 //   kPrefetch            bytes to prefetch ahead in each weight row (0: leave it to the hardware)
 //   zero(), fma(a, b, c) = a * b + c, sum(v) horizontal add
 //   load_f32(const float*), load_bf16(const uint16_t*), load_f16(const uint16_t*)   kLanes weights as fp32
@@ -66,21 +66,20 @@ inline void row_range(const float* x, int64_t cols, const uint8_t* base, size_t 
 template <DType D>
 void rows_of(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y) {
   const auto* base = static_cast<const uint8_t*>(w.data);
-  const size_t row_bytes = size_t(w.cols) * sizeof(float) / (D == DType::kF32 ? 1 : 2);
-  // Tiles of weight rows small enough to stay in cache while every block of kXRows x rows passes over them.
-  const int64_t tile = n <= kXRows ? r1 - r0 : std::max<int64_t>(kRows, int64_t((96 << 10) / row_bytes) / kRows * kRows);
+  const size_t bytes_per_row = row_bytes(D, w.cols);
+  // Tiles of weight rows small enough to stay in cache while every block of 4 x rows passes over them.
+  const int64_t tile =
+      n <= 4 ? r1 - r0 : std::max<int64_t>(kRows, int64_t((96 << 10) / bytes_per_row) / kRows * kRows);
   for (int64_t t0 = r0; t0 < r1; t0 += tile) {
     const int64_t t1 = std::min(r1, t0 + tile);
-    for (int64_t i = 0; i < n; i += kXRows) {
+    for (int64_t i = 0; i < n; i += 4) {
       const float* xi = x + i * w.cols;
       float* yi = y + i * w.rows;
-      switch (std::min<int64_t>(kXRows, n - i)) {
-        case 1: row_range<D, 1>(xi, w.cols, base, row_bytes, t0, t1, yi, w.rows); break;
-        case 2: row_range<D, 2>(xi, w.cols, base, row_bytes, t0, t1, yi, w.rows); break;
-        case 3: row_range<D, 3>(xi, w.cols, base, row_bytes, t0, t1, yi, w.rows); break;
-        case 4: row_range<D, 4>(xi, w.cols, base, row_bytes, t0, t1, yi, w.rows); break;
-        case 5: row_range<D, std::min(5, kXRows)>(xi, w.cols, base, row_bytes, t0, t1, yi, w.rows); break;
-        default: row_range<D, kXRows>(xi, w.cols, base, row_bytes, t0, t1, yi, w.rows); break;
+      switch (std::min<int64_t>(4, n - i)) {
+        case 1: row_range<D, 1>(xi, w.cols, base, bytes_per_row, t0, t1, yi, w.rows); break;
+        case 2: row_range<D, 2>(xi, w.cols, base, bytes_per_row, t0, t1, yi, w.rows); break;
+        case 3: row_range<D, 3>(xi, w.cols, base, bytes_per_row, t0, t1, yi, w.rows); break;
+        default: row_range<D, 4>(xi, w.cols, base, bytes_per_row, t0, t1, yi, w.rows); break;
       }
     }
   }

@@ -17,7 +17,7 @@ namespace meshlm {
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")
 namespace avx512 {
 using V = __m512;
-constexpr int kLanes = 16, kRows = 4, kXRows = 4, kPrefetch = 1024;
+constexpr int kLanes = 16, kRows = 4, kPrefetch = 1024;
 inline V zero() { return _mm512_setzero_ps(); }
 inline V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
 inline float sum(V v) { return _mm512_reduce_add_ps(v); }
@@ -40,7 +40,7 @@ float read_sum_avx512(const float* p, int64_t n) { return avx512::read_sum(p, n)
 #pragma GCC target("avx2,fma,f16c")
 namespace avx2 {
 using V = __m256;
-constexpr int kLanes = 8, kRows = 2, kXRows = 4, kPrefetch = 1024;
+constexpr int kLanes = 8, kRows = 2, kPrefetch = 1024;
 inline V zero() { return _mm256_setzero_ps(); }
 inline V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
 inline float sum(V v) {
