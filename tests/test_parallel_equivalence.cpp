@@ -144,5 +144,73 @@ TEST(ParallelEquivalence, EachRankLoadsOnlyItsShare) {
   }
 }
 
+int64_t rank_op(const JobRun& r, size_t rank, const char* op, const char* field) {
+  const nlohmann::json& ops = r.metrics["ranks"][rank]["comm_by_call"];
+  return ops.contains(op) ? ops[op][field].get<int64_t>() : 0;
+}
+
+// Largest first-step logit difference from the reference, relative to the largest logit.
+float logit_error(const JobRun& ref, const test::TempDir& tmp, const std::string& tag) {
+  float err = 0, scale = 1;
+  for (const nlohmann::json& line : ref.lines) {
+    const std::string ds = "/logits/" + line["id"].get<std::string>();
+    const auto a = test::read_h5_floats(tmp.file("ref.h5"), ds), b = test::read_h5_floats(tmp.file(tag + ".h5"), ds);
+    if (a.size() != b.size()) return INFINITY;
+    for (size_t k = 0; k < a.size(); ++k) err = std::max(err, std::fabs(a[k] - b[k])), scale = std::max(scale, std::fabs(a[k]));
+  }
+  return err / scale;
+}
+
+TEST(ParallelEquivalence, OverlappedAllReducePartsAndBf16Wire) {
+  Model m;
+  test::TempDir tmp;
+  const int layers = 5;
+  const JobRun ref = reference(m, {"--dim", "96", "--heads", "6", "--kv-heads", "2", "--layers", std::to_string(layers),
+                                   "--hidden", "160", "--vocab", "301", "--dtype", "bf16"}, 301, tmp);
+  // Any number of overlapped parts gives the single rank's tokens; each part is one all-reduce: per step and rank,
+  // one for the embedding and `parts` for each of the two row-parallel outputs of every layer.
+  const JobRun one_part = generate(m.path(), 2, {"--tp", "2", "--comm-chunks", "1"}, tmp, "c1");
+  expect_same(ref, one_part, tmp, "c1");
+  const int64_t steps = rank_op(one_part, 0, "allreduce", "calls") / (1 + 2 * layers);
+  ASSERT_GT(steps, 8);
+  EXPECT_EQ(rank_op(one_part, 0, "allreduce", "calls"), steps * (1 + 2 * layers));
+  for (int parts : {3, 6}) {
+    const std::string tag = "c" + std::to_string(parts);
+    const JobRun got = generate(m.path(), 2, {"--tp", "2", "--comm-chunks", std::to_string(parts)}, tmp, tag);
+    expect_same(ref, got, tmp, tag);
+    EXPECT_EQ(rank_op(got, 1, "allreduce", "calls"), steps * (1 + 2 * layers * parts)) << tag;
+    EXPECT_EQ(rank_op(got, 1, "allreduce", "bytes_sent"), rank_op(one_part, 1, "allreduce", "bytes_sent")) << tag;
+  }
+  // bf16 on the wire: the layers' all-reduces carry half the bytes (the embedding's stays fp32), and the logits move
+  // by about bf16's rounding, no more.
+  const JobRun bf16 = generate(m.path(), 2, {"--tp", "2", "--wire-dtype", "bf16"}, tmp, "bf16");
+  ASSERT_EQ(bf16.lines.size(), ref.lines.size());
+  const double ratio = double(rank_op(bf16, 0, "allreduce", "bytes_sent")) /
+                       double(rank_op(one_part, 0, "allreduce", "bytes_sent"));
+  EXPECT_NEAR(ratio, (1.0 + layers) / (1.0 + 2 * layers), 0.02);  // per token: 4·dim + 2·layers·2·dim bytes
+  const float err = logit_error(ref, tmp, "bf16");
+  EXPECT_GT(err, 0.0f) << "bf16 wire left the logits bit-identical: was it used?";
+  EXPECT_LT(err, 0.05f);
+  // Pipeline sends: the same step messages with the activations in bf16.
+  const JobRun pp_f32 = generate(m.path(), 2, {"--pp", "2"}, tmp, "pp_f32");
+  const JobRun pp_bf16 = generate(m.path(), 2, {"--pp", "2", "--wire-dtype", "bf16"}, tmp, "pp_bf16");
+  expect_same(ref, pp_f32, tmp, "pp_f32");
+  EXPECT_LT(rank_op(pp_bf16, 0, "send", "bytes_sent"), rank_op(pp_f32, 0, "send", "bytes_sent") * 3 / 4);
+  EXPECT_GT(logit_error(ref, tmp, "pp_bf16"), 0.0f);
+  EXPECT_LT(logit_error(ref, tmp, "pp_bf16"), 0.05f);
+}
+
+TEST(ParallelEquivalence, BadWireFlagsAreRefused) {
+  test::TempDir tmp;
+  test::write_file(tmp.file("p.txt"), "hello\n");
+  for (const auto& [flag, value, says] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"--wire-dtype", "fp8", "--wire-dtype must be f32 or bf16"}, {"--comm-chunks", "0", "--comm-chunks must be"}}) {
+    const auto r = test::run_mpi(2, {"generate", "--prompts", tmp.file("p.txt"), "--output", tmp.file("o.jsonl"), flag,
+                                     value});
+    EXPECT_EQ(r.exit_code, 1) << flag;
+    EXPECT_NE(r.err.find(says), std::string::npos) << r.err;
+  }
+}
+
 }  // namespace
 }  // namespace meshlm

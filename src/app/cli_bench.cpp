@@ -32,9 +32,9 @@ struct BenchArgs {
   LayoutFlags layout;
   std::vector<int> batches;
   bool pp = true, tg = true;  // --tests
-  int prompt = 128, gen = 32, reps = 3, micro_batches = 0, threads = 0, max_batch_tokens = 512;
+  int prompt = 128, gen = 32, reps = 3, micro_batches = 0, max_batch_tokens = 512;
   int64_t probe_mb = 1024;
-  DType weight_dtype = DType::kF32;
+  SpeedFlags speed;
 };
 
 std::vector<int> parse_list(const std::string& text, const char* flag) {
@@ -72,16 +72,13 @@ bool parse_bench(int argc, char** argv, BenchArgs& a, bool quiet) {
       ("pp", "Pipeline stages (default: chosen from the hosts)", cxxopts::value<int>())
       ("layer-split", "Layers per pipeline stage, e.g. 10,12,10, or 'auto'", cxxopts::value<std::string>())
       ("micro-batches", "Micro-batches in flight (default: one per stage)", cxxopts::value<int>())
-      ("threads", "Kernel threads per rank (default: this rank's share of its host's cores)",
-       cxxopts::value<int>()->default_value("0"))
-      ("weight-dtype", "stored | q8_0 | q4_0 (quantize at load, as generate does)",
-       cxxopts::value<std::string>()->default_value("stored"))
       ("max-batch-tokens", "Tokens per step", cxxopts::value<int>()->default_value("512"))
       ("probe-mb", "Buffer for the read-bandwidth probe, MiB per rank", cxxopts::value<int64_t>()->default_value("1024"))
       ("label", "Free text kept in every row (e.g. the network profile)", cxxopts::value<std::string>()->default_value(""))
       ("csv", "Append the rows to this CSV file", cxxopts::value<std::string>()->default_value(""))
       ("md", "Append the markdown table to this file", cxxopts::value<std::string>()->default_value(""))
       ("h5", "Append the rows to /bench/* of this HDF5 file", cxxopts::value<std::string>()->default_value(""));
+  add_speed_options(o);
   cxxopts::ParseResult r;
   if (!parse_options(o, argc, argv, r, quiet)) return false;
   a.model_dir = r["model"].as<std::string>();
@@ -91,9 +88,9 @@ bool parse_bench(int argc, char** argv, BenchArgs& a, bool quiet) {
              "--tests must be pp, tg or pp,tg, got '", tests, "'");
   a.pp = tests.find("pp") != std::string::npos, a.tg = tests.find("tg") != std::string::npos;
   a.prompt = r["prompt"].as<int>(), a.gen = r["gen"].as<int>(), a.reps = r["reps"].as<int>();
-  a.threads = r["threads"].as<int>(), a.max_batch_tokens = r["max-batch-tokens"].as<int>();
+  a.max_batch_tokens = r["max-batch-tokens"].as<int>();
   a.probe_mb = r["probe-mb"].as<int64_t>();
-  a.weight_dtype = parse_weight_dtype(r["weight-dtype"].as<std::string>());
+  a.speed = read_speed_flags(r);
   a.label = r["label"].as<std::string>();
   a.csv = r["csv"].as<std::string>(), a.md = r["md"].as<std::string>(), a.h5 = r["h5"].as<std::string>();
   if (r.count("tp")) a.layout.tp = r["tp"].as<int>();
@@ -101,7 +98,7 @@ bool parse_bench(int argc, char** argv, BenchArgs& a, bool quiet) {
   if (r.count("layer-split")) a.layout.layer_split = r["layer-split"].as<std::string>();
   if (r.count("micro-batches")) a.micro_batches = r["micro-batches"].as<int>();
   MESH_CHECK(a.prompt >= 1 && a.gen >= 1 && a.reps >= 1, "--prompt, --gen and --reps must be at least 1");
-  MESH_CHECK(a.threads >= 0 && a.probe_mb >= 16, "--threads must be >= 0 and --probe-mb >= 16");
+  MESH_CHECK(a.probe_mb >= 16, "--probe-mb must be at least 16");
   MESH_CHECK(a.max_batch_tokens >= *std::max_element(a.batches.begin(), a.batches.end()),
              "--max-batch-tokens must be at least the largest --batch");
   return true;
@@ -161,7 +158,7 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
     if (!help) config = load_model_config(a.model_dir);
   });
   if (help) return 0;
-  const RankPlan plan = plan_ranks(mpi, "bench", a.layout, config, a.threads);
+  const RankPlan plan = plan_ranks(mpi, "bench", a.layout, config, a.speed.threads);
   Groups groups = Groups::split(plan.topo.tp, plan.topo.pp);
   const int max_batch = *std::max_element(a.batches.begin(), a.batches.end());
   if (rank0)
@@ -173,7 +170,7 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
   LoadedModel loaded;
   mpi.all_or_none("bench", [&] {
     loaded = load_model(a.model_dir, config, plan.layout, &groups.tp, max_batch, int64_t(a.prompt) + a.gen + 1,
-                        a.max_batch_tokens, a.weight_dtype);
+                        a.max_batch_tokens, a.speed);
   });
   double replica_bytes[2] = {double(loaded.weight_bytes), double(loaded.streamed_bytes)};  // summed over the replica
   MPI_Allreduce(MPI_IN_PLACE, replica_bytes, 2, MPI_DOUBLE, MPI_SUM, groups.replica.raw());
@@ -183,7 +180,7 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
   std::vector<BenchRow> rows;
   for (int b : a.batches) {
     const int micro_batches = std::min(a.micro_batches > 0 ? a.micro_batches : plan.topo.pp, b);
-    Pipeline pipeline(*loaded.model, groups, micro_batches);
+    Pipeline pipeline(*loaded.model, groups, micro_batches, a.speed.comm.wire);
     if (!plan.driver()) {
       pipeline.serve();
       continue;
@@ -214,7 +211,7 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
       row.label = a.label;
       row.model = std::filesystem::path(a.model_dir).lexically_normal().filename().string();
       row.size_gb = replica_bytes[0] * 1e-9, row.params_b = matmul_params(config) * 1e-9;
-      row.dtype = is_quantized(a.weight_dtype) ? dtype_name(a.weight_dtype) : config.torch_dtype;
+      row.dtype = is_quantized(a.speed.weight_dtype) ? dtype_name(a.speed.weight_dtype) : config.torch_dtype;
       row.layout = "tp " + std::to_string(plan.topo.tp) + " x pp " + std::to_string(plan.topo.pp) + " x dp " +
                    std::to_string(plan.topo.dp);
       row.ranks = mpi.world_size(), row.hosts = plan.facts.n_hosts, row.threads = plan.threads;

@@ -1,5 +1,6 @@
 // meshlm generate: run a file of prompts through the model on every rank of the job, and write one JSON line per
 // request. The ranks form tp x pp x dp groups; each loads only its slice of the weights.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -38,8 +39,7 @@ struct GenerateArgs {
   int prefill_chunk = 0;       // prompt tokens per sequence per step (0: up to max_batch_tokens)
   int micro_batches = 0;       // 0: one per pipeline stage
   int max_context = 0;         // 0: from the requests, capped by the model
-  int threads = 0;             // kernel threads per rank (0: this rank's share of the host's cores)
-  DType weight_dtype = DType::kF32;  // kQ8_0 / kQ4_0: quantize at load; kF32: keep the stored dtype
+  SpeedFlags speed;            // --threads, --weight-dtype, --wire-dtype, --comm-chunks
   bool in_input_order = false, resume = false;
 };
 
@@ -77,10 +77,6 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
        cxxopts::value<int>()->default_value("0"))
       ("max-context", "Cap on positions per sequence (0 = what the requests need, up to the model's limit)",
        cxxopts::value<int>()->default_value("0"))
-      ("threads", "Kernel threads per rank (default: the cores this rank may use, shared with the other ranks on "
-                  "its host)", cxxopts::value<int>()->default_value("0"))
-      ("weight-dtype", "stored | q8_0 | q4_0: quantize the weight matrices at load into blocks of 32 with int8 dot "
-                       "products (faster decode, lower accuracy)", cxxopts::value<std::string>()->default_value("stored"))
       ("tp", "Tensor-parallel ranks per stage (default: chosen from the hosts)", cxxopts::value<int>())
       ("pp", "Pipeline stages (default: chosen from the hosts); data-parallel replicas = ranks / (tp*pp)",
        cxxopts::value<int>())
@@ -96,6 +92,7 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
        cxxopts::value<std::string>())
       ("dump-logits", "Write each request's first-step logits to this HDF5 file as /logits/<id>",
        cxxopts::value<std::string>());
+  add_speed_options(o);
   cxxopts::ParseResult r;
   if (!parse_options(o, argc, argv, r, quiet)) return false;
   a.model_dir = r["model"].as<std::string>();
@@ -130,9 +127,7 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
   a.max_batch_tokens = r["max-batch-tokens"].as<int>();
   a.prefill_chunk = r["prefill-chunk"].as<int>();
   a.max_context = r["max-context"].as<int>();
-  a.threads = r["threads"].as<int>();
-  a.weight_dtype = parse_weight_dtype(r["weight-dtype"].as<std::string>());
-  MESH_CHECK(a.threads >= 0, "--threads must be >= 0, got ", a.threads);
+  a.speed = read_speed_flags(r);
   MESH_CHECK(a.defaults.max_tokens >= 1, "--max-tokens must be at least 1");
   MESH_CHECK(a.defaults.sampling.temperature >= 0, "--temperature must be >= 0");
   MESH_CHECK(a.defaults.sampling.top_k >= 0, "--top-k must be >= 0");
@@ -228,7 +223,7 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
   if (help) return 0;
 
   // Layout: from the flags, or from how the ranks sit on the hosts.
-  const RankPlan plan = plan_ranks(mpi, "generate", a.layout, config, a.threads);
+  const RankPlan plan = plan_ranks(mpi, "generate", a.layout, config, a.speed.threads);
   const HostFacts& facts = plan.facts;
   const Topology& topo = plan.topo;
   const ParallelLayout& layout = plan.layout;
@@ -292,20 +287,20 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
                                         std::move(dump), std::move(results));
     for (const LineError& e : file.errors) sink->put(e.entry, error_line(file.format, e), {}, nullptr);
     LoadedModel loaded = load_model(a.model_dir, config, layout, &groups.tp, shape.slots, shape.ctx,
-                                    a.max_batch_tokens, a.weight_dtype);
+                                    a.max_batch_tokens, a.speed);
     kept_unquantized = loaded.kept_unquantized;
     weight_bytes = loaded.weight_bytes;
     model = std::move(loaded.model);
   });
   if (rank0) print_banner(config, topo, shape, requests.size(), threads);
-  if (rank0 && is_quantized(a.weight_dtype))
-    std::fprintf(stderr, "meshlm: weights quantized to %s at load%s\n", dtype_name(a.weight_dtype),
+  if (rank0 && is_quantized(a.speed.weight_dtype))
+    std::fprintf(stderr, "meshlm: weights quantized to %s at load%s\n", dtype_name(a.speed.weight_dtype),
                  kept_unquantized ? " (some matrices kept as stored: in_features not a multiple of 32)" : "");
 
   // Generate: each replica's driver runs the engine on its share; every other rank serves steps.
   const Timer wall;
-  const double comm_start = comm_stats().seconds;
-  Pipeline pipeline(*model, groups, shape.micro_batches);
+  const CommStats comm_start = comm_stats();
+  Pipeline pipeline(*model, groups, shape.micro_batches, a.speed.comm.wire);
   EngineStats stats;
   int64_t my_requests = 0;
   Latencies latencies;
@@ -348,7 +343,9 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
   m.world_rank = mpi.world_rank(), m.dp = layout.dp_rank, m.pp = layout.pp_rank, m.tp = layout.tp_rank;
   m.layer_begin = layout.layers.begin, m.layer_end = layout.layers.end;
   m.weight_bytes = weight_bytes, m.kv_bytes = model->kv_bytes(), m.peak_rss = peak_rss_bytes();
-  m.bytes_sent = comm_stats().bytes_sent, m.comm_s = comm_stats().seconds - comm_start;
+  const CommStats comm = comm_stats().since(comm_start);
+  m.bytes_sent = comm.bytes_sent, m.comm_s = comm.seconds;
+  std::copy(std::begin(comm.by_op), std::end(comm.by_op), std::begin(m.comm_ops));
   m.compute_s = pipeline.compute_seconds(), m.wall_s = wall.seconds();
   m.requests = my_requests, m.prompt_tokens = stats.prompt_tokens, m.generated_tokens = stats.generated_tokens;
   std::snprintf(m.host, sizeof m.host, "%s", mpi.host().c_str());

@@ -76,6 +76,25 @@ Totals totals(const std::vector<RankMetrics>& ranks) {
 }
 }  // namespace
 
+namespace {
+// One line per kind of call that happened: calls, bytes and seconds summed over the ranks, and the mean per call.
+void print_comm_ops(FILE* out, const std::vector<RankMetrics>& ranks) {
+  OpStats sum[kCommOps];
+  for (const RankMetrics& r : ranks)
+    for (int i = 0; i < kCommOps; ++i)
+      sum[i].calls += r.comm_ops[i].calls, sum[i].bytes_sent += r.comm_ops[i].bytes_sent,
+          sum[i].seconds += r.comm_ops[i].seconds;
+  bool any = false;
+  for (int i = 0; i < kCommOps; ++i) {
+    if (sum[i].calls == 0) continue;
+    if (!any) std::fprintf(out, "meshlm: communication (all ranks)  calls     sent MB   seconds  per call us\n");
+    any = true;
+    std::fprintf(out, "meshlm:   %-10s %18lld %11.2f %9.3f %12.1f\n", comm_op_name(CommOp(i)), (long long)sum[i].calls,
+                 sum[i].bytes_sent / 1e6, sum[i].seconds, 1e6 * sum[i].seconds / double(sum[i].calls));
+  }
+}
+}  // namespace
+
 void print_summary(FILE* out, const RunInfo& info, const std::vector<RankMetrics>& ranks) {
   const Totals t = totals(ranks);
   const double wall = std::max(t.wall, 1e-9);
@@ -99,6 +118,7 @@ void print_summary(FILE* out, const RunInfo& info, const std::vector<RankMetrics
     std::fprintf(out, "meshlm: %4d  %-12.12s %3d %2d %2d  [%3lld,%3lld) %10.2f %7.2f %12.1f %10.3f %7.3f %9.2f\n",
                  r.world_rank, r.host, r.dp, r.pp, r.tp, (long long)r.layer_begin, (long long)r.layer_end,
                  r.weight_bytes / 1e6, r.kv_bytes / 1e6, r.peak_rss / 1e6, r.compute_s, r.comm_s, r.bytes_sent / 1e6);
+  print_comm_ops(out, ranks);
 }
 
 void write_metrics_json(const std::string& path, const RunInfo& info, const std::vector<RankMetrics>& ranks) {
@@ -121,11 +141,17 @@ void write_metrics_json(const std::string& path, const RunInfo& info, const std:
     j[name] = {{"mean", st.mean}, {"p50", st.p50}, {"p99", st.p99}, {"count", values->size()}};
   }
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
-  for (const RankMetrics& r : ranks)
+  for (const RankMetrics& r : ranks) {
+    nlohmann::ordered_json ops = nlohmann::ordered_json::object();
+    for (int i = 0; i < kCommOps; ++i)
+      if (r.comm_ops[i].calls > 0)
+        ops[comm_op_name(CommOp(i))] = {{"calls", r.comm_ops[i].calls}, {"bytes_sent", r.comm_ops[i].bytes_sent},
+                                        {"seconds", r.comm_ops[i].seconds}};
     rows.push_back({{"rank", r.world_rank}, {"host", r.host}, {"dp", r.dp}, {"pp", r.pp}, {"tp", r.tp},
                     {"layers", {r.layer_begin, r.layer_end}}, {"weight_bytes", r.weight_bytes},
                     {"kv_cache_bytes", r.kv_bytes}, {"peak_rss_bytes", r.peak_rss}, {"compute_s", r.compute_s},
-                    {"comm_s", r.comm_s}, {"bytes_sent", r.bytes_sent}, {"wall_s", r.wall_s}});
+                    {"comm_s", r.comm_s}, {"bytes_sent", r.bytes_sent}, {"comm_by_call", ops}, {"wall_s", r.wall_s}});
+  }
   j["ranks"] = rows;
   std::ofstream f(path);
   MESH_CHECK(f.good(), path, ": cannot write the metrics file");

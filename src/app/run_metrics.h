@@ -17,6 +17,7 @@ struct RankMetrics {
   int64_t layer_begin = 0, layer_end = 0;
   uint64_t weight_bytes = 0, kv_bytes = 0, peak_rss = 0, bytes_sent = 0;
   double compute_s = 0, comm_s = 0, wall_s = 0;
+  OpStats comm_ops[kCommOps];  // communication by kind of call (comm_s and bytes_sent are their sums)
   int64_t requests = 0, prompt_tokens = 0, generated_tokens = 0;  // drivers only
   char host[64] = {};
 };

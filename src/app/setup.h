@@ -2,6 +2,7 @@
 // this rank's slice of the model. Each ends with the all-or-none agreement, so one rank's error ends every rank.
 #pragma once
 #include <cstdint>
+#include <cxxopts.hpp>
 #include <memory>
 
 #include "app/topology.h"
@@ -23,16 +24,25 @@ struct RankPlan {
 RankPlan plan_ranks(const MpiSession& mpi, const char* verb, const LayoutFlags& flags, const ModelConfig& config,
                     int threads);
 
+// The speed flags generate and bench share.
+struct SpeedFlags {
+  int threads = 0;                   // --threads: kernel threads per rank (0: this rank's share of the host's cores)
+  DType weight_dtype = DType::kF32;  // --weight-dtype: kQ8_0 / kQ4_0 quantize at load; kF32 keeps the stored dtype
+  TpComm comm;                       // --wire-dtype, --comm-chunks
+};
+void add_speed_options(cxxopts::Options& options);
+SpeedFlags read_speed_flags(const cxxopts::ParseResult& r);  // throws Error on a bad value
+
 struct LoadedModel {
   std::unique_ptr<Transformer> model;
   uint64_t weight_bytes = 0;    // held by this rank
   uint64_t streamed_bytes = 0;  // read by this rank in every step (all but an embedding used only for lookups)
   int kept_unquantized = 0;     // with --weight-dtype: matrices left in their stored dtype
 };
-// Reads this rank's rows, columns and layers (quantized to quantize_to when it is kQ8_0 / kQ4_0); KV cache for
-// `slots` sequences of `ctx` positions.
+// Reads this rank's rows, columns and layers (quantized when speed.weight_dtype is kQ8_0 / kQ4_0); KV cache for
+// `slots` sequences of `ctx` positions; the tensor group's all-reduces as speed.comm says.
 LoadedModel load_model(const std::string& model_dir, const ModelConfig& config, const ParallelLayout& layout,
-                       Group* tp, int slots, int64_t ctx, int64_t max_step_tokens, DType quantize_to);
+                       Group* tp, int slots, int64_t ctx, int64_t max_step_tokens, const SpeedFlags& speed);
 
 // --weight-dtype: "stored" (kF32 here means: keep what the checkpoint has), "q8_0" or "q4_0". Throws Error otherwise.
 DType parse_weight_dtype(const std::string& text);

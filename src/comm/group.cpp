@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "core/check.h"
+#include "core/dtype.h"
 #include "core/timer.h"
 #include "model/parallel_layout.h"
 
@@ -13,21 +14,68 @@ CommStats& comm_stats() {
   return stats;
 }
 
+const char* comm_op_name(CommOp op) {
+  static const char* const names[kCommOps] = {"allreduce", "bcast", "reduce", "gatherv", "allgather", "send", "recv",
+                                              "probe"};
+  return names[int(op)];
+}
+
+CommStats CommStats::since(const CommStats& start) const {
+  CommStats d;
+  const auto minus = [](const OpStats& a, const OpStats& b) {
+    return OpStats{a.seconds - b.seconds, a.bytes_sent - b.bytes_sent, a.calls - b.calls};
+  };
+  static_cast<OpStats&>(d) = minus(*this, start);
+  for (int i = 0; i < kCommOps; ++i) d.by_op[i] = minus(by_op[i], start.by_op[i]);
+  return d;
+}
+
+WireDType parse_wire_dtype(const std::string& text) {
+  if (text == "f32") return WireDType::kF32;
+  if (text == "bf16") return WireDType::kBF16;
+  fail("--wire-dtype must be f32 or bf16, got '", text, "'");
+}
+
+const char* wire_dtype_name(WireDType wire) { return wire == WireDType::kF32 ? "f32" : "bf16"; }
+
 namespace {
-// Times one MPI call into comm_stats() and turns an MPI error into an Error naming the call.
+// Times one MPI call into comm_stats() (the totals and its kind's) and turns an MPI error into an Error naming it.
+// `calls` is 0 for the second half of a non-blocking operation.
 class Counted {
  public:
-  Counted(const char* what, uint64_t bytes) : what_(what) {
-    comm_stats().bytes_sent += bytes;
-    ++comm_stats().calls;
+  Counted(CommOp op, uint64_t bytes, int calls = 1) : op_(op) {
+    OpStats& o = comm_stats().by_op[int(op)];
+    comm_stats().bytes_sent += bytes, o.bytes_sent += bytes;
+    comm_stats().calls += calls, o.calls += calls;
   }
-  ~Counted() { comm_stats().seconds += timer_.seconds(); }
-  void check(int rc) const { MESH_CHECK(rc == MPI_SUCCESS, "MPI ", what_, " failed (code ", rc, ")"); }
+  ~Counted() {
+    const double s = timer_.seconds();
+    comm_stats().seconds += s, comm_stats().by_op[int(op_)].seconds += s;
+  }
+  void check(int rc) const {
+    MESH_CHECK(rc == MPI_SUCCESS, "MPI ", comm_op_name(op_), " failed (code ", rc, ")");
+  }
 
  private:
-  const char* what_;
+  CommOp op_;
   Timer timer_;
 };
+
+// MPI reduction of bf16 values: each pair added in fp32 and rounded back (commutative, so MPI may pick any order).
+void bf16_sum(void* in, void* inout, int* len, MPI_Datatype*) {
+  const auto* a = static_cast<const uint16_t*>(in);
+  auto* b = static_cast<uint16_t*>(inout);
+  for (int i = 0; i < *len; ++i) b[i] = f32_to_bf16(bf16_to_f32(a[i]) + bf16_to_f32(b[i]));
+}
+
+MPI_Op bf16_sum_op() {
+  static MPI_Op op = [] {
+    MPI_Op o;
+    MPI_Op_create(&bf16_sum, 1, &o);
+    return o;
+  }();
+  return op;
+}
 
 int to_int(int64_t n, const char* what) {
   MESH_CHECK(n >= 0 && n <= INT32_MAX, what, ": message of ", n, " elements is too large for one MPI call");
@@ -54,12 +102,32 @@ Group& Group::operator=(Group&& o) noexcept {
 }
 
 void Group::allreduce_sum(float* data, int64_t n) {
-  const Counted c("allreduce", uint64_t(n) * sizeof(float));
+  const Counted c(CommOp::kAllreduce, uint64_t(n) * sizeof(float));
   c.check(MPI_Allreduce(MPI_IN_PLACE, data, to_int(n, "allreduce"), MPI_FLOAT, MPI_SUM, comm_));
 }
 
+MPI_Request Group::iallreduce_sum(float* data, int64_t n) {
+  const Counted c(CommOp::kAllreduce, uint64_t(n) * sizeof(float));
+  MPI_Request req = MPI_REQUEST_NULL;
+  c.check(MPI_Iallreduce(MPI_IN_PLACE, data, to_int(n, "allreduce"), MPI_FLOAT, MPI_SUM, comm_, &req));
+  return req;
+}
+
+MPI_Request Group::iallreduce_sum_bf16(uint16_t* data, int64_t n) {
+  const Counted c(CommOp::kAllreduce, uint64_t(n) * sizeof(uint16_t));
+  MPI_Request req = MPI_REQUEST_NULL;
+  c.check(MPI_Iallreduce(MPI_IN_PLACE, data, to_int(n, "allreduce"), MPI_UINT16_T, bf16_sum_op(), comm_, &req));
+  return req;
+}
+
+void Group::wait_allreduce(MPI_Request& request) {
+  if (request == MPI_REQUEST_NULL) return;
+  const Counted c(CommOp::kAllreduce, 0, 0);
+  c.check(MPI_Wait(&request, MPI_STATUS_IGNORE));
+}
+
 void Group::bcast(void* data, int64_t bytes, int root) {
-  const Counted c("bcast", rank_ == root ? uint64_t(bytes) * uint64_t(size_ - 1) : 0);
+  const Counted c(CommOp::kBcast, rank_ == root ? uint64_t(bytes) * uint64_t(size_ - 1) : 0);
   c.check(MPI_Bcast(data, to_int(bytes, "bcast"), MPI_BYTE, root, comm_));
 }
 
@@ -71,14 +139,14 @@ void Group::bcast_bytes(std::vector<uint8_t>& data, int root) {
 }
 
 void Group::reduce_maxloc(std::vector<MaxLoc>& rows, int root) {
-  const Counted c("reduce", rows.size() * sizeof(MaxLoc));
+  const Counted c(CommOp::kReduce, rows.size() * sizeof(MaxLoc));
   const int n = to_int(int64_t(rows.size()), "reduce");
   c.check(MPI_Reduce(rank_ == root ? MPI_IN_PLACE : rows.data(), rows.data(), n, MPI_FLOAT_INT, MPI_MAXLOC, root,
                      comm_));
 }
 
 void Group::gatherv(const float* mine, int64_t n, float* all, const std::vector<int>& counts, int root) {
-  const Counted c("gatherv", rank_ == root ? 0 : uint64_t(n) * sizeof(float));
+  const Counted c(CommOp::kGatherv, rank_ == root ? 0 : uint64_t(n) * sizeof(float));
   std::vector<int> displs(counts.size(), 0);
   for (size_t i = 1; i < counts.size(); ++i) displs[i] = displs[i - 1] + counts[i - 1];
   c.check(MPI_Gatherv(mine, to_int(n, "gatherv"), MPI_FLOAT, all, counts.data(), displs.data(), MPI_FLOAT, root,
@@ -86,13 +154,13 @@ void Group::gatherv(const float* mine, int64_t n, float* all, const std::vector<
 }
 
 void Group::allgather(const void* mine, int64_t bytes, void* all) {
-  const Counted c("allgather", uint64_t(bytes) * uint64_t(size_ - 1));
+  const Counted c(CommOp::kAllgather, uint64_t(bytes) * uint64_t(size_ - 1));
   const int n = to_int(bytes, "allgather");
   c.check(MPI_Allgather(mine, n, MPI_BYTE, all, n, MPI_BYTE, comm_));
 }
 
 MPI_Request Group::isend(const void* data, int64_t bytes, int dest, int tag) {
-  const Counted c("isend", uint64_t(bytes));
+  const Counted c(CommOp::kSend, uint64_t(bytes));
   MPI_Request req = MPI_REQUEST_NULL;
   c.check(MPI_Isend(data, to_int(bytes, "isend"), MPI_BYTE, dest, tag, comm_, &req));
   return req;
@@ -100,7 +168,7 @@ MPI_Request Group::isend(const void* data, int64_t bytes, int dest, int tag) {
 
 void Group::wait(MPI_Request& request) {
   if (request == MPI_REQUEST_NULL) return;
-  const Counted c("wait", 0);
+  const Counted c(CommOp::kSend, 0, 0);
   c.check(MPI_Wait(&request, MPI_STATUS_IGNORE));
 }
 
@@ -112,12 +180,12 @@ bool Group::test(MPI_Request& request) {
 }
 
 void Group::send(const void* data, int64_t bytes, int dest, int tag) {
-  const Counted c("send", uint64_t(bytes));
+  const Counted c(CommOp::kSend, uint64_t(bytes));
   c.check(MPI_Send(data, to_int(bytes, "send"), MPI_BYTE, dest, tag, comm_));
 }
 
 int Group::recv_bytes(std::vector<uint8_t>& out, int source, int tag) {
-  const Counted c("recv", 0);
+  const Counted c(CommOp::kRecv, 0);
   MPI_Status st;
   c.check(MPI_Probe(source, tag, comm_, &st));
   int n = 0;
@@ -128,7 +196,7 @@ int Group::recv_bytes(std::vector<uint8_t>& out, int source, int tag) {
 }
 
 bool Group::probe(int source, int tag) {
-  const Counted c("iprobe", 0);
+  const Counted c(CommOp::kProbe, 0);
   int flag = 0;
   c.check(MPI_Iprobe(source, tag, comm_, &flag, MPI_STATUS_IGNORE));
   return flag != 0;

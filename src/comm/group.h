@@ -1,19 +1,35 @@
 // A communicator that counts what it does: every collective and message adds its wall time and the bytes this
-// rank sent to one per-process CommStats, which the run summary reports.
+// rank sent to one per-process CommStats, by kind of call, which the run summary reports.
 #pragma once
 #include <mpi.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace meshlm {
 
-struct CommStats {
+// The kinds of call that are counted apart. A non-blocking all-reduce counts its start and its wait as kAllreduce;
+// the wait of a point-to-point send counts as kSend.
+enum class CommOp : int { kAllreduce, kBcast, kReduce, kGatherv, kAllgather, kSend, kRecv, kProbe, kCount };
+constexpr int kCommOps = int(CommOp::kCount);
+const char* comm_op_name(CommOp op);
+
+struct OpStats {
   double seconds = 0;      // wall time inside MPI calls (waiting included)
   uint64_t bytes_sent = 0; // payload bytes this rank put on the wire (collectives: its own contribution)
-  int64_t calls = 0;
+  int64_t calls = 0;       // operations (a non-blocking one counts once)
+};
+struct CommStats : OpStats {  // the totals, and the same by kind of call
+  OpStats by_op[kCommOps];
+  CommStats since(const CommStats& start) const;  // what happened after `start` was taken
 };
 CommStats& comm_stats();
+
+// How activations travel: fp32 (exact), or bf16 (half the bytes; sums are rounded to bf16 on the way).
+enum class WireDType { kF32, kBF16 };
+WireDType parse_wire_dtype(const std::string& text);  // "f32" | "bf16"; throws Error naming the flag
+const char* wire_dtype_name(WireDType wire);
 
 // Greedy-sampling partial result: the largest logit and its vocabulary id (MPI_FLOAT_INT layout).
 struct MaxLoc {
@@ -36,6 +52,11 @@ class Group {
   MPI_Comm raw() const { return comm_; }
 
   void allreduce_sum(float* data, int64_t n);
+  // Starts a sum over the group in place; finish it with wait_allreduce(). `data` must live until then.
+  MPI_Request iallreduce_sum(float* data, int64_t n);
+  // Same on bf16 values (each partial sum rounded to bf16, added in fp32, the result rounded again).
+  MPI_Request iallreduce_sum_bf16(uint16_t* data, int64_t n);
+  static void wait_allreduce(MPI_Request& request);
   void bcast(void* data, int64_t bytes, int root);
   // Broadcasts a byte vector whose size only the root knows.
   void bcast_bytes(std::vector<uint8_t>& data, int root);
@@ -45,7 +66,8 @@ class Group {
   void gatherv(const float* mine, int64_t n, float* all, const std::vector<int>& counts, int root);
   void allgather(const void* mine, int64_t bytes, void* all);
 
-  // Point to point. isend copies nothing: `data` must live until wait(request) returns.
+  // Point to point. isend copies nothing: `data` must live until wait(request) returns. wait() and test() also
+  // work on any other request (test() lets MPI progress whatever is in flight).
   MPI_Request isend(const void* data, int64_t bytes, int dest, int tag);
   static void wait(MPI_Request& request);
   // Lets MPI move a pending message along; returns true (and clears the request) once it is done.

@@ -46,7 +46,15 @@ inline float f16_to_f32(uint16_t h) {
 #endif
 }
 
-uint16_t f32_to_bf16(float f);  // round to nearest even (used by tests and model writers)
+// Round to nearest even (NaN stays NaN).
+inline uint16_t f32_to_bf16(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return uint16_t((bits >> 16) | 0x40);
+  bits += 0x7fff + ((bits >> 16) & 1);
+  return uint16_t(bits >> 16);
+}
+void f32_to_bf16(const float* src, uint16_t* dst, size_t n);
 uint16_t f32_to_f16(float f);
 
 // dst[i] = float(src[i]) for n elements of the given dtype (for quantized dtypes n is a multiple of 32).

@@ -19,6 +19,11 @@ void progress() {
 }
 }  // namespace
 
+ProgressHook matmul_progress(void** context) {
+  *context = progress_context;
+  return progress_hook;
+}
+
 void set_matmul_progress(ProgressHook hook, void* context) {
   progress_hook = hook;
   progress_context = context;

@@ -35,6 +35,8 @@ Isa matmul_isa();
 // activations already in flight while a stage computes: Open MPI progresses non-blocking sends only inside MPI calls.
 using ProgressHook = void (*)(void* context);
 void set_matmul_progress(ProgressHook hook, void* context);
+// The hook in place (to chain onto it, and put it back).
+ProgressHook matmul_progress(void** context);
 
 // Same contract, by plain loops (double accumulation). Used by tests as the reference.
 void matmul_naive(const float* x, int64_t n, const WeightView& w, float* y);

@@ -13,7 +13,7 @@ namespace meshlm {
 Transformer::Transformer(const ModelConfig& config, ModelWeights weights, const ParallelLayout& layout, Group* tp,
                          int64_t max_slots, int64_t max_ctx, int64_t max_step_tokens)
     : config_(config), weights_(std::move(weights)), layout_(layout), tp_(tp && tp->size() > 1 ? tp : nullptr),
-      rope_(config), max_step_tokens_(max_step_tokens) {
+      row_parallel_(tp_, TpComm{}), rope_(config), max_step_tokens_(max_step_tokens) {
   n_heads_local_ = layout.q_heads.size();
   n_kv_heads_local_ = layout.kv_heads.size();
   hidden_local_ = layout.hidden.size();
@@ -121,8 +121,7 @@ void Transformer::attention_block(int64_t l, const StepBatch& batch) {
              scores_.data() + member * max_ctx, &att_[size_t(i * q_dim)]);
     }
   });
-  matmul(att_.data(), n, L.o_proj.view(), xb_.data());  // (n, dim) partial sums over this rank's heads
-  if (tp_) tp_->allreduce_sum(xb_.data(), n * dim);
+  row_parallel_.run(att_.data(), n, L.o_proj.view(), xb_.data());  // (n, dim), summed over the heads of all ranks
   if (!L.o_bias.empty()) add_bias(xb_.data(), L.o_bias.data(), n, dim);
   add_inplace(x_.data(), xb_.data(), n * dim);
 }
@@ -138,8 +137,7 @@ void Transformer::mlp_block(int64_t l, int64_t n) {
     add_bias(up_.data(), L.up_bias.data(), n, hidden_local_);
   }
   silu_mul(gate_.data(), up_.data(), n * hidden_local_);
-  matmul(gate_.data(), n, L.down_proj.view(), xb_.data());  // (n, dim) partial sums over this rank's hidden slice
-  if (tp_) tp_->allreduce_sum(xb_.data(), n * dim);
+  row_parallel_.run(gate_.data(), n, L.down_proj.view(), xb_.data());  // (n, dim), summed over the hidden slices
   if (!L.down_bias.empty()) add_bias(xb_.data(), L.down_bias.data(), n, dim);
   add_inplace(x_.data(), xb_.data(), n * dim);
 }

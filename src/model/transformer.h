@@ -12,6 +12,7 @@
 #include "model/kv_cache.h"
 #include "model/parallel_layout.h"
 #include "model/rope.h"
+#include "model/row_parallel.h"
 #include "model/step_batch.h"
 #include "model/weights.h"
 
@@ -22,6 +23,9 @@ class Transformer {
   // tp: the tensor group, or null for a single tensor rank.
   Transformer(const ModelConfig& config, ModelWeights weights, const ParallelLayout& layout, Group* tp,
               int64_t max_slots, int64_t max_ctx, int64_t max_step_tokens);
+
+  // How the tensor group's all-reduces travel (default: fp32, two overlapped parts).
+  void set_tp_comm(TpComm comm) { row_parallel_ = RowParallel(tp_, comm); }
 
   // First stage: the residual stream of the step's tokens from the (vocab-split) embedding.
   void embed(const StepBatch& batch);
@@ -49,6 +53,7 @@ class Transformer {
   ModelWeights weights_;
   ParallelLayout layout_;
   Group* tp_;
+  RowParallel row_parallel_;  // o_proj and down_proj outputs, summed over tp_
   Rope rope_;
   KVCache cache_;
   int64_t max_step_tokens_;

@@ -15,8 +15,8 @@ constexpr int kTagStep = 11;    // stage -> next stage: a step with its activati
 constexpr int kTagResult = 12;  // last stage -> driver: sampled tokens
 }  // namespace
 
-Pipeline::Pipeline(Transformer& model, Groups& groups, int micro_batches)
-    : model_(model), groups_(groups), layout_(model.layout()), micro_batches_(micro_batches),
+Pipeline::Pipeline(Transformer& model, Groups& groups, int micro_batches, WireDType wire)
+    : model_(model), groups_(groups), layout_(model.layout()), micro_batches_(micro_batches), wire_(wire),
       out_(size_t(micro_batches)), out_req_(size_t(micro_batches), MPI_REQUEST_NULL),
       results_(size_t(micro_batches)) {
   MESH_CHECK(micro_batches >= 1, "at least one micro-batch is needed");
@@ -100,6 +100,7 @@ void Pipeline::run_stage(int mb, const StepBatch& batch) {
   } else if (layout_.tp_rank == 0) {
     StepHeader h;
     h.micro_batch = mb;
+    h.wire = wire_;
     h.n_activations = batch.size() * model_.config().dim;
     std::vector<uint8_t>& out = outbox(mb);
     encode_step(h, batch, model_.activations(), out);

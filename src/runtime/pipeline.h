@@ -22,7 +22,8 @@ namespace meshlm {
 
 class Pipeline : public StepRunner {
  public:
-  Pipeline(Transformer& model, Groups& groups, int micro_batches);
+  // wire: how activations travel from stage to stage.
+  Pipeline(Transformer& model, Groups& groups, int micro_batches, WireDType wire = WireDType::kF32);
   ~Pipeline() override;
 
   bool is_driver() const { return groups_.replica.rank() == 0; }
@@ -54,6 +55,7 @@ class Pipeline : public StepRunner {
   Groups& groups_;
   const ParallelLayout& layout_;
   int micro_batches_;
+  WireDType wire_;
   double compute_s_ = 0;
 
   StepBatch batch_;                          // the step being served

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/check.h"
+#include "core/dtype.h"
 
 namespace meshlm {
 namespace {
@@ -62,13 +63,18 @@ class Reader {
   size_t pos_ = 0;
 };
 
+thread_local std::vector<uint16_t> bf16_scratch;  // activations as received, before widening
+
 }  // namespace
 
 void encode_step(const StepHeader& h, const StepBatch& b, const float* x, std::vector<uint8_t>& out) {
   Writer w(out);
   w.put(h);
   w.put_vecs(b.tokens, b.positions, b.slots, b.logit_rows, b.rows);  // RowSpec is plain data
-  w.raw(x, size_t(h.n_activations) * sizeof(float));
+  if (h.wire == WireDType::kF32) return w.raw(x, size_t(h.n_activations) * sizeof(float));
+  const size_t at = out.size();
+  out.resize(at + size_t(h.n_activations) * sizeof(uint16_t));
+  f32_to_bf16(x, reinterpret_cast<uint16_t*>(out.data() + at), size_t(h.n_activations));
 }
 
 StepHeader decode_step(const std::vector<uint8_t>& in, StepBatch& b, float* x, int64_t x_capacity) {
@@ -79,7 +85,14 @@ StepHeader decode_step(const std::vector<uint8_t>& in, StepBatch& b, float* x, i
   MESH_CHECK(b.positions.size() == b.tokens.size() && b.slots.size() == b.tokens.size() &&
                  b.rows.size() == b.logit_rows.size() && h.n_activations >= 0 && h.n_activations <= x_capacity,
              "malformed step message");
-  r.raw(x, size_t(h.n_activations) * sizeof(float));
+  MESH_CHECK(h.wire == WireDType::kF32 || h.wire == WireDType::kBF16, "malformed step message: wire dtype");
+  if (h.wire == WireDType::kF32) {
+    r.raw(x, size_t(h.n_activations) * sizeof(float));
+  } else {
+    bf16_scratch.resize(size_t(h.n_activations));
+    r.raw(bf16_scratch.data(), bf16_scratch.size() * sizeof(uint16_t));
+    to_f32(bf16_scratch.data(), DType::kBF16, x, bf16_scratch.size());
+  }
   return h;
 }
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "comm/group.h"
 #include "model/step_batch.h"
 
 namespace meshlm {
@@ -14,7 +15,8 @@ enum class StepKind : int32_t { kStep = 0, kStop = 1 };
 struct StepHeader {
   StepKind kind = StepKind::kStep;
   int32_t micro_batch = 0;
-  int64_t n_activations = 0;  // floats of residual stream that follow the batch (0 on the first stage)
+  WireDType wire = WireDType::kF32;  // how the activations travel (bf16: rounded, half the bytes)
+  int64_t n_activations = 0;  // values of residual stream that follow the batch (0 on the first stage)
 };
 
 // Serializes header + batch + activations (header.n_activations floats from x) into out.

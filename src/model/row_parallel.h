@@ -1,0 +1,44 @@
+// The output of a row-parallel linear layer (Megatron's RowParallelLinear: o_proj and down_proj under tensor
+// parallelism): each tensor rank multiplies its slice of the input features, and the partial sums are added over the
+// tensor group, one all-reduce per layer for the whole step.
+//
+// Overlap: the output features are computed in `chunks` parts. Each part's all-reduce starts (non-blocking) as soon
+// as the part is computed and travels while the cores compute the next part (matmul's progress hook lets MPI move
+// it), so only the last part's all-reduce is exposed. With WireDType::kBF16 the parts travel as bf16.
+#pragma once
+#include <mpi.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "comm/group.h"
+#include "kernels/matmul.h"
+
+namespace meshlm {
+
+struct TpComm {
+  WireDType wire = WireDType::kF32;
+  int chunks = 2;  // parts per row-parallel output (1: compute all, then one blocking all-reduce)
+};
+
+class RowParallel {
+ public:
+  RowParallel() = default;
+  RowParallel(Group* tp, TpComm comm) : tp_(tp), comm_(comm) {}
+
+  // y (n, w.rows) = x (n, w.cols) · wᵀ summed over the tensor group (plain matmul without one).
+  void run(const float* x, int64_t n, const WeightView& w, float* y);
+
+ private:
+  static void progress(void* self);
+
+  Group* tp_ = nullptr;
+  TpComm comm_;
+  std::vector<float> part_;        // (n, w.rows) as parts: part c is (n, rows of c), contiguous
+  std::vector<uint16_t> wire_;     // the same in bf16
+  std::vector<MPI_Request> pending_;
+  ProgressHook outer_ = nullptr;   // the hook this one chains onto while it runs
+  void* outer_context_ = nullptr;
+};
+
+}  // namespace meshlm
