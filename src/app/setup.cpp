@@ -51,7 +51,7 @@ void add_speed_options(cxxopts::Options& o) {
                      "halves the bytes but rounds the sums, so tokens may differ from a single rank's",
        cxxopts::value<std::string>()->default_value("f32"))
       ("comm-chunks", "Parts each tensor-parallel all-reduce is split into, each sent while the next is computed "
-                      "(1: compute, then reduce)", cxxopts::value<int>()->default_value("2"));
+                      "(1: compute, then reduce)", cxxopts::value<int>()->default_value("4"));
 }
 
 SpeedFlags read_speed_flags(const cxxopts::ParseResult& r) {

@@ -3,7 +3,6 @@
 #include <utility>
 
 #include "core/check.h"
-#include "core/dtype.h"
 #include "core/timer.h"
 #include "model/parallel_layout.h"
 
@@ -12,6 +11,14 @@ namespace meshlm {
 CommStats& comm_stats() {
   static CommStats stats;
   return stats;
+}
+
+void count_comm(CommOp op, uint64_t bytes_sent, int64_t calls, double seconds) {
+  CommStats& s = comm_stats();
+  OpStats& o = s.by_op[int(op)];
+  s.bytes_sent += bytes_sent, o.bytes_sent += bytes_sent;
+  s.calls += calls, o.calls += calls;
+  s.seconds += seconds, o.seconds += seconds;
 }
 
 const char* comm_op_name(CommOp op) {
@@ -43,15 +50,8 @@ namespace {
 // `calls` is 0 for the second half of a non-blocking operation.
 class Counted {
  public:
-  Counted(CommOp op, uint64_t bytes, int calls = 1) : op_(op) {
-    OpStats& o = comm_stats().by_op[int(op)];
-    comm_stats().bytes_sent += bytes, o.bytes_sent += bytes;
-    comm_stats().calls += calls, o.calls += calls;
-  }
-  ~Counted() {
-    const double s = timer_.seconds();
-    comm_stats().seconds += s, comm_stats().by_op[int(op_)].seconds += s;
-  }
+  Counted(CommOp op, uint64_t bytes, int calls = 1) : op_(op) { count_comm(op, bytes, calls, 0); }
+  ~Counted() { count_comm(op_, 0, 0, timer_.seconds()); }
   void check(int rc) const {
     MESH_CHECK(rc == MPI_SUCCESS, "MPI ", comm_op_name(op_), " failed (code ", rc, ")");
   }
@@ -60,22 +60,6 @@ class Counted {
   CommOp op_;
   Timer timer_;
 };
-
-// MPI reduction of bf16 values: each pair added in fp32 and rounded back (commutative, so MPI may pick any order).
-void bf16_sum(void* in, void* inout, int* len, MPI_Datatype*) {
-  const auto* a = static_cast<const uint16_t*>(in);
-  auto* b = static_cast<uint16_t*>(inout);
-  for (int i = 0; i < *len; ++i) b[i] = f32_to_bf16(bf16_to_f32(a[i]) + bf16_to_f32(b[i]));
-}
-
-MPI_Op bf16_sum_op() {
-  static MPI_Op op = [] {
-    MPI_Op o;
-    MPI_Op_create(&bf16_sum, 1, &o);
-    return o;
-  }();
-  return op;
-}
 
 int to_int(int64_t n, const char* what) {
   MESH_CHECK(n >= 0 && n <= INT32_MAX, what, ": message of ", n, " elements is too large for one MPI call");
@@ -110,13 +94,6 @@ MPI_Request Group::iallreduce_sum(float* data, int64_t n) {
   const Counted c(CommOp::kAllreduce, uint64_t(n) * sizeof(float));
   MPI_Request req = MPI_REQUEST_NULL;
   c.check(MPI_Iallreduce(MPI_IN_PLACE, data, to_int(n, "allreduce"), MPI_FLOAT, MPI_SUM, comm_, &req));
-  return req;
-}
-
-MPI_Request Group::iallreduce_sum_bf16(uint16_t* data, int64_t n) {
-  const Counted c(CommOp::kAllreduce, uint64_t(n) * sizeof(uint16_t));
-  MPI_Request req = MPI_REQUEST_NULL;
-  c.check(MPI_Iallreduce(MPI_IN_PLACE, data, to_int(n, "allreduce"), MPI_UINT16_T, bf16_sum_op(), comm_, &req));
   return req;
 }
 

@@ -25,6 +25,8 @@ struct CommStats : OpStats {  // the totals, and the same by kind of call
   CommStats since(const CommStats& start) const;  // what happened after `start` was taken
 };
 CommStats& comm_stats();
+// Adds to comm_stats() (the totals and op's): for communication done outside Group (comm/async_allreduce.h).
+void count_comm(CommOp op, uint64_t bytes_sent, int64_t calls, double seconds);
 
 // How activations travel: fp32 (exact), or bf16 (half the bytes; sums are rounded to bf16 on the way).
 enum class WireDType { kF32, kBF16 };
@@ -52,10 +54,9 @@ class Group {
   MPI_Comm raw() const { return comm_; }
 
   void allreduce_sum(float* data, int64_t n);
-  // Starts a sum over the group in place; finish it with wait_allreduce(). `data` must live until then.
+  // MPI_Iallreduce; finish it with wait_allreduce(). Only bench/bench_comm uses it, to show why the layers use
+  // comm/async_allreduce.h instead (Open MPI's libnbc took 1.7-2x the blocking time over TCP).
   MPI_Request iallreduce_sum(float* data, int64_t n);
-  // Same on bf16 values (each partial sum rounded to bf16, added in fp32, the result rounded again).
-  MPI_Request iallreduce_sum_bf16(uint16_t* data, int64_t n);
   static void wait_allreduce(MPI_Request& request);
   void bcast(void* data, int64_t bytes, int root);
   // Broadcasts a byte vector whose size only the root knows.

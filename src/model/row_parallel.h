@@ -2,15 +2,14 @@
 // parallelism): each tensor rank multiplies its slice of the input features, and the partial sums are added over the
 // tensor group, one all-reduce per layer for the whole step.
 //
-// Overlap: the output features are computed in `chunks` parts. Each part's all-reduce starts (non-blocking) as soon
-// as the part is computed and travels while the cores compute the next part (matmul's progress hook lets MPI move
-// it), so only the last part's all-reduce is exposed. With WireDType::kBF16 the parts travel as bf16.
+// Overlap: the output features are computed in `chunks` parts. Each part's all-reduce (comm/async_allreduce.h) starts
+// as soon as the part is computed and travels while the cores compute the next part (matmul's progress hook lets MPI
+// move it), so only the last part's all-reduce is exposed. With WireDType::kBF16 the parts travel as bf16.
 #pragma once
-#include <mpi.h>
-
 #include <cstdint>
 #include <vector>
 
+#include "comm/async_allreduce.h"
 #include "comm/group.h"
 #include "kernels/matmul.h"
 
@@ -18,7 +17,7 @@ namespace meshlm {
 
 struct TpComm {
   WireDType wire = WireDType::kF32;
-  int chunks = 2;  // parts per row-parallel output (1: compute all, then one blocking all-reduce)
+  int chunks = 4;  // parts per row-parallel output (1: compute all, then sum)
 };
 
 class RowParallel {
@@ -34,9 +33,8 @@ class RowParallel {
 
   Group* tp_ = nullptr;
   TpComm comm_;
-  std::vector<float> part_;        // (n, w.rows) as parts: part c is (n, rows of c), contiguous
-  std::vector<uint16_t> wire_;     // the same in bf16
-  std::vector<MPI_Request> pending_;
+  std::vector<float> part_;            // (n, w.rows) as parts: part c is (n, rows of c), contiguous
+  std::vector<AsyncAllreduce> sums_;   // one per part
   ProgressHook outer_ = nullptr;   // the hook this one chains onto while it runs
   void* outer_context_ = nullptr;
 };

@@ -24,7 +24,7 @@ class Transformer {
   Transformer(const ModelConfig& config, ModelWeights weights, const ParallelLayout& layout, Group* tp,
               int64_t max_slots, int64_t max_ctx, int64_t max_step_tokens);
 
-  // How the tensor group's all-reduces travel (default: fp32, two overlapped parts).
+  // How the tensor group's all-reduces travel (default: fp32, four overlapped parts).
   void set_tp_comm(TpComm comm) { row_parallel_ = RowParallel(tp_, comm); }
 
   // First stage: the residual stream of the step's tokens from the (vocab-split) embedding.
