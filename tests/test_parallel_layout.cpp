@@ -67,6 +67,14 @@ TEST(LayerCounts, EvenByHandAndByWeight) {
   EXPECT_EQ(layer_counts(32, 3, {}), (std::vector<int64_t>{11, 11, 10}));
   EXPECT_EQ(layer_counts(32, 3, {10, 12, 10}), (std::vector<int64_t>{10, 12, 10}));
   EXPECT_EQ(layer_counts_weighted(32, {1, 1, 2}), (std::vector<int64_t>{8, 8, 16}));
+  // Balanced: the last stage also runs the head. No head: even. A head worth 4.3 layers (Llama-3.2-1B cut to 4
+  // layers): 3 + 1, since 4.3 + 1 beats 4.3 + 2; 16 layers with that head over 2 stages: 10 | 6 + 4.3.
+  EXPECT_EQ(layer_counts_balanced(8, 2, 0.0), (std::vector<int64_t>{4, 4}));
+  EXPECT_EQ(layer_counts_balanced(4, 2, 4.3), (std::vector<int64_t>{3, 1}));
+  EXPECT_EQ(layer_counts_balanced(16, 2, 4.3), (std::vector<int64_t>{10, 6}));
+  EXPECT_EQ(layer_counts_balanced(16, 4, 4.3), (std::vector<int64_t>{5, 5, 5, 1}));
+  EXPECT_EQ(layer_counts_balanced(32, 4, 1.0), (std::vector<int64_t>{8, 8, 8, 8}));  // ties: the even split
+  EXPECT_EQ(layer_counts_balanced(5, 1, 9.0), (std::vector<int64_t>{5}));
   EXPECT_EQ(layer_counts_weighted(5, {100, 1}), (std::vector<int64_t>{4, 1}));  // every stage keeps a layer
   const auto w = layer_counts_weighted(33, {3.5, 1.25, 2});
   EXPECT_EQ(std::accumulate(w.begin(), w.end(), int64_t(0)), 33);

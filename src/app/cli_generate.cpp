@@ -81,7 +81,7 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
       ("pp", "Pipeline stages (default: chosen from the hosts); data-parallel replicas = ranks / (tp*pp)",
        cxxopts::value<int>())
       ("layer-split", "Layers per pipeline stage, e.g. 10,12,10, or 'auto' to weight by each host's free memory "
-                      "(default: even)", cxxopts::value<std::string>())
+                      "(default: balanced, counting the lm_head as work of the last stage)", cxxopts::value<std::string>())
       ("micro-batches", "Micro-batches in flight through the pipeline (default: one per stage)",
        cxxopts::value<int>())
       ("h5", "Also write results as HDF5: per request id, tokens, finish reason and timings, run metadata as "

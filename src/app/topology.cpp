@@ -94,10 +94,11 @@ Topology resolve_topology(const LayoutFlags& flags, const HostFacts& facts, cons
     }
     t.layer_counts = layer_counts_weighted(c.n_layers, weight);
     how << "; layers split by free memory";
+  } else if (flags.layer_split.empty()) {
+    t.layer_counts = layer_counts_balanced(c.n_layers, t.pp, head_in_layers(c));
+    if (t.pp > 1) how << "; layers balanced with the lm_head on the last stage";
   } else {
-    const std::vector<int64_t> by_hand =
-        flags.layer_split.empty() ? std::vector<int64_t>{} : parse_layer_split(flags.layer_split);
-    t.layer_counts = layer_counts(c.n_layers, t.pp, by_hand);
+    t.layer_counts = layer_counts(c.n_layers, t.pp, parse_layer_split(flags.layer_split));
   }
   t.how = how.str();
   return t;

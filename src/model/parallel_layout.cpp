@@ -51,6 +51,28 @@ std::vector<int64_t> layer_counts(int64_t n_layers, int64_t P, const std::vector
   return by_hand;
 }
 
+std::vector<int64_t> layer_counts_balanced(int64_t n_layers, int64_t P, double head_layers) {
+  std::vector<int64_t> counts = layer_counts(n_layers, P, {});
+  if (P == 1) return counts;
+  // The first P-1 stages share what the last leaves them evenly; try every size of the last stage.
+  double best = 1e300, even = double(n_layers) / double(P), best_off = 1e300;
+  for (int64_t last = 1; last <= n_layers - (P - 1); ++last) {
+    const int64_t rest = n_layers - last, widest = (rest + P - 2) / (P - 1);
+    const double busiest = std::max(double(last) + head_layers, double(widest)), off = std::fabs(double(last) - even);
+    if (busiest < best - 1e-9 || (busiest < best + 1e-9 && off < best_off)) {
+      best = busiest, best_off = off;
+      for (int64_t s = 0; s + 1 < P; ++s) counts[size_t(s)] = even_split(rest, P - 1, s).size();
+      counts[size_t(P - 1)] = last;
+    }
+  }
+  return counts;
+}
+
+double head_in_layers(const ModelConfig& c) {
+  const double layer = double(c.dim) * (2.0 * c.q_dim() + 2.0 * c.kv_dim()) + 3.0 * double(c.dim) * c.hidden_dim;
+  return double(c.vocab_size) * c.dim / layer;
+}
+
 std::vector<int64_t> layer_counts_weighted(int64_t n_layers, const std::vector<double>& weights) {
   const int64_t P = int64_t(weights.size());
   MESH_CHECK(P >= 1 && P <= n_layers, "pipeline size ", P, " must be between 1 and the ", n_layers, " layers");

@@ -49,6 +49,11 @@ std::vector<int64_t> layer_counts(int64_t n_layers, int64_t P, const std::vector
 // Layer counts proportional to each stage's weight (e.g. its free memory), every stage at least one layer,
 // rounded by largest remainder.
 std::vector<int64_t> layer_counts_weighted(int64_t n_layers, const std::vector<double>& weights);
+// The default split: the stages' work balanced when the last stage also runs the lm_head, worth `head_layers` layers
+// (vocab·dim over one layer's matmul weights). Minimizes the busiest stage; among equals, the most even split.
+std::vector<int64_t> layer_counts_balanced(int64_t n_layers, int64_t P, double head_layers);
+// The lm_head's matmul work in units of one transformer layer's.
+double head_in_layers(const ModelConfig& c);
 // "10,12,10" -> {10, 12, 10}; throws Error on anything else.
 std::vector<int64_t> parse_layer_split(const std::string& text);
 
