@@ -260,5 +260,26 @@ TEST(Attention, MatchesNaiveSoftmaxWithGqa) {
   }
 }
 
+TEST(Attention, RunOfTokensMatchesTokenByToken) {
+  // A prefill run of 150 tokens (three blocks of query rows) at positions 20..169 over a cache of 170, GQA 3/1 with
+  // heads split [1, 3) as a second kernel thread would take them; with and without a sliding window.
+  const int64_t hd = 8, n_heads = 3, n_kv = 1, T = 170, pos0 = 20, m = 150;
+  const auto q = randn(size_t(m * n_heads * hd), 11), k = randn(size_t(T * n_kv * hd), 12), v = randn(size_t(T * n_kv * hd), 13);
+  const AttentionShape shape{n_heads, n_kv, hd, 3};
+  for (int64_t window : {int64_t(0), int64_t(37)}) {
+    std::vector<float> run(q.size(), -1.0f), one(size_t(n_heads * hd)), scores(static_cast<size_t>(T)), scratch;
+    attend_run(q.data(), m, pos0, window, k.data(), v.data(), shape, 1, 3, scratch, run.data());
+    for (int64_t i = 0; i < m; ++i) {
+      const int64_t pos = pos0 + i, first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
+      attend(&q[size_t(i * n_heads * hd)], k.data(), v.data(), first, pos, shape, scores.data(), one.data());
+      for (int64_t j = 0; j < n_heads * hd; ++j) {
+        const float got = run[size_t(i * n_heads * hd + j)];
+        if (j < hd) EXPECT_EQ(got, -1.0f) << "head 0 is another thread's";
+        else EXPECT_NEAR(got, one[size_t(j)], 1e-5) << "window " << window << " token " << i << " [" << j << "]";
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace meshlm

@@ -1,6 +1,8 @@
-// Causal GQA attention of one query token over a sequence's cached keys and values.
+// Causal GQA attention over a sequence's cached keys and values: of one query token (decode), or of a run of
+// consecutive tokens of one sequence (a prefill chunk) by sgemm.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 namespace meshlm {
 
@@ -18,5 +20,12 @@ struct AttentionShape {
 // Local query head h (global first_q_head + h) reads global kv head (first_q_head + h) / group. scores: scratch of at least last + 1 floats.
 void attend(const float* q, const float* k_cache, const float* v_cache, int64_t first, int64_t last,
             const AttentionShape& shape, float* scores, float* out);
+
+// The same for m consecutive tokens of one sequence at positions pos0 .. pos0 + m - 1, for local query heads [h0, h1)
+// only (so threads can share the heads). q, out: (m, n_heads * head_dim) rows. window: sliding window (0: none).
+// Per block of query rows, scores = Q·Kᵀ and out = P·V are OpenBLAS sgemm calls (single-threaded in the caller's
+// thread); the causal mask and the softmax are taken as attend() takes them. scores: scratch, grown as needed.
+void attend_run(const float* q, int64_t m, int64_t pos0, int64_t window, const float* k_cache, const float* v_cache,
+                const AttentionShape& shape, int64_t h0, int64_t h1, std::vector<float>& scores, float* out);
 
 }  // namespace meshlm

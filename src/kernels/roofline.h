@@ -10,8 +10,8 @@ namespace meshlm {
 // four-rows-at-a-time read; best of `reps` passes each.
 double measure_read_bandwidth(int64_t bytes = int64_t(1) << 30, int reps = 5);
 
-// GFLOP/s of OpenBLAS sgemm y (n, d) = x (n, d) · Wᵀ (d, d), with as many OpenBLAS threads as the kernel pool has;
-// best of `reps`.
+// GFLOP/s of OpenBLAS sgemm y (n, d) = x (n, d) · Wᵀ (d, d), W's rows shared by the kernel pool's threads (each
+// calling single-threaded OpenBLAS); best of `reps`.
 double measure_sgemm_peak(int64_t n = 512, int64_t d = 2048, int reps = 10);
 
 }  // namespace meshlm

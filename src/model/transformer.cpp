@@ -109,14 +109,33 @@ void Transformer::attention_block(int64_t l, const StepBatch& batch) {
   }
   const AttentionShape shape{n_heads_local_, n_kv_heads_local_, hd, config_.n_heads / config_.n_kv_heads,
                              layout_.q_heads.begin, layout_.kv_heads.begin};
-  // Tokens dealt round-robin over the kernel threads (later positions cost more), each with its own scores row.
+  // Runs of consecutive positions of one sequence (prefill chunks) go through attend_run with their heads shared by
+  // the kernel threads; the other tokens (decode) are dealt round-robin, each with its own scores row.
   ThreadPool& pool = kernel_pool();
-  const int64_t max_ctx = cache_.max_ctx();
+  const int64_t max_ctx = cache_.max_ctx(), window = config_.sliding_window;
   if (scores_.size() < size_t(pool.size() * max_ctx)) scores_.resize(size_t(pool.size() * max_ctx));
+  if (run_scores_.size() < size_t(pool.size())) run_scores_.resize(size_t(pool.size()));
+  runs_.clear();
+  singles_.clear();
+  for (int64_t i = 0, j; i < n; i = j) {
+    for (j = i + 1; j < n && batch.slots[size_t(j)] == batch.slots[size_t(i)] &&
+                    batch.positions[size_t(j)] == batch.positions[size_t(j - 1)] + 1;)
+      ++j;
+    if (j - i >= kMinRun) runs_.push_back({i, j});
+    else for (int64_t k = i; k < j; ++k) singles_.push_back(k);
+  }
   pool.run([&](int member) {
-    for (int64_t i = member; i < n; i += pool.size()) {
+    const Range heads = even_split(n_heads_local_, pool.size(), member);
+    for (const Range& r : runs_) {
+      const int slot = batch.slots[size_t(r.begin)];
+      attend_run(&q_[size_t(r.begin * q_dim)], r.size(), batch.positions[size_t(r.begin)], window, cache_.k(l, slot),
+                 cache_.v(l, slot), shape, heads.begin, heads.end, run_scores_[size_t(member)],
+                 &att_[size_t(r.begin * q_dim)]);
+    }
+    for (size_t k = size_t(member); k < singles_.size(); k += size_t(pool.size())) {
+      const int64_t i = singles_[k];
       const int slot = batch.slots[size_t(i)], pos = batch.positions[size_t(i)];
-      const int64_t first = config_.sliding_window > 0 ? std::max<int64_t>(0, pos - config_.sliding_window + 1) : 0;
+      const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
       attend(&q_[size_t(i * q_dim)], cache_.k(l, slot), cache_.v(l, slot), first, pos, shape,
              scores_.data() + member * max_ctx, &att_[size_t(i * q_dim)]);
     }

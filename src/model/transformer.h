@@ -69,6 +69,10 @@ class Transformer {
   std::vector<float> up_;       // (T, hidden_local)
   std::vector<float> cos_, sin_;  // (T, head_dim / 2)
   std::vector<float> scores_;   // (kernel threads, max_ctx)
+  std::vector<std::vector<float>> run_scores_;  // per kernel thread: (query rows, keys) of attend_run
+  std::vector<Range> runs_;       // this step's prefill runs: token ranges of one sequence, consecutive positions
+  std::vector<int64_t> singles_;  // the other tokens
+  static constexpr int64_t kMinRun = 4;  // shorter runs go token by token
   std::vector<float> head_in_;  // (slots, dim) normed rows whose logits are wanted
   std::vector<float> logits_;   // (slots, vocab_local)
 };
