@@ -46,6 +46,30 @@ def kernels(path):
     return "\n".join(out)
 
 
+def comm(work):
+    """All-reduce time per message size, one column per form, one table per link."""
+    forms = ["mpi_f32", "mpi_iallreduce_f32", "ours_f32", "ours_bf16"]
+    out = []
+    for net, title in (("shm", "shared memory (one host)"), ("tb5", "vcluster tb5"), ("1gbe", "vcluster 1gbe")):
+        try:
+            data = json.load(open(f"{work}/comm-{net}.json"))
+        except OSError:
+            continue
+        us = {}
+        for b in data["benchmarks"]:
+            name = b["run_name"].split("/")  # allreduce/<form>/bytes:N/iterations:K/real_time
+            size = int(name[2].split(":")[1])
+            scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}[b["time_unit"]]
+            us[(name[1], size)] = b["real_time"] * scale
+        sizes = sorted({k[1] for k in us})
+        out += [f"**{title}** (µs per all-reduce of 2 ranks; bytes = the fp32 payload)", "",
+                "| bytes | " + " | ".join(forms) + " |", "|---" * (len(forms) + 1) + "|"]
+        for n in sizes:
+            out.append(f"| {n} | " + " | ".join(f"{us[(f, n)]:.1f}" if (f, n) in us else "-" for f in forms) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
 def pick(rs, **want):
     for r in rs:
         if all(str(r[k]) == str(v) for k, v in want.items()):
@@ -126,7 +150,7 @@ bf16, 1.01 GB, tied 128256 x 2048 head (half of the bytes).
 
 ## Layouts on emulated links (`scripts/sweep`, one core per rank: `--threads 1`)
 
-Two vcluster nodes, one rank each, for tp2 and pp2; tp1 runs on one node. `--tests pp --batch 1 --prompt 128` and
+Two vcluster nodes, one rank each, for tp2 and pp2 (the "bf16 wire" rows: `--wire-dtype bf16`); tp1 runs on one node. `--tests pp --batch 1 --prompt 128` and
 `--tests tg --batch 1,16 --gen 16`. Summed ceilings: each rank measures its own at the same time as the others.
 
 {table(sweep)}
@@ -134,6 +158,13 @@ Two vcluster nodes, one rank each, for tp2 and pp2; tp1 runs on one node. `--tes
 ![throughput](results/sweep_throughput.png)
 ![against the ceilings](results/sweep_roofline.png)
 
+## All-reduce through our Comm (`bench/bench_comm`, 2 ranks)
+
+`mpi_f32`: MPI_Allreduce (the embedding's sum); `mpi_iallreduce_f32`: Open MPI's non-blocking form (start + wait);
+`ours_f32` / `ours_bf16`: comm/async_allreduce.h, which the tensor-parallel layers use (`--wire-dtype f32|bf16`),
+started and waited at once here (in the layers, each part's sum travels while the next part is computed).
+
+{comm(work)}
 ## Kernels (`build/bench/bench_matmul --threads=N`)
 
 `decode/*`: one step over 1 GiB of weights (4096 x 4096 matrices), beyond every cache. `batch/*`: one 2048 x 2048
