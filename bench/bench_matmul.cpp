@@ -94,8 +94,9 @@ void decode(benchmark::State& state, DType dtype, int isa) {
 }
 
 // n rows against one cache-resident 2048 x 2048 matrix: matmul, OpenBLAS sgemm on fp32 weights (kSgemm), or our
-// skinny kernel at any n (kSkinny: where it stops winning sets kSkinnyRows).
-enum Path { kMatmul, kSgemm, kSkinny };
+// skinny kernel at any n (kSkinny: where it stops winning sets kSkinnyRows; kSkinnyBf16Dot: the AVX512_BF16 kernel,
+// which is not the default).
+enum Path { kMatmul, kSgemm, kSkinny, kSkinnyBf16Dot };
 void batch(benchmark::State& state, DType dtype, Path path) {
   const bool sgemm = path == kSgemm;
   const int64_t n = state.range(0), dim = 2048;
@@ -107,10 +108,12 @@ void batch(benchmark::State& state, DType dtype, Path path) {
     if (sgemm) {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(dim), int(dim), 1.0f, x.data(), int(dim),
                   w.f32.data(), int(dim), 0.0f, y.data(), int(dim));
-    } else if (path == kSkinny) {
+    } else if (path == kSkinny || path == kSkinnyBf16Dot) {
+      const Isa isa = path == kSkinny ? matmul_isa() : Isa::kAvx512Bf16;
+      if (!isa_supported(isa)) return state.SkipWithError("instruction set not supported here");
       kernel_pool().run([&](int m) {
         const Share s = share_of(dim, kernel_pool().size(), m, 16);
-        matvec_rows(matmul_isa(), x.data(), n, w.views[0], s.begin, s.end, y.data());
+        matvec_rows(isa, x.data(), n, w.views[0], s.begin, s.end, y.data());
       });
     } else {
       matmul(x.data(), n, w.views[0], y.data());
@@ -134,6 +137,7 @@ BENCHMARK_CAPTURE(decode, f16, DType::kF16, -1)->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode, f32, DType::kF32, -1)->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode, q8_0, DType::kQ8_0, -1)->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode, q4_0, DType::kQ4_0, -1)->Apply(decode_rows);
+BENCHMARK_CAPTURE(decode, bf16_avx512bf16, DType::kBF16, int(Isa::kAvx512Bf16))->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode, bf16_avx2, DType::kBF16, int(Isa::kAvx2))->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(decode, bf16_portable, DType::kBF16, int(Isa::kPortable))->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(batch, sgemm_f32_reference, DType::kF32, kSgemm)->Apply(batch_rows);
@@ -141,6 +145,7 @@ BENCHMARK_CAPTURE(batch, matmul_f32, DType::kF32, kMatmul)->Apply(batch_rows);
 BENCHMARK_CAPTURE(batch, matmul_bf16, DType::kBF16, kMatmul)->Apply(batch_rows);
 BENCHMARK_CAPTURE(batch, matmul_f16, DType::kF16, kMatmul)->Apply(batch_rows);
 BENCHMARK_CAPTURE(batch, skinny_bf16, DType::kBF16, kSkinny)->Apply(batch_rows);
+BENCHMARK_CAPTURE(batch, skinny_bf16_avx512bf16, DType::kBF16, kSkinnyBf16Dot)->Apply(batch_rows);
 BENCHMARK_CAPTURE(batch, skinny_f32, DType::kF32, kSkinny)->Apply(batch_rows);
 
 }  // namespace

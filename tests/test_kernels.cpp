@@ -68,7 +68,7 @@ TEST(Matmul, MatchesNaiveForEveryDtypeAndShape) {
 
 TEST(Matmul, EverySupportedInstructionSetMatchesNaive) {
   int tested = 0;
-  for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512, Isa::kNeon}) {
+  for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512, Isa::kNeon, Isa::kAvx512Bf16}) {
     if (!isa_supported(isa)) continue;
     ++tested;
     check_against_naive(isa_name(isa), [isa](const float* x, int64_t n, const WeightView& w, float* y) {

@@ -64,7 +64,7 @@ void matmul(const float* x, int64_t n, const WeightView& w, float* y) {
   const bool skinny = n <= (w.dtype == DType::kF32 ? kSkinnyRowsF32 : quantized ? kSkinnyRowsQ : kSkinnyRows16);
   thread_local std::vector<BlockQ8_0> xq;  // (n * cols / 32) x as q8_0 blocks, for quantized weights
   if (quantized && skinny) quantize_rows_q8_0(x, n, w.cols, xq);
-  const bool avx2 = active_isa == Isa::kAvx2 || active_isa == Isa::kAvx512;
+  const bool avx2 = active_isa == Isa::kAvx2 || active_isa == Isa::kAvx512 || active_isa == Isa::kAvx512Bf16;
   // Each member takes a contiguous share of the weight rows, in panels: about 1 MiB of weights for the skinny
   // kernels, 8 MiB as fp32 for sgemm (wide enough that repacking x for each call stays cheap). Between panels
   // member 0 lets MPI progress.

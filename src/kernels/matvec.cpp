@@ -16,6 +16,7 @@ void matvec_rows_avx2(const float* x, int64_t n, const WeightView& w, int64_t r0
 void matvec_rows_neon(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y);
 float read_sum_avx512(const float* p, int64_t n);
 float read_sum_avx2(const float* p, int64_t n);
+void matvec_rows_avx512_bf16(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y);
 float read_sum_neon(const float* p, int64_t n);
 
 namespace portable {
@@ -40,6 +41,7 @@ bool isa_supported(Isa isa) {
     case Isa::kAvx512:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl");
+    case Isa::kAvx512Bf16: return isa_supported(Isa::kAvx512) && __builtin_cpu_supports("avx512bf16");
 #endif
 #if defined(__aarch64__)
     case Isa::kNeon: return true;
@@ -62,6 +64,7 @@ const char* isa_name(Isa isa) {
     case Isa::kAvx2: return "avx2";
     case Isa::kAvx512: return "avx512";
     case Isa::kNeon: return "neon";
+    case Isa::kAvx512Bf16: return "avx512bf16";
     default: return "portable";
   }
 }
@@ -71,6 +74,7 @@ void matvec_rows(Isa isa, const float* x, int64_t n, const WeightView& w, int64_
   switch (isa) {
 #if defined(__x86_64__)
     case Isa::kAvx512: return matvec_rows_avx512(x, n, w, r0, r1, y);
+    case Isa::kAvx512Bf16: return matvec_rows_avx512_bf16(x, n, w, r0, r1, y);
     case Isa::kAvx2: return matvec_rows_avx2(x, n, w, r0, r1, y);
 #endif
 #if defined(__aarch64__)
@@ -83,7 +87,8 @@ void matvec_rows(Isa isa, const float* x, int64_t n, const WeightView& w, int64_
 float read_sum(Isa isa, const float* p, int64_t n) {
   switch (isa) {
 #if defined(__x86_64__)
-    case Isa::kAvx512: return read_sum_avx512(p, n);
+    case Isa::kAvx512:
+    case Isa::kAvx512Bf16: return read_sum_avx512(p, n);
     case Isa::kAvx2: return read_sum_avx2(p, n);
 #endif
 #if defined(__aarch64__)

@@ -1,6 +1,7 @@
 // Skinny matmul: y = x · Wᵀ for a few rows of x (decode), with the weights converted to fp32 in registers as they
 // stream past, so no fp32 copy of them is written anywhere. One implementation per instruction set, chosen at run
-// time from what the CPU has (AVX-512, AVX2 with FMA and F16C, NEON), and a portable one for the rest.
+// time from what the CPU has (AVX-512 with or without AVX512_BF16, AVX2 with FMA and F16C, NEON), and a portable one
+// for the rest.
 #pragma once
 #include <cstdint>
 
@@ -8,10 +9,11 @@
 
 namespace meshlm {
 
-enum class Isa { kPortable, kAvx2, kAvx512, kNeon };
+// kAvx512Bf16: bf16 weights by vdpbf16ps (matvec_bf16dot.cpp), the rest as kAvx512.
+enum class Isa { kPortable, kAvx2, kAvx512, kNeon, kAvx512Bf16 };
 
 Isa best_isa();               // the widest this CPU supports (checked once)
-const char* isa_name(Isa isa);  // "portable", "avx2", "avx512", "neon"
+const char* isa_name(Isa isa);  // "portable", "avx2", "avx512", "neon", "avx512bf16"
 bool isa_supported(Isa isa);
 
 // y[i * w.rows + r] = x[i] · w[r] for i in [0, n), r in [r0, r1). Sums in fp32 with fused multiply-adds.
