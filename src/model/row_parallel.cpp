@@ -29,12 +29,6 @@ void RowParallel::run(const float* x, int64_t n, const WeightView& w, float* y) 
   if (!tp_) return matmul(x, n, w, y);
   const int64_t rows = w.rows;
   const int chunks = int(std::clamp<int64_t>(std::min<int64_t>(comm_.chunks, rows / kMinPartRows), 1, rows));
-  if (chunks == 1) {  // no overlap: compute, then sum in place
-    matmul(x, n, w, y);
-    if (sums_.empty()) sums_.resize(1);
-    sums_[0].start(*tp_, y, n * rows, comm_.wire, kTagBase);
-    return sums_[0].wait();
-  }
   part_.resize(size_t(n * rows));
   if (sums_.size() < size_t(chunks)) sums_.resize(size_t(chunks));
   outer_ = matmul_progress(&outer_context_);
