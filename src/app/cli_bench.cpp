@@ -68,9 +68,6 @@ bool parse_bench(int argc, char** argv, BenchArgs& a, bool quiet) {
       ("gen", "Generated tokens per sequence in the tg test", cxxopts::value<int>()->default_value("32"))
       ("tests", "pp (prefill), tg (decode) or pp,tg", cxxopts::value<std::string>()->default_value("pp,tg"))
       ("reps", "Timed repetitions of each test (after one warm-up)", cxxopts::value<int>()->default_value("3"))
-      ("tp", "Tensor-parallel ranks per stage (default: chosen from the hosts)", cxxopts::value<int>())
-      ("pp", "Pipeline stages (default: chosen from the hosts)", cxxopts::value<int>())
-      ("layer-split", "Layers per pipeline stage, e.g. 10,12,10, or 'auto'", cxxopts::value<std::string>())
       ("micro-batches", "Micro-batches in flight (default: one per stage)", cxxopts::value<int>())
       ("max-batch-tokens", "Tokens per step", cxxopts::value<int>()->default_value("512"))
       ("probe-mb", "Buffer for the read-bandwidth probe, MiB per rank", cxxopts::value<int64_t>()->default_value("1024"))
@@ -78,9 +75,11 @@ bool parse_bench(int argc, char** argv, BenchArgs& a, bool quiet) {
       ("csv", "Append the rows to this CSV file", cxxopts::value<std::string>()->default_value(""))
       ("md", "Append the markdown table to this file", cxxopts::value<std::string>()->default_value(""))
       ("h5", "Append the rows to /bench/* of this HDF5 file", cxxopts::value<std::string>()->default_value(""));
+  add_layout_options(o);
   add_speed_options(o);
   cxxopts::ParseResult r;
   if (!parse_options(o, argc, argv, r, quiet)) return false;
+  a.layout = read_layout_flags(r);
   a.model_dir = r["model"].as<std::string>();
   a.batches = parse_list(r["batch"].as<std::string>(), "batch");
   const std::string tests = r["tests"].as<std::string>();
@@ -93,9 +92,6 @@ bool parse_bench(int argc, char** argv, BenchArgs& a, bool quiet) {
   a.speed = read_speed_flags(r);
   a.label = r["label"].as<std::string>();
   a.csv = r["csv"].as<std::string>(), a.md = r["md"].as<std::string>(), a.h5 = r["h5"].as<std::string>();
-  if (r.count("tp")) a.layout.tp = r["tp"].as<int>();
-  if (r.count("pp")) a.layout.pp = r["pp"].as<int>();
-  if (r.count("layer-split")) a.layout.layer_split = r["layer-split"].as<std::string>();
   if (r.count("micro-batches")) a.micro_batches = r["micro-batches"].as<int>();
   MESH_CHECK(a.prompt >= 1 && a.gen >= 1 && a.reps >= 1, "--prompt, --gen and --reps must be at least 1");
   MESH_CHECK(a.probe_mb >= 16, "--probe-mb must be at least 16");

@@ -77,11 +77,6 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
        cxxopts::value<int>()->default_value("0"))
       ("max-context", "Cap on positions per sequence (0 = what the requests need, up to the model's limit)",
        cxxopts::value<int>()->default_value("0"))
-      ("tp", "Tensor-parallel ranks per stage (default: chosen from the hosts)", cxxopts::value<int>())
-      ("pp", "Pipeline stages (default: chosen from the hosts); data-parallel replicas = ranks / (tp*pp)",
-       cxxopts::value<int>())
-      ("layer-split", "Layers per pipeline stage, e.g. 10,12,10, or 'auto' to weight by each host's free memory "
-                      "(default: balanced, counting the lm_head as work of the last stage)", cxxopts::value<std::string>())
       ("micro-batches", "Micro-batches in flight through the pipeline (default: one per stage)",
        cxxopts::value<int>())
       ("h5", "Also write results as HDF5: per request id, tokens, finish reason and timings, run metadata as "
@@ -92,9 +87,11 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
        cxxopts::value<std::string>())
       ("dump-logits", "Write each request's first-step logits to this HDF5 file as /logits/<id>",
        cxxopts::value<std::string>());
+  add_layout_options(o);
   add_speed_options(o);
   cxxopts::ParseResult r;
   if (!parse_options(o, argc, argv, r, quiet)) return false;
+  a.layout = read_layout_flags(r);
   a.model_dir = r["model"].as<std::string>();
   a.prompts = required(r, "prompts");
   a.output = required(r, "output");
@@ -113,9 +110,6 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
   MESH_CHECK(a.logprobs >= 0, "--logprobs must be >= 0");
   MESH_CHECK(a.logprobs == 0 || !a.h5.empty(), "--logprobs K goes into the results file: give --h5 FILE too");
   if (r.count("metrics-json")) a.metrics_json = r["metrics-json"].as<std::string>();
-  if (r.count("tp")) a.layout.tp = r["tp"].as<int>();
-  if (r.count("pp")) a.layout.pp = r["pp"].as<int>();
-  if (r.count("layer-split")) a.layout.layer_split = r["layer-split"].as<std::string>();
   if (r.count("micro-batches")) a.micro_batches = r["micro-batches"].as<int>();
   a.defaults.max_tokens = r["max-tokens"].as<int>();
   a.defaults.sampling.temperature = r["temperature"].as<double>();
@@ -199,6 +193,9 @@ void print_banner(const ModelConfig& c, const Topology& t, const JobShape& s, si
   }
   std::fprintf(stderr, "meshlm: layout tp %d x pp %d x dp %d (%s); stage layers %s; %d micro-batch%s\n", t.tp, t.pp,
                t.dp, t.how.c_str(), stages.c_str(), s.micro_batches, s.micro_batches == 1 ? "" : "es");
+  if (c.is_moe())
+    std::fprintf(stderr, "meshlm: mixture of experts: %d experts, top %d, %s split over the %d tensor rank%s\n",
+                 c.moe.n_experts, c.moe.top_k, moe_split_name(t.moe_split), t.tp, t.tp == 1 ? "" : "s");
   std::fprintf(stderr, "meshlm: kernels %s, %d thread%s on rank 0\n", isa_name(matmul_isa()), threads,
                threads == 1 ? "" : "s");
   if (t.pp > 1 && s.micro_batches < t.pp)

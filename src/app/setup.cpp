@@ -13,7 +13,7 @@ RankPlan plan_ranks(const MpiSession& mpi, const char* verb, const LayoutFlags& 
   mpi.all_or_none(verb, [&] {
     p.topo = resolve_topology(flags, p.facts, config);
     p.layout = ParallelLayout::make(config, mpi.world_size(), mpi.world_rank(), p.topo.tp, p.topo.pp,
-                                    p.topo.layer_counts);
+                                    p.topo.layer_counts, p.topo.moe_split);
   });
   p.threads = threads > 0 ? threads : default_threads(p.facts, mpi.world_rank());
   set_matmul_threads(p.threads);
@@ -39,6 +39,28 @@ DType parse_weight_dtype(const std::string& text) {
   if (text == "q8_0") return DType::kQ8_0;
   if (text == "q4_0") return DType::kQ4_0;
   fail("--weight-dtype must be stored, q8_0 or q4_0, got '", text, "'");
+}
+
+void add_layout_options(cxxopts::Options& o) {
+  o.add_options("layout")
+      ("tp", "Tensor-parallel ranks per stage (default: chosen from the hosts)", cxxopts::value<int>())
+      ("pp", "Pipeline stages (default: chosen from the hosts); data-parallel replicas = ranks / (tp*pp)",
+       cxxopts::value<int>())
+      ("layer-split", "Layers per pipeline stage, e.g. 10,12,10, or 'auto' to weight by each host's free memory "
+                      "(default: balanced by weight bytes, counting the lm_head as work of the last stage)",
+       cxxopts::value<std::string>())
+      ("moe-split", std::string("Mixture-of-experts layers under tensor parallelism: experts (each rank holds whole "
+                                "experts) or tensor (every expert split like a dense MLP); default ") +
+                        moe_split_name(kDefaultMoeSplit), cxxopts::value<std::string>());
+}
+
+LayoutFlags read_layout_flags(const cxxopts::ParseResult& r) {
+  LayoutFlags f;
+  if (r.count("tp")) f.tp = r["tp"].as<int>();
+  if (r.count("pp")) f.pp = r["pp"].as<int>();
+  if (r.count("layer-split")) f.layer_split = r["layer-split"].as<std::string>();
+  if (r.count("moe-split")) parse_moe_split(f.moe_split = r["moe-split"].as<std::string>());
+  return f;
 }
 
 void add_speed_options(cxxopts::Options& o) {

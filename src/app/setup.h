@@ -24,6 +24,10 @@ struct RankPlan {
 RankPlan plan_ranks(const MpiSession& mpi, const char* verb, const LayoutFlags& flags, const ModelConfig& config,
                     int threads);
 
+// The layout flags generate and bench share: --tp, --pp, --layer-split, --moe-split.
+void add_layout_options(cxxopts::Options& options);
+LayoutFlags read_layout_flags(const cxxopts::ParseResult& r);
+
 // The speed flags generate and bench share.
 struct SpeedFlags {
   int threads = 0;                   // --threads: kernel threads per rank (0: this rank's share of the host's cores)

@@ -83,19 +83,26 @@ Topology resolve_topology(const LayoutFlags& flags, const HostFacts& facts, cons
     t.tp = std::max(flags.tp, 1), t.pp = std::max(flags.pp, 1);
     how << "from --tp/--pp";
   }
-  check_degrees(facts.world_size, t.tp, t.pp, c);
+  t.moe_split = flags.moe_split.empty() ? kDefaultMoeSplit : parse_moe_split(flags.moe_split);
+  check_degrees(facts.world_size, t.tp, t.pp, c, t.moe_split);
   t.dp = facts.world_size / (t.tp * t.pp);
+  // Layers weigh their matmul parameters (all experts included), the first stage the embedding, the last the head.
+  const std::vector<double> costs = layer_params(c);
+  std::vector<double> ends(size_t(t.pp), 0.0);
+  ends.back() += head_params(c);
   if (flags.layer_split == "auto") {
-    // Each stage gets layers in proportion to the free memory of its most constrained rank (over all replicas).
+    // The busiest stage relative to the free memory of its most constrained rank (over all replicas) is minimized,
+    // so no stage is given more than its share of the bytes.
     std::vector<double> weight(size_t(t.pp), 1e300);
     for (int r = 0; r < facts.world_size; ++r) {
       const int s = place(r, t.tp, t.pp).pp;
       weight[size_t(s)] = std::min(weight[size_t(s)], facts.free_per_rank[size_t(r)]);
     }
-    t.layer_counts = layer_counts_weighted(c.n_layers, weight);
+    if (!c.tie_embeddings || t.pp > 1) ends.front() += head_params(c);  // the embedding, held by the first stage
+    t.layer_counts = layer_counts_fit(costs, weight, ends);
     how << "; layers split by free memory";
   } else if (flags.layer_split.empty()) {
-    t.layer_counts = layer_counts_balanced(c.n_layers, t.pp, head_in_layers(c));
+    t.layer_counts = layer_counts_fit(costs, std::vector<double>(size_t(t.pp), 1.0), ends);
     if (t.pp > 1) how << "; layers balanced with the lm_head on the last stage";
   } else {
     t.layer_counts = layer_counts(c.n_layers, t.pp, parse_layer_split(flags.layer_split));

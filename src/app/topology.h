@@ -5,12 +5,14 @@
 #include <vector>
 
 #include "io/hf_config.h"
+#include "model/parallel_layout.h"
 
 namespace meshlm {
 
 struct LayoutFlags {
   int tp = 0, pp = 0;        // 0: not given
   std::string layer_split;   // "", "auto" or "10,12,10"
+  std::string moe_split;     // "", "experts" or "tensor" (--moe-split)
 };
 
 // What every rank learned about the hosts, gathered once (collective) before any choice is made.
@@ -29,6 +31,7 @@ int default_threads(const HostFacts& facts, int world_rank);
 struct Topology {
   int tp = 1, pp = 1, dp = 1;
   std::vector<int64_t> layer_counts;   // (pp)
+  MoeSplit moe_split = MoeSplit::kExperts;  // how a tensor group shares each MoE layer
   std::string how;                     // one line: how it was chosen
 };
 // Pure: the same answer on every rank. Throws Error with the reason for an impossible layout.

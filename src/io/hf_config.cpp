@@ -78,7 +78,56 @@ RopeScaling parse_rope_scaling(const Reader& r) {
   return s;
 }
 
+int int_or(const Reader& r, const char* key, int fallback) { return r.has(key) ? r.positive_int(key) : fallback; }
+
+// The MoE keys of Mixtral / Qwen2-MoE / Qwen3-MoE, with transformers' defaults for missing ones.
+void parse_moe(const Reader& r, ModelConfig& c) {
+  MoeConfig& m = c.moe;
+  switch (c.arch) {
+    case Arch::kMixtral:
+      m.n_experts = int_or(r, "num_local_experts", 8);
+      m.top_k = int_or(r, "num_experts_per_tok", 2);
+      m.expert_dim = c.hidden_dim;
+      m.norm_topk = true;
+      m.mixtral_names = true;
+      break;
+    case Arch::kQwen2Moe:
+    case Arch::kQwen3Moe: {
+      const bool q2 = c.arch == Arch::kQwen2Moe;
+      m.n_experts = int_or(r, "num_experts", q2 ? 60 : 128);
+      m.top_k = int_or(r, "num_experts_per_tok", q2 ? 4 : 8);
+      m.expert_dim = int_or(r, "moe_intermediate_size", q2 ? 1408 : 768);
+      m.norm_topk = r.boolean("norm_topk_prob", false);
+      m.sparse_step = int_or(r, "decoder_sparse_step", 1);
+      if (q2) m.shared_expert_dim = r.has("shared_expert_intermediate_size")
+                                        ? r.j["shared_expert_intermediate_size"].get<int>() : 5632;
+      MESH_CHECK(m.shared_expert_dim >= 0, r.path, ": \"shared_expert_intermediate_size\" must be >= 0");
+      if (r.has("mlp_only_layers")) {
+        const json& v = r.j["mlp_only_layers"];
+        MESH_CHECK(v.is_array(), r.path, ": \"mlp_only_layers\" must be a list of layer indices, got ", v.dump());
+        for (const json& e : v) {
+          MESH_CHECK(e.is_number_integer() && e.get<int64_t>() >= 0 && e.get<int64_t>() < c.n_layers, r.path,
+                     ": \"mlp_only_layers\" entry ", e.dump(), " is not a layer index in [0, ", c.n_layers, ")");
+          m.dense_layers.push_back(e.get<int>());
+        }
+      }
+      break;
+    }
+    default:
+      return;
+  }
+  MESH_CHECK(m.top_k <= m.n_experts, r.path, ": num_experts_per_tok ", m.top_k, " is more than the ", m.n_experts,
+             " experts");
+}
+
 }  // namespace
+
+bool ModelConfig::moe_layer(int64_t l) const {
+  if (!is_moe()) return false;
+  for (int d : moe.dense_layers)
+    if (d == l) return false;
+  return (l + 1) % moe.sparse_step == 0;
+}
 
 const char* arch_label(Arch arch) {
   switch (arch) {
@@ -86,6 +135,9 @@ const char* arch_label(Arch arch) {
     case Arch::kMistral: return "mistral";
     case Arch::kQwen2: return "qwen2";
     case Arch::kQwen3: return "qwen3";
+    case Arch::kMixtral: return "mixtral";
+    case Arch::kQwen2Moe: return "qwen2_moe";
+    case Arch::kQwen3Moe: return "qwen3_moe";
   }
   return "?";
 }
@@ -108,9 +160,13 @@ ModelConfig load_model_config(const std::string& model_dir) {
   else if (c.arch_name == "MistralForCausalLM") c.arch = Arch::kMistral;
   else if (c.arch_name == "Qwen2ForCausalLM") c.arch = Arch::kQwen2;
   else if (c.arch_name == "Qwen3ForCausalLM") c.arch = Arch::kQwen3;
+  else if (c.arch_name == "MixtralForCausalLM") c.arch = Arch::kMixtral;
+  else if (c.arch_name == "Qwen2MoeForCausalLM") c.arch = Arch::kQwen2Moe;
+  else if (c.arch_name == "Qwen3MoeForCausalLM") c.arch = Arch::kQwen3Moe;
   else
     fail(path, ": architecture \"", c.arch_name,
-         "\" is not supported (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM)");
+         "\" is not supported (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, "
+         "MixtralForCausalLM, Qwen2MoeForCausalLM, Qwen3MoeForCausalLM)");
 
   c.dim = r.positive_int("hidden_size");
   c.hidden_dim = r.positive_int("intermediate_size");
@@ -146,19 +202,26 @@ ModelConfig load_model_config(const std::string& model_dir) {
       c.mlp_bias = r.boolean("mlp_bias", false);
       break;
     case Arch::kMistral:
+    case Arch::kMixtral:
       break;
     case Arch::kQwen2:
       c.qkv_bias = true;  // Qwen2 always has q/k/v biases and none on o_proj
       break;
+    case Arch::kQwen2Moe:
+      c.qkv_bias = r.boolean("qkv_bias", true);
+      break;
     case Arch::kQwen3:
+    case Arch::kQwen3Moe:
       c.qkv_bias = c.o_bias = r.boolean("attention_bias", false);
       c.qk_norm = true;
       break;
   }
+  parse_moe(r, c);
   // Sliding-window attention: Mistral uses it when set; Qwen only with use_sliding_window.
   if (r.has("sliding_window") && j["sliding_window"].is_number_integer()) {
-    bool used = c.arch == Arch::kMistral || ((c.arch == Arch::kQwen2 || c.arch == Arch::kQwen3) &&
-                                             r.boolean("use_sliding_window", false));
+    const bool qwen = c.arch == Arch::kQwen2 || c.arch == Arch::kQwen3 || c.arch == Arch::kQwen2Moe ||
+                      c.arch == Arch::kQwen3Moe;
+    bool used = c.arch == Arch::kMistral || c.arch == Arch::kMixtral || (qwen && r.boolean("use_sliding_window", false));
     if (used) c.sliding_window = r.positive_int("sliding_window");
   }
 

@@ -1,11 +1,26 @@
 // config.json (+ generation_config.json) -> ModelConfig. The only place Hugging Face config key names appear.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
 namespace meshlm {
 
-enum class Arch { kLlama, kMistral, kQwen2, kQwen3 };
+enum class Arch { kLlama, kMistral, kQwen2, kQwen3, kMixtral, kQwen2Moe, kQwen3Moe };
+
+// Mixture of experts (Mixtral, Qwen2-MoE, Qwen3-MoE), as transformers computes it: router logits x·gateᵀ, softmax
+// over all experts, the top_k kept (renormalised to sum 1 when norm_topk), out = Σ pₖ·expertₖ(x)
+// [+ sigmoid(x·shared_gateᵀ)·shared_expert(x)]. n_experts == 0: a dense model.
+struct MoeConfig {
+  int n_experts = 0;             // num_local_experts (Mixtral) / num_experts (Qwen)
+  int top_k = 0;                 // num_experts_per_tok
+  int expert_dim = 0;            // each expert's intermediate size: moe_intermediate_size (Mixtral: intermediate_size)
+  bool norm_topk = false;        // renormalise the top-k probabilities (Mixtral always; Qwen: norm_topk_prob)
+  int shared_expert_dim = 0;     // Qwen2-MoE shared_expert_intermediate_size (0: none)
+  int sparse_step = 1;           // Qwen decoder_sparse_step
+  std::vector<int> dense_layers; // Qwen mlp_only_layers
+  bool mixtral_names = false;    // block_sparse_moe.experts.{j}.w1/w2/w3 rather than mlp.experts.{j}.*_proj
+};
 
 struct RopeScaling {
   enum class Type { kNone, kLinear, kLlama3 } type = Type::kNone;
@@ -35,10 +50,14 @@ struct ModelConfig {
   bool mlp_bias = false;        // gate/up/down have biases (Llama mlp_bias)
   bool qk_norm = false;         // per-head RMSNorm on q and k before RoPE (Qwen3)
   std::string torch_dtype;      // as declared; weights keep their stored dtype regardless
+  MoeConfig moe;
   int bos_id = -1;
   std::vector<int> eos_ids;     // from config.json and generation_config.json, deduplicated
 
   int q_dim() const { return n_heads * head_dim; }
+  bool is_moe() const { return moe.n_experts > 0; }
+  // Whether layer l's MLP is a mixture of experts (Qwen: not in mlp_only_layers and (l+1) % decoder_sparse_step == 0).
+  bool moe_layer(int64_t l) const;
   int kv_dim() const { return n_kv_heads * head_dim; }
 };
 

@@ -12,6 +12,11 @@ struct WeightView {
   const void* data = nullptr;
   DType dtype = DType::kF32;
   int64_t rows = 0, cols = 0;
+
+  // Rows [r0, r1) (whole rows of any dtype, quantized blocks included).
+  WeightView row_slice(int64_t r0, int64_t r1) const {
+    return {static_cast<const uint8_t*>(data) + size_t(r0) * row_bytes(dtype, cols), dtype, r1 - r0, cols};
+  }
 };
 
 // y (n, w.rows) = x (n, w.cols) · wᵀ, split by weight rows over kernel_pool()'s threads. Up to kSkinnyRows* rows

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "core/check.h"
@@ -51,48 +52,89 @@ std::vector<int64_t> layer_counts(int64_t n_layers, int64_t P, const std::vector
   return by_hand;
 }
 
-std::vector<int64_t> layer_counts_balanced(int64_t n_layers, int64_t P, double head_layers) {
-  std::vector<int64_t> counts = layer_counts(n_layers, P, {});
-  if (P == 1) return counts;
-  // The first P-1 stages share what the last leaves them evenly; try every size of the last stage.
-  double best = 1e300, even = double(n_layers) / double(P), best_off = 1e300;
-  for (int64_t last = 1; last <= n_layers - (P - 1); ++last) {
-    const int64_t rest = n_layers - last, widest = (rest + P - 2) / (P - 1);
-    const double busiest = std::max(double(last) + head_layers, double(widest)), off = std::fabs(double(last) - even);
-    if (busiest < best - 1e-9 || (busiest < best + 1e-9 && off < best_off)) {
-      best = busiest, best_off = off;
-      for (int64_t s = 0; s + 1 < P; ++s) counts[size_t(s)] = even_split(rest, P - 1, s).size();
-      counts[size_t(P - 1)] = last;
-    }
+std::vector<int64_t> layer_counts_fit(const std::vector<double>& cost, const std::vector<double>& capacity,
+                                      const std::vector<double>& extra) {
+  const int64_t L = int64_t(cost.size()), P = int64_t(capacity.size());
+  MESH_CHECK(P >= 1 && P <= L, "pipeline size ", P, " must be between 1 and the ", L, " layers");
+  std::vector<double> prefix(size_t(L + 1), 0.0), cap(capacity);
+  for (int64_t i = 0; i < L; ++i) prefix[size_t(i + 1)] = prefix[size_t(i)] + cost[size_t(i)];
+  double cap_sum = 0;
+  for (double& c : cap) cap_sum += (c = std::max(c, 1e-300));
+  // Load of stage s holding layers [i, j).
+  auto load = [&](int64_t s, int64_t i, int64_t j) {
+    return (prefix[size_t(j)] - prefix[size_t(i)] + (extra.empty() ? 0.0 : extra[size_t(s)])) / cap[size_t(s)];
+  };
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  // Pass 1: the smallest possible busiest load. best[s][j]: stages 0..s covering layers [0, j).
+  std::vector<std::vector<double>> best(size_t(P), std::vector<double>(size_t(L + 1), kInf));
+  for (int64_t j = 1; j <= L; ++j) best[0][size_t(j)] = load(0, 0, j);
+  for (int64_t s = 1; s < P; ++s)
+    for (int64_t j = s + 1; j <= L; ++j)
+      for (int64_t i = s; i < j; ++i)
+        best[size_t(s)][size_t(j)] = std::min(best[size_t(s)][size_t(j)],
+                                              std::max(best[size_t(s - 1)][size_t(i)], load(s, i, j)));
+  const double limit = best[size_t(P - 1)][size_t(L)] * (1 + 1e-9) + 1e-12;
+  // Pass 2: among splits within that limit, counts nearest the capacity-proportional ones.
+  std::vector<std::vector<double>> off(size_t(P), std::vector<double>(size_t(L + 1), kInf));
+  std::vector<std::vector<int64_t>> from(size_t(P), std::vector<int64_t>(size_t(L + 1), 0));
+  auto target = [&](int64_t s) { return double(L) * cap[size_t(s)] / cap_sum; };
+  for (int64_t j = 1; j <= L; ++j)
+    if (load(0, 0, j) <= limit) off[0][size_t(j)] = std::fabs(double(j) - target(0));
+  for (int64_t s = 1; s < P; ++s)
+    for (int64_t j = s + 1; j <= L; ++j)
+      for (int64_t i = s; i < j; ++i) {
+        if (off[size_t(s - 1)][size_t(i)] == kInf || load(s, i, j) > limit) continue;
+        const double o = off[size_t(s - 1)][size_t(i)] + std::fabs(double(j - i) - target(s));
+        if (o < off[size_t(s)][size_t(j)] - 1e-12) off[size_t(s)][size_t(j)] = o, from[size_t(s)][size_t(j)] = i;
+      }
+  std::vector<int64_t> counts(static_cast<size_t>(P));
+  for (int64_t s = P - 1, j = L; s >= 0; --s) {
+    const int64_t i = s == 0 ? 0 : from[size_t(s)][size_t(j)];
+    counts[size_t(s)] = j - i;
+    j = i;
   }
   return counts;
 }
 
+std::vector<int64_t> layer_counts_balanced(int64_t n_layers, int64_t P, double head_layers) {
+  MESH_CHECK(P >= 1 && P <= n_layers, "pipeline size ", P, " must be between 1 and the ", n_layers, " layers");
+  std::vector<double> extra(size_t(P), 0.0);
+  extra.back() = head_layers;
+  return layer_counts_fit(std::vector<double>(size_t(n_layers), 1.0), std::vector<double>(size_t(P), 1.0), extra);
+}
+
+std::vector<double> layer_params(const ModelConfig& c) {
+  const double attn = double(c.dim) * (2.0 * c.q_dim() + 2.0 * c.kv_dim());
+  const MoeConfig& m = c.moe;
+  const double moe = double(m.n_experts) * 3.0 * c.dim * m.expert_dim + double(m.n_experts) * c.dim +
+                     3.0 * c.dim * m.shared_expert_dim + (m.shared_expert_dim > 0 ? double(c.dim) : 0.0);
+  std::vector<double> out;
+  for (int64_t l = 0; l < c.n_layers; ++l) out.push_back(attn + (c.moe_layer(l) ? moe : 3.0 * c.dim * c.hidden_dim));
+  return out;
+}
+
+double head_params(const ModelConfig& c) { return double(c.vocab_size) * c.dim; }
+
+double active_params(const ModelConfig& c) {
+  const double attn = double(c.dim) * (2.0 * c.q_dim() + 2.0 * c.kv_dim());
+  const MoeConfig& m = c.moe;
+  const double moe = double(m.top_k) * 3.0 * c.dim * m.expert_dim + double(m.n_experts) * c.dim +
+                     3.0 * c.dim * m.shared_expert_dim + (m.shared_expert_dim > 0 ? double(c.dim) : 0.0);
+  double total = head_params(c) + (c.tie_embeddings ? 0.0 : double(c.dim));  // head + one embedding row
+  for (int64_t l = 0; l < c.n_layers; ++l) total += attn + (c.moe_layer(l) ? moe : 3.0 * c.dim * c.hidden_dim);
+  return total;
+}
+
 double head_in_layers(const ModelConfig& c) {
-  const double layer = double(c.dim) * (2.0 * c.q_dim() + 2.0 * c.kv_dim()) + 3.0 * double(c.dim) * c.hidden_dim;
-  return double(c.vocab_size) * c.dim / layer;
+  const std::vector<double> layers = layer_params(c);
+  const double mean = std::accumulate(layers.begin(), layers.end(), 0.0) / double(layers.size());
+  return head_params(c) / mean;
 }
 
 std::vector<int64_t> layer_counts_weighted(int64_t n_layers, const std::vector<double>& weights) {
   const int64_t P = int64_t(weights.size());
   MESH_CHECK(P >= 1 && P <= n_layers, "pipeline size ", P, " must be between 1 and the ", n_layers, " layers");
-  double total = 0;
-  for (double w : weights) total += std::max(w, 0.0);
-  if (total <= 0) return layer_counts(n_layers, P, {});
-  // One layer each, then the rest shared by weight: floors first, then the largest remainders.
-  const int64_t spare = n_layers - P;
-  std::vector<int64_t> counts(size_t(P), 1);
-  std::vector<std::pair<double, int64_t>> rem;
-  int64_t given = 0;
-  for (int64_t s = 0; s < P; ++s) {
-    const double share = spare * std::max(weights[size_t(s)], 0.0) / total;
-    counts[size_t(s)] += int64_t(std::floor(share));
-    given += int64_t(std::floor(share));
-    rem.push_back({share - std::floor(share), s});
-  }
-  std::stable_sort(rem.begin(), rem.end(), [](auto& a, auto& b) { return a.first > b.first; });
-  for (int64_t i = 0; i < spare - given; ++i) ++counts[size_t(rem[size_t(i)].second)];
-  return counts;
+  return layer_counts_fit(std::vector<double>(size_t(n_layers), 1.0), weights, {});
 }
 
 std::vector<int64_t> parse_layer_split(const std::string& text) {
@@ -133,13 +175,27 @@ AutoLayout choose_layout(int world_size, int ranks_per_host, int n_heads, int n_
   return a;
 }
 
-void check_degrees(int world_size, int tp, int pp, const ModelConfig& c) {
+MoeSplit parse_moe_split(const std::string& text) {
+  if (text == "experts") return MoeSplit::kExperts;
+  if (text == "tensor") return MoeSplit::kTensor;
+  fail("--moe-split must be experts or tensor, got '", text, "'");
+}
+
+const char* moe_split_name(MoeSplit s) { return s == MoeSplit::kExperts ? "experts" : "tensor"; }
+
+void check_degrees(int world_size, int tp, int pp, const ModelConfig& c, MoeSplit split) {
   MESH_CHECK(tp >= 1 && pp >= 1, "--tp and --pp must be at least 1");
   MESH_CHECK(tp <= c.n_heads, "--tp ", tp, " is more than the model's ", c.n_heads,
              " attention heads: every tensor-parallel rank needs at least one head");
   MESH_CHECK(pp <= c.n_layers, "--pp ", pp, " is more than the model's ", c.n_layers,
              " layers: every stage needs at least one layer");
   MESH_CHECK(tp <= c.hidden_dim && tp <= c.vocab_size, "--tp ", tp, " is too large for this model");
+  if (c.is_moe() && split == MoeSplit::kExperts)
+    MESH_CHECK(tp <= c.moe.n_experts, "--tp ", tp, " is more than the model's ", c.moe.n_experts,
+               " experts: with --moe-split experts every tensor rank needs at least one (or use --moe-split tensor)");
+  if (c.is_moe() && split == MoeSplit::kTensor)
+    MESH_CHECK(tp <= c.moe.expert_dim, "--tp ", tp, " is more than the experts' intermediate size ",
+               c.moe.expert_dim);
   MESH_CHECK(world_size % (tp * pp) == 0, world_size, " ranks cannot form --tp ", tp, " x --pp ", pp,
              " groups: the rank count must be a multiple of tp*pp = ", tp * pp, " (dp = ranks / (tp*pp))");
 }
@@ -147,7 +203,7 @@ void check_degrees(int world_size, int tp, int pp, const ModelConfig& c) {
 ParallelLayout ParallelLayout::single(const ModelConfig& c) { return make(c, 1, 0, 1, 1, {c.n_layers}); }
 
 ParallelLayout ParallelLayout::make(const ModelConfig& c, int world_size, int world_rank, int tp, int pp,
-                                    const std::vector<int64_t>& counts) {
+                                    const std::vector<int64_t>& counts, MoeSplit split) {
   MESH_CHECK(int64_t(counts.size()) == pp, "layer counts for ", counts.size(), " stages, expected ", pp);
   ParallelLayout l;
   const Placement at = place(world_rank, tp, pp);
@@ -159,6 +215,13 @@ ParallelLayout ParallelLayout::make(const ModelConfig& c, int world_size, int wo
   l.q_heads = heads.q_heads;
   l.kv_heads = heads.kv_heads;
   l.hidden = even_split(c.hidden_dim, tp, at.tp);
+  l.moe_split = split;
+  if (c.is_moe()) {
+    const bool by_expert = split == MoeSplit::kExperts;
+    l.experts = by_expert ? even_split(c.moe.n_experts, tp, at.tp) : Range{0, c.moe.n_experts};
+    l.expert_hidden = by_expert ? Range{0, c.moe.expert_dim} : even_split(c.moe.expert_dim, tp, at.tp);
+    l.shared_hidden = even_split(c.moe.shared_expert_dim, tp, at.tp);
+  }
   l.vocab = even_split(c.vocab_size, tp, at.tp);
   int64_t begin = 0;
   for (int64_t n : counts) {

@@ -46,16 +46,35 @@ HeadSplit split_heads(int64_t n_heads, int64_t n_kv_heads, int64_t T, int64_t t)
 // Layer counts per pipeline stage, in order. `by_hand` (from --layer-split 10,12,10) is checked and returned;
 // empty means even. Throws Error with the reason when the counts cannot work.
 std::vector<int64_t> layer_counts(int64_t n_layers, int64_t P, const std::vector<int64_t>& by_hand);
-// Layer counts proportional to each stage's weight (e.g. its free memory), every stage at least one layer,
-// rounded by largest remainder.
+// Contiguous stages over layers of unequal cost (layer_costs: one per layer, e.g. its weight bytes), every stage at
+// least one layer. Minimizes the largest (stage cost + extra[s]) / capacity[s]; among equal answers, the counts
+// nearest to layer_costs.size() * capacity[s] / Σ capacity. Exact (dynamic programming over the cut points).
+std::vector<int64_t> layer_counts_fit(const std::vector<double>& layer_costs, const std::vector<double>& capacity,
+                                      const std::vector<double>& extra);
+// Layer counts proportional to each stage's weight (e.g. its free memory) for layers of equal cost.
 std::vector<int64_t> layer_counts_weighted(int64_t n_layers, const std::vector<double>& weights);
 // The default split: the stages' work balanced when the last stage also runs the lm_head, worth `head_layers` layers
 // (vocab·dim over one layer's matmul weights). Minimizes the busiest stage; among equals, the most even split.
 std::vector<int64_t> layer_counts_balanced(int64_t n_layers, int64_t P, double head_layers);
-// The lm_head's matmul work in units of one transformer layer's.
+// The lm_head's matmul work in units of one transformer layer's (of the model's mean layer).
 double head_in_layers(const ModelConfig& c);
+// Matmul parameters of each layer (attention, and the dense MLP or all experts + router + shared expert) and of the
+// lm_head: what the pipeline split weighs, since a stage holds (and at large batches reads) all of them.
+std::vector<double> layer_params(const ModelConfig& c);
+double head_params(const ModelConfig& c);
+// Parameters one token reads: attention, the top_k experts + router + shared expert (or the dense MLP) per layer,
+// and the head; the embedding counted once (a lookup).
+double active_params(const ModelConfig& c);
 // "10,12,10" -> {10, 12, 10}; throws Error on anything else.
 std::vector<int64_t> parse_layer_split(const std::string& text);
+
+// How a tensor group shares a mixture-of-experts layer (--moe-split): `experts` gives each rank whole experts
+// (8 on 3 ranks: 3,3,2), `tensor` splits every expert's intermediate dimension as a dense MLP is split.
+enum class MoeSplit { kExperts, kTensor };
+// The default: measured in bench/RESULTS.md (see README, "Mixture of experts").
+constexpr MoeSplit kDefaultMoeSplit = MoeSplit::kTensor;
+MoeSplit parse_moe_split(const std::string& text);  // throws Error naming the flag
+const char* moe_split_name(MoeSplit s);
 
 struct Placement {
   int dp = 0, pp = 0, tp = 0;
@@ -72,7 +91,7 @@ AutoLayout choose_layout(int world_size, int ranks_per_host /* 0 = differs betwe
                          int n_layers);
 
 // Checks a requested --tp/--pp against the world and the model; throws Error with the reason.
-void check_degrees(int world_size, int tp, int pp, const ModelConfig& c);
+void check_degrees(int world_size, int tp, int pp, const ModelConfig& c, MoeSplit split = MoeSplit::kExperts);
 
 struct ParallelLayout {
   int world_rank = 0;
@@ -82,6 +101,10 @@ struct ParallelLayout {
   Range q_heads;    // this rank's query heads
   Range kv_heads;   // this rank's kv heads
   Range hidden;     // this rank's slice of intermediate_size
+  MoeSplit moe_split = MoeSplit::kExperts;
+  Range experts;        // MoE: the experts this rank computes (all of them with the tensor split)
+  Range expert_hidden;  // MoE: its slice of each expert's intermediate size (all of it with the experts split)
+  Range shared_hidden;  // Qwen2-MoE: its slice of the shared expert's intermediate size
   Range vocab;      // this rank's slice of the vocabulary
   Range layers;     // this rank's layers
   std::vector<Range> stage_layers;  // every stage's layers, for the summary
@@ -94,7 +117,7 @@ struct ParallelLayout {
   static ParallelLayout single(const ModelConfig& c);
   // The layout of `world_rank`; counts are the per-stage layer counts (layer_counts*). Degrees must be checked.
   static ParallelLayout make(const ModelConfig& c, int world_size, int world_rank, int tp, int pp,
-                             const std::vector<int64_t>& counts);
+                             const std::vector<int64_t>& counts, MoeSplit split = MoeSplit::kExperts);
 };
 
 }  // namespace meshlm

@@ -11,12 +11,6 @@ namespace {
 constexpr int64_t kMinPartRows = 16;  // no slivers: each part is one message with its own latency
 constexpr int kTagBase = 1000;        // part c's all-reduce uses tags kTagBase + 2c and + 2c + 1
 
-WeightView rows_of(const WeightView& w, Range r) {
-  WeightView v = w;
-  v.data = static_cast<const uint8_t*>(w.data) + size_t(r.begin) * row_bytes(w.dtype, w.cols);
-  v.rows = r.size();
-  return v;
-}
 }  // namespace
 
 void RowParallel::progress(void* self) {
@@ -27,7 +21,11 @@ void RowParallel::progress(void* self) {
 
 void RowParallel::run(const float* x, int64_t n, const WeightView& w, float* y) {
   if (!tp_) return matmul(x, n, w, y);
-  const int64_t rows = w.rows;
+  run_parts(n, w.rows, [&](Range r, float* part) { matmul(x, n, w.row_slice(r.begin, r.end), part); }, y);
+}
+
+void RowParallel::run_parts(int64_t n, int64_t rows, const PartFn& compute, float* y) {
+  if (!tp_) return compute({0, rows}, y);
   const int chunks = int(std::clamp<int64_t>(std::min<int64_t>(comm_.chunks, rows / kMinPartRows), 1, rows));
   part_.resize(size_t(n * rows));
   if (sums_.size() < size_t(chunks)) sums_.resize(size_t(chunks));
@@ -36,7 +34,7 @@ void RowParallel::run(const float* x, int64_t n, const WeightView& w, float* y) 
   for (int c = 0; c < chunks; ++c) {
     const Range r = even_split(rows, chunks, c);
     float* part = &part_[size_t(n * r.begin)];  // (n, r.size())
-    matmul(x, n, rows_of(w, r), part);
+    compute(r, part);
     sums_[size_t(c)].start(*tp_, part, n * r.size(), comm_.wire, kTagBase + 2 * c);
   }
   set_matmul_progress(outer_, outer_context_);

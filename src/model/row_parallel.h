@@ -7,11 +7,13 @@
 // move it), so only the last part's all-reduce is exposed. With WireDType::kBF16 the parts travel as bf16.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "comm/async_allreduce.h"
 #include "comm/group.h"
 #include "kernels/matmul.h"
+#include "model/parallel_layout.h"
 
 namespace meshlm {
 
@@ -27,6 +29,10 @@ class RowParallel {
 
   // y (n, w.rows) = x (n, w.cols) · wᵀ summed over the tensor group (plain matmul without one).
   void run(const float* x, int64_t n, const WeightView& w, float* y);
+  // The same for any output that can be computed by output columns: compute(r, part) writes columns r of the n rows
+  // into part (n, r.size()); y (n, cols) gets the sums. (The MoE layer adds its experts' down projections so.)
+  using PartFn = std::function<void(Range cols, float* part)>;
+  void run_parts(int64_t n, int64_t cols, const PartFn& compute, float* y);
 
  private:
   static void progress(void* self);

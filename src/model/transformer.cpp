@@ -27,6 +27,10 @@ Transformer::Transformer(const ModelConfig& config, ModelWeights weights, const 
   att_.resize(q_.size());
   gate_.resize(size_t(T * hidden_local_));
   up_.resize(gate_.size());
+  if (config.is_moe()) {
+    moe_ = MoeMlp(config, layout, T);
+    moe_out_.resize(size_t(T * dim));
+  }
   cos_.resize(size_t(T * hd / 2));
   sin_.resize(cos_.size());
   scores_.resize(size_t(max_ctx));
@@ -149,6 +153,11 @@ void Transformer::mlp_block(int64_t l, int64_t n) {
   const LayerWeights& L = weights_.layers[size_t(l)];
   const int64_t dim = config_.dim;
   rmsnorm(x_.data(), L.post_attention_layernorm.data(), xb_.data(), n, dim, float(config_.norm_eps));
+  if (L.is_moe()) {
+    moe_.forward(L.moe, xb_.data(), n, row_parallel_, moe_out_.data());  // (n, dim), summed over the tensor group
+    add_inplace(x_.data(), moe_out_.data(), n * dim);
+    return;
+  }
   matmul(xb_.data(), n, L.gate_proj.view(), gate_.data());  // (n, hidden_local)
   matmul(xb_.data(), n, L.up_proj.view(), up_.data());      // (n, hidden_local)
   if (!L.gate_bias.empty()) {

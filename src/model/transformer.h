@@ -10,6 +10,7 @@
 #include "comm/group.h"
 #include "io/hf_config.h"
 #include "model/kv_cache.h"
+#include "model/moe.h"
 #include "model/parallel_layout.h"
 #include "model/rope.h"
 #include "model/row_parallel.h"
@@ -44,6 +45,8 @@ class Transformer {
   int64_t max_ctx() const { return cache_.max_ctx(); }
   int64_t max_step_tokens() const { return max_step_tokens_; }
   uint64_t kv_bytes() const { return cache_.bytes(); }
+  // Mixture-of-experts layers: expert load and the routed-expert bytes read so far.
+  const MoeMlp& moe() const { return moe_; }
 
  private:
   void attention_block(int64_t layer, const StepBatch& batch);
@@ -54,6 +57,7 @@ class Transformer {
   ParallelLayout layout_;
   Group* tp_;
   RowParallel row_parallel_;  // o_proj and down_proj outputs, summed over tp_
+  MoeMlp moe_;                // the MoE layers' routing, grouping and buffers (shared by the layers)
   Rope rope_;
   KVCache cache_;
   int64_t max_step_tokens_;
@@ -67,6 +71,7 @@ class Transformer {
   std::vector<float> att_;      // (T, n_heads_local * head_dim)
   std::vector<float> gate_;     // (T, hidden_local)
   std::vector<float> up_;       // (T, hidden_local)
+  std::vector<float> moe_out_;  // (T, dim) MoE layer output (its input xb_ is read while it is summed)
   std::vector<float> cos_, sin_;  // (T, head_dim / 2)
   std::vector<float> scores_;   // (kernel threads, max_ctx)
   std::vector<std::vector<float>> run_scores_;  // per kernel thread: (query rows, keys) of attend_run

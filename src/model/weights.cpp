@@ -53,6 +53,27 @@ class Loader {
     return v;
   }
 
+  // A whole 2-D tensor as fp32 (routers: small, and kept exact on every rank).
+  std::vector<float> dense_f32(const std::string& name, int64_t rows, int64_t cols) {
+    const TensorInfo& t = checked(name, {rows, cols});
+    std::vector<uint8_t> raw(size_t(rows * cols) * dtype_size(t.dtype));
+    index_.file_of(name).read_rows(t, 0, rows, raw.data());
+    std::vector<float> v(size_t(rows * cols));
+    to_f32(raw.data(), t.dtype, v.data(), v.size());
+    bytes_ += raw.size();
+    return v;
+  }
+
+  // A SwiGLU MLP's slice [hid) of its intermediate size `inter` (gate/up by rows, down by columns).
+  MlpWeights mlp(const std::string& gate, const std::string& up, const std::string& down, int64_t dim,
+                 int64_t inter, Range hid) {
+    MlpWeights m;
+    m.gate = matrix(gate, {inter, dim}, hid, {0, dim});
+    m.up = matrix(up, {inter, dim}, hid, {0, dim});
+    m.down = matrix(down, {dim, inter}, {0, dim}, hid);
+    return m;
+  }
+
   uint64_t bytes() const { return bytes_; }
 
  private:
@@ -92,6 +113,30 @@ class Loader {
   int kept_ = 0;
 };
 
+// Router (whole, fp32), this rank's experts (whole or a slice of each), and the shared expert's slice.
+MoeWeights load_moe(Loader& load, const ModelConfig& c, const ParallelLayout& l, const std::string& p) {
+  const MoeConfig& m = c.moe;
+  const int64_t dim = c.dim;
+  const std::string block = p + (m.mixtral_names ? "block_sparse_moe." : "mlp.");
+  MoeWeights w;
+  w.router = load.dense_f32(block + "gate.weight", m.n_experts, dim);
+  for (int64_t e = l.experts.begin; e < l.experts.end; ++e) {
+    const std::string x = block + "experts." + std::to_string(e) + ".";
+    w.experts.push_back(m.mixtral_names
+                            ? load.mlp(x + "w1.weight", x + "w3.weight", x + "w2.weight", dim, m.expert_dim,
+                                       l.expert_hidden)
+                            : load.mlp(x + "gate_proj.weight", x + "up_proj.weight", x + "down_proj.weight", dim,
+                                       m.expert_dim, l.expert_hidden));
+  }
+  if (m.shared_expert_dim > 0) {
+    const std::string x = block + "shared_expert.";
+    w.shared = load.mlp(x + "gate_proj.weight", x + "up_proj.weight", x + "down_proj.weight", dim,
+                        m.shared_expert_dim, l.shared_hidden);
+    w.shared_gate = load.dense_f32(block + "shared_expert_gate.weight", 1, dim);
+  }
+  return w;
+}
+
 }  // namespace
 
 ModelWeights load_weights(const WeightIndex& index, const ModelConfig& c, const ParallelLayout& l, DType quantize_to) {
@@ -123,6 +168,11 @@ ModelWeights load_weights(const WeightIndex& index, const ModelConfig& c, const 
     if (c.o_bias) L.o_bias = load.vector(p + "self_attn.o_proj.bias", dim, all_dim);
     L.post_attention_layernorm = load.vector(p + "post_attention_layernorm.weight", dim, all_dim);
     const Range hid = l.hidden;
+    if (c.moe_layer(i)) {
+      L.moe = load_moe(load, c, l, p);
+      w.layers.push_back(std::move(L));
+      continue;
+    }
     L.gate_proj = load.matrix(p + "mlp.gate_proj.weight", {c.hidden_dim, dim}, hid, all_dim);
     L.up_proj = load.matrix(p + "mlp.up_proj.weight", {c.hidden_dim, dim}, hid, all_dim);
     L.down_proj = load.matrix(p + "mlp.down_proj.weight", {dim, c.hidden_dim}, all_dim, hid);

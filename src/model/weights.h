@@ -25,6 +25,20 @@ struct Matrix {
 // A 1-D weight (norm scale, bias), converted to fp32 at load: these are a negligible share of the bytes.
 using Vector = std::vector<float>;
 
+// One expert's SwiGLU MLP slice (also a dense MLP's and Qwen2-MoE's shared expert's).
+struct MlpWeights {
+  Matrix gate, up;   // (hidden_local, dim)
+  Matrix down;       // (dim, hidden_local)
+};
+
+// A mixture-of-experts layer's weights on this rank (layout.experts and layout.expert_hidden).
+struct MoeWeights {
+  std::vector<float> router;         // (n_experts, dim) fp32, on every rank, so every rank routes alike
+  std::vector<MlpWeights> experts;   // layout.experts, in order: (expert_hidden_local, dim) / (dim, ..)
+  MlpWeights shared;                 // Qwen2-MoE shared expert, layout.shared_hidden; empty otherwise
+  Vector shared_gate;                // (dim) shared_expert_gate, or empty
+};
+
 struct LayerWeights {
   Vector input_layernorm;            // (dim)
   Matrix q_proj, k_proj, v_proj;     // (n_heads_local * head_dim, dim), (n_kv_heads_local * head_dim, dim) x2
@@ -37,6 +51,9 @@ struct LayerWeights {
   Vector gate_bias, up_bias;         // (hidden_local) or empty
   Matrix down_proj;                  // (dim, hidden_local)
   Vector down_bias;                  // (dim) or empty
+  MoeWeights moe;                    // mixture-of-experts layers only (then gate/up/down_proj are empty)
+
+  bool is_moe() const { return !moe.router.empty(); }
 };
 
 struct ModelWeights {
