@@ -3,6 +3,7 @@
 //
 //   make_model --out DIR --preset llama-3.2-1b [--layers 4] [--dtype bf16] [--shards 2]
 //   make_model --out DIR --dim 64 --layers 4 --heads 4 --kv-heads 1 --hidden 96 --vocab 300
+//   make_model --out DIR --preset mixtral-8x7b --layers 2      (mixtures of experts: --experts, --top-k, ...)
 #include <cmath>
 #include <cstdio>
 #include <cxxopts.hpp>
@@ -18,19 +19,39 @@
 namespace {
 using nlohmann::ordered_json;
 
+struct Moe {
+  int experts = 0, top_k = 0, expert_hidden = 0, shared_hidden = 0;  // experts == 0: dense
+  bool norm_topk = false;
+};
+
 struct Geometry {
-  std::string arch = "llama";
+  std::string arch = "llama";  // llama | qwen2 | mixtral | qwen2_moe | qwen3_moe
   int dim = 64, layers = 2, heads = 4, kv_heads = 2, hidden = 128, vocab = 256, head_dim = 0;
   bool tie = false, qkv_bias = false;
   double rope_theta = 10000;
+  Moe moe;
 };
 
 const std::map<std::string, Geometry> kPresets = {
-    {"llama-3.2-1b", {"llama", 2048, 16, 32, 8, 8192, 128256, 64, true, false, 500000}},
-    {"qwen2.5-0.5b", {"qwen2", 896, 24, 14, 2, 4864, 151936, 64, true, true, 1000000}},
-    {"llama-3-8b", {"llama", 4096, 32, 32, 8, 14336, 128256, 128, false, false, 500000}},
-    {"tiny", {"llama", 64, 2, 4, 2, 128, 256, 16, false, false, 10000}},
+    {"llama-3.2-1b", {"llama", 2048, 16, 32, 8, 8192, 128256, 64, true, false, 500000, {}}},
+    {"qwen2.5-0.5b", {"qwen2", 896, 24, 14, 2, 4864, 151936, 64, true, true, 1000000, {}}},
+    {"llama-3-8b", {"llama", 4096, 32, 32, 8, 14336, 128256, 128, false, false, 500000, {}}},
+    {"tiny", {"llama", 64, 2, 4, 2, 128, 256, 16, false, false, 10000, {}}},
+    // Mixtures of experts. moe-1b: the ~1 GB bf16 benchmark model (8 experts, top 2, dim 2048, 4 layers).
+    {"mixtral-8x7b", {"mixtral", 4096, 32, 32, 8, 14336, 32000, 128, false, false, 1000000, {8, 2, 14336, 0, true}}},
+    {"qwen3-30b-a3b", {"qwen3_moe", 2048, 48, 32, 4, 6144, 151936, 128, false, false, 1000000, {128, 8, 768, 0, true}}},
+    {"qwen1.5-moe-a2.7b", {"qwen2_moe", 2048, 24, 16, 16, 5632, 151936, 128, false, true, 1000000, {60, 4, 1408, 5632, false}}},
+    {"moe-1b", {"mixtral", 2048, 4, 32, 8, 2048, 32000, 64, false, false, 1000000, {8, 2, 2048, 0, true}}},
+    {"tiny-moe", {"qwen2_moe", 64, 2, 4, 2, 96, 256, 16, false, true, 10000, {6, 2, 32, 48, false}}},
 };
+
+const char* hf_arch(const std::string& arch) {
+  if (arch == "qwen2") return "Qwen2ForCausalLM";
+  if (arch == "mixtral") return "MixtralForCausalLM";
+  if (arch == "qwen2_moe") return "Qwen2MoeForCausalLM";
+  if (arch == "qwen3_moe") return "Qwen3MoeForCausalLM";
+  return "LlamaForCausalLM";
+}
 
 struct Tensor {
   std::string name;
@@ -56,17 +77,29 @@ void put_value(std::string& out, float v, meshlm::DType dt) {
   }
 }
 
+// A SwiGLU MLP's three matrices under `prefix` (Mixtral's experts call them w1 / w3 / w2).
+void add_mlp(std::vector<Tensor>& ts, const std::string& prefix, int64_t dim, int64_t hidden, bool mixtral) {
+  const float s_in = float(1.0 / std::sqrt(double(dim))), s_mid = float(1.0 / std::sqrt(double(hidden)));
+  ts.push_back({prefix + (mixtral ? "w1.weight" : "gate_proj.weight"), {hidden, dim}, s_in});
+  ts.push_back({prefix + (mixtral ? "w3.weight" : "up_proj.weight"), {hidden, dim}, s_in});
+  ts.push_back({prefix + (mixtral ? "w2.weight" : "down_proj.weight"), {dim, hidden}, s_mid});
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   cxxopts::Options o("make_model", "Write a random-weight Hugging Face checkpoint with a real geometry.");
   o.add_options()("out", "Output directory", cxxopts::value<std::string>())(
-      "preset", "llama-3.2-1b | qwen2.5-0.5b | llama-3-8b | tiny", cxxopts::value<std::string>()->default_value("tiny"))(
+      "preset", "llama-3.2-1b | qwen2.5-0.5b | llama-3-8b | tiny | mixtral-8x7b | qwen3-30b-a3b | "
+                "qwen1.5-moe-a2.7b | moe-1b | tiny-moe", cxxopts::value<std::string>()->default_value("tiny"))(
       "layers", "Override the layer count (e.g. a truncated 8B)", cxxopts::value<int>())(
       "dim", "hidden_size", cxxopts::value<int>())("heads", "attention heads", cxxopts::value<int>())(
       "kv-heads", "key/value heads", cxxopts::value<int>())("hidden", "intermediate_size", cxxopts::value<int>())(
       "vocab", "vocab_size", cxxopts::value<int>())("head-dim", "head_dim", cxxopts::value<int>())(
-      "arch", "llama | qwen2", cxxopts::value<std::string>())("tie", "tie lm_head to the embedding", cxxopts::value<bool>())(
+      "arch", "llama | qwen2 | mixtral | qwen2_moe | qwen3_moe", cxxopts::value<std::string>())(
+      "experts", "MoE: routed experts", cxxopts::value<int>())("top-k", "MoE: experts per token", cxxopts::value<int>())(
+      "expert-hidden", "MoE: each expert's intermediate size", cxxopts::value<int>())(
+      "shared-hidden", "Qwen2-MoE: the shared expert's intermediate size", cxxopts::value<int>())("tie", "tie lm_head to the embedding", cxxopts::value<bool>())(
       "dtype", "bf16 | f16 | f32", cxxopts::value<std::string>()->default_value("bf16"))(
       "shards", "safetensors files", cxxopts::value<int>()->default_value("1"))(
       "seed", "weights seed", cxxopts::value<uint64_t>()->default_value("1"))("h,help", "Show this help");
@@ -86,7 +119,16 @@ int main(int argc, char** argv) {
     if (r.count("hidden")) g.hidden = r["hidden"].as<int>();
     if (r.count("vocab")) g.vocab = r["vocab"].as<int>();
     if (r.count("head-dim")) g.head_dim = r["head-dim"].as<int>();
-    if (r.count("arch")) g.arch = r["arch"].as<std::string>(), g.qkv_bias = g.arch == "qwen2";
+    if (r.count("arch")) g.arch = r["arch"].as<std::string>(), g.qkv_bias = g.arch == "qwen2" || g.arch == "qwen2_moe";
+    if (r.count("experts")) g.moe.experts = r["experts"].as<int>();
+    if (r.count("top-k")) g.moe.top_k = r["top-k"].as<int>();
+    if (r.count("expert-hidden")) g.moe.expert_hidden = r["expert-hidden"].as<int>();
+    if (r.count("shared-hidden")) g.moe.shared_hidden = r["shared-hidden"].as<int>();
+    const bool moe = g.arch == "mixtral" || g.arch == "qwen2_moe" || g.arch == "qwen3_moe";
+    if (moe && (g.moe.experts < 1 || g.moe.top_k < 1 || g.moe.top_k > g.moe.experts))
+      throw std::runtime_error("a mixture of experts needs --experts >= --top-k >= 1");
+    if (g.arch == "mixtral") g.moe.expert_hidden = g.hidden;
+    if (moe && g.moe.expert_hidden < 1) g.moe.expert_hidden = g.hidden;
     if (r.count("tie")) g.tie = r["tie"].as<bool>();
     if (g.head_dim == 0 || r.count("dim") || r.count("heads")) g.head_dim = r.count("head-dim") ? g.head_dim : g.dim / g.heads;
     const std::string dtype_name = r["dtype"].as<std::string>();
@@ -99,7 +141,7 @@ int main(int argc, char** argv) {
 
     // The tensors, in Hugging Face names.
     const int64_t q = int64_t(g.heads) * g.head_dim, kv = int64_t(g.kv_heads) * g.head_dim;
-    const float s_in = float(1.0 / std::sqrt(double(g.dim))), s_mid = float(1.0 / std::sqrt(double(g.hidden)));
+    const float s_in = float(1.0 / std::sqrt(double(g.dim)));
     std::vector<Tensor> ts = {{"model.embed_tokens.weight", {g.vocab, g.dim}, 1.0f}};
     for (int l = 0; l < g.layers; ++l) {
       const std::string p = "model.layers." + std::to_string(l) + ".";
@@ -114,9 +156,23 @@ int main(int argc, char** argv) {
       }
       ts.push_back({p + "self_attn.o_proj.weight", {g.dim, q}, float(1.0 / std::sqrt(double(q)))});
       ts.push_back({p + "post_attention_layernorm.weight", {g.dim}, 0});
-      ts.push_back({p + "mlp.gate_proj.weight", {g.hidden, g.dim}, s_in});
-      ts.push_back({p + "mlp.up_proj.weight", {g.hidden, g.dim}, s_in});
-      ts.push_back({p + "mlp.down_proj.weight", {g.dim, g.hidden}, s_mid});
+      if (g.arch == "qwen3_moe") {
+        ts.push_back({p + "self_attn.q_norm.weight", {g.head_dim}, 0});
+        ts.push_back({p + "self_attn.k_norm.weight", {g.head_dim}, 0});
+      }
+      if (!moe) {
+        add_mlp(ts, p + "mlp.", g.dim, g.hidden, false);
+        continue;
+      }
+      const bool mixtral = g.arch == "mixtral";
+      const std::string block = p + (mixtral ? "block_sparse_moe." : "mlp.");
+      ts.push_back({block + "gate.weight", {g.moe.experts, g.dim}, s_in});
+      for (int e = 0; e < g.moe.experts; ++e)
+        add_mlp(ts, block + "experts." + std::to_string(e) + ".", g.dim, g.moe.expert_hidden, mixtral);
+      if (g.moe.shared_hidden > 0) {
+        add_mlp(ts, block + "shared_expert.", g.dim, g.moe.shared_hidden, false);
+        ts.push_back({block + "shared_expert_gate.weight", {1, g.dim}, s_in});
+      }
     }
     ts.push_back({"model.norm.weight", {g.dim}, 0});
     if (!g.tie) ts.push_back({"lm_head.weight", {g.vocab, g.dim}, s_in});
@@ -169,7 +225,7 @@ int main(int argc, char** argv) {
       std::ofstream(out / "model.safetensors.index.json")
           << ordered_json{{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}}.dump(2) << "\n";
     }
-    ordered_json c = {{"architectures", {g.arch == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM"}},
+    ordered_json c = {{"architectures", {hf_arch(g.arch)}},
                       {"model_type", g.arch},
                       {"hidden_size", g.dim},
                       {"intermediate_size", g.hidden},
@@ -185,10 +241,25 @@ int main(int argc, char** argv) {
                       {"torch_dtype", dtype_name == "f32" ? "float32" : dtype_name == "f16" ? "float16" : "bfloat16"},
                       {"bos_token_id", 1},
                       {"eos_token_id", 2}};
+    if (moe) {
+      c[g.arch == "mixtral" ? "num_local_experts" : "num_experts"] = g.moe.experts;
+      c["num_experts_per_tok"] = g.moe.top_k;
+      if (g.arch != "mixtral") {
+        c["moe_intermediate_size"] = g.moe.expert_hidden;
+        c["norm_topk_prob"] = g.moe.norm_topk;
+        c["decoder_sparse_step"] = 1;
+        c["mlp_only_layers"] = ordered_json::array();
+      }
+      if (g.arch == "qwen2_moe") c["shared_expert_intermediate_size"] = g.moe.shared_hidden;
+    }
     std::ofstream(out / "config.json") << c.dump(2) << "\n";
     std::printf("make_model: %s: %s, %d layers, dim %d, %d/%d heads, hidden %d, vocab %d, %s, %.1f MB in %d file%s\n",
                 out.c_str(), g.arch.c_str(), g.layers, g.dim, g.heads, g.kv_heads, g.hidden, g.vocab,
                 dtype_name.c_str(), total / 1e6, shards, shards > 1 ? "s" : "");
+    if (moe)
+      std::printf("make_model: %d experts (top %d) of hidden %d%s\n", g.moe.experts, g.moe.top_k,
+                  g.moe.expert_hidden,
+                  g.moe.shared_hidden ? (", shared expert " + std::to_string(g.moe.shared_hidden)).c_str() : "");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "make_model: error: %s\n", e.what());
     return 1;

@@ -1,20 +1,28 @@
-// meshlm info: what a model directory holds, from its config and safetensors headers only.
+// meshlm info: what a model directory holds, from its config and safetensors headers only, and what each rank of a
+// layout would hold (every tensor name and shape checked as a load would, nothing read).
 #include <cstdio>
 #include <map>
 
 #include "app/cli_common.h"
 #include "app/commands.h"
+#include "app/setup.h"
 #include "io/hf_config.h"
 #include "io/weight_index.h"
+#include "model/weights.h"
 
 namespace meshlm {
 
 int run_info(int argc, char** argv) {
   cxxopts::Options o("meshlm info", "Describe a Hugging Face model directory: architecture, dims, parameters, bytes.");
-  o.add_options()("model", "Model directory", cxxopts::value<std::string>()->default_value(default_model_dir()));
+  o.add_options()("model", "Model directory", cxxopts::value<std::string>()->default_value(default_model_dir()))
+      ("weight-dtype", "stored | q8_0 | q4_0: count the bytes per rank as --weight-dtype loads them",
+       cxxopts::value<std::string>()->default_value("stored"));
+  add_layout_options(o);
   cxxopts::ParseResult r;
   if (!parse_options(o, argc, argv, r)) return 0;
   const std::string dir = r["model"].as<std::string>();
+  LayoutFlags flags = read_layout_flags(r);
+  const DType weight_dtype = parse_weight_dtype(r["weight-dtype"].as<std::string>());
   const ModelConfig c = load_model_config(dir);
   const WeightIndex index(dir);
   std::map<std::string, std::pair<int64_t, uint64_t>> by_dtype;  // dtype -> (params, bytes)
@@ -38,10 +46,40 @@ int run_info(int argc, char** argv) {
   std::printf("features      %s%s%s%s%s\n", c.tie_embeddings ? "tied-embeddings " : "", c.qkv_bias ? "qkv-bias " : "",
               c.qk_norm ? "qk-norm " : "", c.mlp_bias ? "mlp-bias " : "",
               c.sliding_window ? ("sliding-window " + std::to_string(c.sliding_window)).c_str() : "");
+  if (c.is_moe()) {
+    int sparse = 0;
+    for (int l = 0; l < c.n_layers; ++l) sparse += c.moe_layer(l);
+    std::printf("experts       %d per layer, top %d%s, hidden %d; %d of %d layers sparse", c.moe.n_experts,
+                c.moe.top_k, c.moe.norm_topk ? " (renormalised)" : "", c.moe.expert_dim, sparse, c.n_layers);
+    if (c.moe.shared_expert_dim) std::printf("; shared expert %d", c.moe.shared_expert_dim);
+    std::printf("\n");
+  }
   std::printf("parameters    %lld (%.2f M)\n", (long long)params, params / 1e6);
+  if (c.is_moe()) std::printf("active        %.2f M parameters per token\n", active_params(c) / 1e6);
   for (auto& [dtype, pb] : by_dtype)
     std::printf("bytes %-7s %llu (%.2f MB, %lld params)\n", dtype.c_str(), (unsigned long long)pb.second,
                 pb.second / 1e6, (long long)pb.first);
+
+  // Bytes per rank of one replica of the layout (default: one rank).
+  const int tp = std::max(flags.tp, 1), pp = std::max(flags.pp, 1);
+  flags.tp = tp, flags.pp = pp;
+  HostFacts facts;
+  facts.world_size = facts.ranks_per_host = tp * pp;
+  facts.free_per_rank.assign(size_t(tp * pp), 1.0);
+  facts.hosts.assign(size_t(tp * pp), "host");
+  const Topology topo = resolve_topology(flags, facts, c);
+  std::printf("layout        tp %d x pp %d%s%s\n", tp, pp,
+              c.is_moe() ? (std::string(", moe split ") + moe_split_name(topo.moe_split)).c_str() : "",
+              is_quantized(weight_dtype) ? (std::string(", weights ") + dtype_name(weight_dtype)).c_str() : "");
+  for (int rank = 0; rank < tp * pp; ++rank) {
+    const ParallelLayout l = ParallelLayout::make(c, tp * pp, rank, tp, pp, topo.layer_counts, topo.moe_split);
+    const ModelWeights w = load_weights(index, c, l, weight_dtype, /*read=*/false);
+    std::printf("rank %-4d     pp %d tp %d, layers [%lld,%lld)", rank, l.pp_rank, l.tp_rank, (long long)l.layers.begin,
+                (long long)l.layers.end);
+    if (c.is_moe() && topo.moe_split == MoeSplit::kExperts)
+      std::printf(", experts [%lld,%lld)", (long long)l.experts.begin, (long long)l.experts.end);
+    std::printf(": %.2f MB\n", w.bytes / 1e6);
+  }
   return 0;
 }
 

@@ -40,7 +40,8 @@ SpeedFlags read_speed_flags(const cxxopts::ParseResult& r);  // throws Error on 
 struct LoadedModel {
   std::unique_ptr<Transformer> model;
   uint64_t weight_bytes = 0;    // held by this rank
-  uint64_t streamed_bytes = 0;  // read by this rank in every step (all but an embedding used only for lookups)
+  uint64_t streamed_bytes = 0;  // read by this rank in every step (all but an embedding used only for lookups and
+                                // routed experts, which count as they are used: Transformer::moe())
   int kept_unquantized = 0;     // with --weight-dtype: matrices left in their stored dtype
 };
 // Reads this rank's rows, columns and layers (quantized when speed.weight_dtype is kQ8_0 / kQ4_0); KV cache for

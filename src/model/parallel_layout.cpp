@@ -120,7 +120,7 @@ double active_params(const ModelConfig& c) {
   const MoeConfig& m = c.moe;
   const double moe = double(m.top_k) * 3.0 * c.dim * m.expert_dim + double(m.n_experts) * c.dim +
                      3.0 * c.dim * m.shared_expert_dim + (m.shared_expert_dim > 0 ? double(c.dim) : 0.0);
-  double total = head_params(c) + (c.tie_embeddings ? 0.0 : double(c.dim));  // head + one embedding row
+  double total = head_params(c) * (c.tie_embeddings ? 1.0 : 2.0);  // head and embedding, as model cards count them
   for (int64_t l = 0; l < c.n_layers; ++l) total += attn + (c.moe_layer(l) ? moe : 3.0 * c.dim * c.hidden_dim);
   return total;
 }

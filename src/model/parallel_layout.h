@@ -62,8 +62,9 @@ double head_in_layers(const ModelConfig& c);
 // lm_head: what the pipeline split weighs, since a stage holds (and at large batches reads) all of them.
 std::vector<double> layer_params(const ModelConfig& c);
 double head_params(const ModelConfig& c);
-// Parameters one token reads: attention, the top_k experts + router + shared expert (or the dense MLP) per layer,
-// and the head; the embedding counted once (a lookup).
+// Active parameters per token, as model cards count them: everything but the experts a token is not routed to
+// (attention, top_k experts + router + shared expert or the dense MLP per layer, embedding and head).
+// Mixtral-8x7B: 12.9 B of 46.7 B; Qwen3-30B-A3B: 3.3 B of 30.5 B.
 double active_params(const ModelConfig& c);
 // "10,12,10" -> {10, 12, 10}; throws Error on anything else.
 std::vector<int64_t> parse_layer_split(const std::string& text);

@@ -18,8 +18,8 @@ std::string shape_str(const std::vector<int64_t>& s) {
 
 class Loader {
  public:
-  Loader(const WeightIndex& index, const ModelConfig& c, DType quantize_to)
-      : index_(index), config_(c), quantize_to_(quantize_to) {}
+  Loader(const WeightIndex& index, const ModelConfig& c, DType quantize_to, bool read)
+      : index_(index), config_(c), quantize_to_(quantize_to), read_(read) {}
 
   // Checks the tensor's full shape, then reads rows [rows.begin, rows.end) or columns [cols.begin, cols.end).
   Matrix matrix(const std::string& name, std::vector<int64_t> shape, Range rows, Range cols) {
@@ -28,6 +28,11 @@ class Loader {
     m.dtype = t.dtype;
     m.rows = rows.size();
     m.cols = cols.size();
+    if (!read_) {  // sizes only
+      const bool quantized = is_quantized(quantize_to_) && m.cols % kQBlock == 0;
+      bytes_ += size_t(m.rows) * row_bytes(quantized ? quantize_to_ : t.dtype, m.cols);
+      return m;
+    }
     m.bytes.resize(size_t(m.rows * m.cols) * dtype_size(t.dtype));
     const SafetensorsFile& file = index_.file_of(name);
     if (cols.size() == shape[1]) {
@@ -45,6 +50,7 @@ class Loader {
 
   Vector vector(const std::string& name, int64_t n, Range part) {
     const TensorInfo& t = checked(name, {n});
+    if (!read_) return bytes_ += size_t(part.size()) * dtype_size(t.dtype), Vector();
     std::vector<uint8_t> raw(size_t(part.size()) * dtype_size(t.dtype));
     index_.file_of(name).read_rows(t, part.begin, part.end, raw.data());
     Vector v(size_t(part.size()));
@@ -56,11 +62,12 @@ class Loader {
   // A whole 2-D tensor as fp32 (routers: small, and kept exact on every rank).
   std::vector<float> dense_f32(const std::string& name, int64_t rows, int64_t cols) {
     const TensorInfo& t = checked(name, {rows, cols});
+    bytes_ += size_t(rows * cols) * sizeof(float);  // held as fp32
+    if (!read_) return std::vector<float>(1);
     std::vector<uint8_t> raw(size_t(rows * cols) * dtype_size(t.dtype));
     index_.file_of(name).read_rows(t, 0, rows, raw.data());
     std::vector<float> v(size_t(rows * cols));
     to_f32(raw.data(), t.dtype, v.data(), v.size());
-    bytes_ += raw.size();
     return v;
   }
 
@@ -109,6 +116,7 @@ class Loader {
   const WeightIndex& index_;
   const ModelConfig& config_;
   DType quantize_to_;
+  bool read_;  // false: check names and shapes and count bytes, read nothing
   uint64_t bytes_ = 0;
   int kept_ = 0;
 };
@@ -120,6 +128,7 @@ MoeWeights load_moe(Loader& load, const ModelConfig& c, const ParallelLayout& l,
   const std::string block = p + (m.mixtral_names ? "block_sparse_moe." : "mlp.");
   MoeWeights w;
   w.router = load.dense_f32(block + "gate.weight", m.n_experts, dim);
+  const uint64_t before = load.bytes();
   for (int64_t e = l.experts.begin; e < l.experts.end; ++e) {
     const std::string x = block + "experts." + std::to_string(e) + ".";
     w.experts.push_back(m.mixtral_names
@@ -128,6 +137,7 @@ MoeWeights load_moe(Loader& load, const ModelConfig& c, const ParallelLayout& l,
                             : load.mlp(x + "gate_proj.weight", x + "up_proj.weight", x + "down_proj.weight", dim,
                                        m.expert_dim, l.expert_hidden));
   }
+  w.expert_bytes = load.bytes() - before;
   if (m.shared_expert_dim > 0) {
     const std::string x = block + "shared_expert.";
     w.shared = load.mlp(x + "gate_proj.weight", x + "up_proj.weight", x + "down_proj.weight", dim,
@@ -139,8 +149,9 @@ MoeWeights load_moe(Loader& load, const ModelConfig& c, const ParallelLayout& l,
 
 }  // namespace
 
-ModelWeights load_weights(const WeightIndex& index, const ModelConfig& c, const ParallelLayout& l, DType quantize_to) {
-  Loader load(index, c, quantize_to);
+ModelWeights load_weights(const WeightIndex& index, const ModelConfig& c, const ParallelLayout& l, DType quantize_to,
+                          bool read) {
+  Loader load(index, c, quantize_to, read);
   ModelWeights w;
   const int64_t dim = c.dim, hd = c.head_dim, q_dim = c.q_dim(), kv_dim = c.kv_dim();
   const Range all_dim{0, dim};

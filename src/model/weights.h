@@ -37,6 +37,7 @@ struct MoeWeights {
   std::vector<MlpWeights> experts;   // layout.experts, in order: (expert_hidden_local, dim) / (dim, ..)
   MlpWeights shared;                 // Qwen2-MoE shared expert, layout.shared_hidden; empty otherwise
   Vector shared_gate;                // (dim) shared_expert_gate, or empty
+  uint64_t expert_bytes = 0;         // bytes of the routed experts' matrices held (read only when routed to)
 };
 
 struct LayerWeights {
@@ -69,8 +70,9 @@ struct ModelWeights {
 
 // Reads exactly this rank's slices. Throws Error naming the tensor and expected vs actual shape or dtype.
 // quantize_to: kQ8_0 or kQ4_0 converts every matrix whose slice has a multiple of 32 columns; anything else keeps
-// the stored dtype.
+// the stored dtype. read = false checks every name and shape and counts the bytes a rank would hold, reading none
+// (meshlm info): then the matrices are empty and only `bytes` is meaningful.
 ModelWeights load_weights(const WeightIndex& index, const ModelConfig& config, const ParallelLayout& layout,
-                          DType quantize_to = DType::kF32);
+                          DType quantize_to = DType::kF32, bool read = true);
 
 }  // namespace meshlm
