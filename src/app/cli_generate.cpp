@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <numeric>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -345,11 +346,15 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
   std::copy(std::begin(comm.by_op), std::end(comm.by_op), std::begin(m.comm_ops));
   m.compute_s = pipeline.compute_seconds(), m.wall_s = wall.seconds();
   m.requests = my_requests, m.prompt_tokens = stats.prompt_tokens, m.generated_tokens = stats.generated_tokens;
+  const std::vector<int64_t>& expert_rows = model->moe().expert_rows();
+  m.expert_work = double(std::accumulate(expert_rows.begin(), expert_rows.end(), int64_t(0))) *
+                  double(layout.expert_hidden.size()) / std::max(1, config.moe.expert_dim);
   std::snprintf(m.host, sizeof m.host, "%s", mpi.host().c_str());
   const std::vector<RankMetrics> all = gather_metrics(groups.world, m);
   const Latencies all_latencies = gather_latencies(groups.world, latencies);
+  auto all_expert_rows = gather_expert_rows(groups.world, expert_rows);
   if (rank0) {
-    const RunInfo info{a.model_dir, topo, shape.micro_batches, shape.slots, all_latencies};
+    const RunInfo info{a.model_dir, topo, shape.micro_batches, shape.slots, all_latencies, std::move(all_expert_rows)};
     print_summary(stderr, info, all);
     if (!a.metrics_json.empty()) write_metrics_json(a.metrics_json, info, all);
   }

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <map>
+#include <numeric>
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
@@ -59,6 +61,15 @@ Latencies gather_latencies(Group& world, const Latencies& mine) {
   return {gather_doubles(world, mine.ttft), gather_doubles(world, mine.tpot)};
 }
 
+std::vector<std::vector<double>> gather_expert_rows(Group& world, const std::vector<int64_t>& mine) {
+  const std::vector<double> all = gather_doubles(world, std::vector<double>(mine.begin(), mine.end()));
+  std::vector<std::vector<double>> out;
+  if (world.rank() != 0 || mine.empty()) return out;
+  for (size_t at = 0; at + mine.size() <= all.size(); at += mine.size())
+    out.emplace_back(all.begin() + long(at), all.begin() + long(at + mine.size()));
+  return out;
+}
+
 namespace {
 struct Totals {
   int64_t requests = 0, prompt = 0, generated = 0;
@@ -77,6 +88,36 @@ Totals totals(const std::vector<RankMetrics>& ranks) {
 }  // namespace
 
 namespace {
+// The largest share of its tensor group's expert work that one rank did (1/tp when perfectly even).
+double busiest_expert_share(const std::vector<RankMetrics>& ranks) {
+  std::map<std::pair<int, int>, std::pair<double, double>> groups;  // (dp, pp) -> (max, sum)
+  for (const RankMetrics& r : ranks) {
+    auto& g = groups[{r.dp, r.pp}];
+    g.first = std::max(g.first, r.expert_work);
+    g.second += r.expert_work;
+  }
+  double share = 0;
+  for (auto& [key, g] : groups)
+    if (g.second > 0) share = std::max(share, g.first / g.second);
+  return share;
+}
+
+// Per rank: token rows through its experts and the hottest expert; then the busiest rank's share.
+void print_expert_load(FILE* out, const RunInfo& info, const std::vector<RankMetrics>& ranks) {
+  if (info.expert_rows.size() != ranks.size()) return;
+  std::fprintf(out, "meshlm: expert load (token rows per expert, all layers; %s split)\n",
+               moe_split_name(info.topology.moe_split));
+  for (size_t i = 0; i < ranks.size(); ++i) {
+    const std::vector<double>& rows = info.expert_rows[i];
+    const double total = std::accumulate(rows.begin(), rows.end(), 0.0);
+    const size_t hot = size_t(std::max_element(rows.begin(), rows.end()) - rows.begin());
+    std::fprintf(out, "meshlm:   rank %d: %.0f rows; hottest expert %zu with %.1f%%\n", ranks[i].world_rank, total,
+                 hot, total > 0 ? 100 * rows[hot] / total : 0.0);
+  }
+  std::fprintf(out, "meshlm:   busiest rank's share of its tensor group's expert work: %.1f%% (even: %.1f%%)\n",
+               100 * busiest_expert_share(ranks), 100.0 / info.topology.tp);
+}
+
 // One line per kind of call that happened: calls, bytes and seconds summed over the ranks, and the mean per call.
 void print_comm_ops(FILE* out, const std::vector<RankMetrics>& ranks) {
   OpStats sum[kCommOps];
@@ -119,6 +160,7 @@ void print_summary(FILE* out, const RunInfo& info, const std::vector<RankMetrics
                  r.world_rank, r.host, r.dp, r.pp, r.tp, (long long)r.layer_begin, (long long)r.layer_end,
                  r.weight_bytes / 1e6, r.kv_bytes / 1e6, r.peak_rss / 1e6, r.compute_s, r.comm_s, r.bytes_sent / 1e6);
   print_comm_ops(out, ranks);
+  print_expert_load(out, info, ranks);
 }
 
 void write_metrics_json(const std::string& path, const RunInfo& info, const std::vector<RankMetrics>& ranks) {
@@ -151,8 +193,16 @@ void write_metrics_json(const std::string& path, const RunInfo& info, const std:
                     {"layers", {r.layer_begin, r.layer_end}}, {"weight_bytes", r.weight_bytes},
                     {"kv_cache_bytes", r.kv_bytes}, {"peak_rss_bytes", r.peak_rss}, {"compute_s", r.compute_s},
                     {"comm_s", r.comm_s}, {"bytes_sent", r.bytes_sent}, {"comm_by_call", ops}, {"wall_s", r.wall_s}});
+    if (info.expert_rows.size() == ranks.size()) {
+      rows.back()["expert_rows"] = info.expert_rows[size_t(&r - ranks.data())];
+      rows.back()["expert_work"] = r.expert_work;
+    }
   }
   j["ranks"] = rows;
+  if (info.expert_rows.size() == ranks.size())
+    j["expert_load"] = {{"moe_split", moe_split_name(info.topology.moe_split)},
+                        {"busiest_rank_share", busiest_expert_share(ranks)},
+                        {"even_share", 1.0 / info.topology.tp}};
   std::ofstream f(path);
   MESH_CHECK(f.good(), path, ": cannot write the metrics file");
   f << j.dump(2) << "\n";

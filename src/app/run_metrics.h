@@ -19,6 +19,7 @@ struct RankMetrics {
   double compute_s = 0, comm_s = 0, wall_s = 0;
   OpStats comm_ops[kCommOps];  // communication by kind of call (comm_s and bytes_sent are their sums)
   int64_t requests = 0, prompt_tokens = 0, generated_tokens = 0;  // drivers only
+  double expert_work = 0;  // MoE: token rows through this rank's experts x its share of each expert's width
   char host[64] = {};
 };
 
@@ -35,11 +36,15 @@ struct Latencies {
 // Rank 0 gets everyone's (concatenated); other ranks get nothing.
 Latencies gather_latencies(Group& world, const Latencies& mine);
 
+// MoE: every rank's token rows per expert (n_experts each, global ids; all layers), on rank 0; empty for dense models.
+std::vector<std::vector<double>> gather_expert_rows(Group& world, const std::vector<int64_t>& mine);
+
 struct RunInfo {
   std::string model;
   Topology topology;
   int micro_batches = 1, batch_size = 1;
   Latencies latencies;
+  std::vector<std::vector<double>> expert_rows;  // (ranks, n_experts) or empty
 };
 void print_summary(FILE* out, const RunInfo& info, const std::vector<RankMetrics>& ranks);
 void write_metrics_json(const std::string& path, const RunInfo& info, const std::vector<RankMetrics>& ranks);

@@ -168,6 +168,11 @@ ModelConfig load_model_config(const std::string& model_dir) {
          "\" is not supported (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, "
          "MixtralForCausalLM, Qwen2MoeForCausalLM, Qwen3MoeForCausalLM)");
 
+  for (const char* key : {"quantization", "quantization_config"})
+    if (r.has(key))
+      fail(path, ": \"", key, "\" ", j[key].dump().substr(0, 80),
+           ": pre-quantized checkpoints are not supported yet (meshlm loads F32, F16 and BF16 weights; "
+           "--weight-dtype q8_0|q4_0 quantizes them at load)");
   c.dim = r.positive_int("hidden_size");
   c.hidden_dim = r.positive_int("intermediate_size");
   c.n_layers = r.positive_int("num_hidden_layers");
