@@ -100,19 +100,20 @@ bool parse_bench(int argc, char** argv, BenchArgs& a, bool quiet) {
   return true;
 }
 
-// Model FLOPs of one test per sequence: every matmul weight once per token (the head only on tokens whose logits are
-// taken), plus attention (q·k and p·v over the positions before each token).
+// Model FLOPs of one test per sequence: every matmul weight a token reads once per token (for MoE layers the router,
+// its top_k experts and any shared expert; the head only on tokens whose logits are taken), plus attention (q·k and
+// p·v over the positions before each token).
 double flops_per_sequence(const ModelConfig& c, int64_t tokens, int64_t logit_rows, int64_t first_position) {
-  const double layer = double(c.dim) * (2.0 * c.q_dim() + 2.0 * c.kv_dim()) + 3.0 * c.dim * c.hidden_dim;
+  const double embeddings = head_params(c) * (c.tie_embeddings ? 1.0 : 2.0);
+  const double layers = active_params(c) - embeddings;
   double positions = 0;  // sum over the tokens of the positions each attends to
   for (int64_t p = first_position; p < first_position + tokens; ++p) positions += double(p + 1);
-  return 2.0 * layer * c.n_layers * tokens + 2.0 * double(c.vocab_size) * c.dim * logit_rows +
-         4.0 * c.n_layers * c.q_dim() * positions;
+  return 2.0 * layers * tokens + 2.0 * head_params(c) * logit_rows + 4.0 * c.n_layers * c.q_dim() * positions;
 }
 
 double matmul_params(const ModelConfig& c) {
-  const double layer = double(c.dim) * (2.0 * c.q_dim() + 2.0 * c.kv_dim()) + 3.0 * c.dim * c.hidden_dim;
-  return layer * c.n_layers + double(c.vocab_size) * c.dim;
+  const std::vector<double> layers = layer_params(c);
+  return std::accumulate(layers.begin(), layers.end(), 0.0) + head_params(c);
 }
 
 // b requests: the pp test prefills `prompt` random tokens and takes one; the tg test starts from one token and
@@ -174,16 +175,23 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
   MPI_Comm_split(groups.world.raw(), plan.driver() ? 0 : MPI_UNDEFINED, mpi.world_rank(), &drivers_comm);
 
   std::vector<BenchRow> rows;
+  // Routed experts are read only when a token goes to them: every rank counts the bytes its experts read during each
+  // test (warm-up included: every repetition routes the same tokens alike), summed over the world after the tests.
+  std::vector<double> expert_bytes;   // (tests run), this rank's
+  std::vector<double> timed_steps;    // (rows) steps x replicas, summed over the timed repetitions (rank 0)
+  std::vector<double> timed_seconds;  // (rows)
   for (int b : a.batches) {
     const int micro_batches = std::min(a.micro_batches > 0 ? a.micro_batches : plan.topo.pp, b);
-    Pipeline pipeline(*loaded.model, groups, micro_batches, a.speed.comm.wire);
-    if (!plan.driver()) {
-      pipeline.serve();
-      continue;
-    }
     for (const char* test : {"pp", "tg"}) {
       const bool prefill = test[0] == 'p';
       if ((prefill && !a.pp) || (!prefill && !a.tg)) continue;
+      Pipeline pipeline(*loaded.model, groups, micro_batches, a.speed.comm.wire);
+      const uint64_t expert_bytes_before = loaded.model->moe().expert_bytes_read();
+      if (!plan.driver()) {
+        pipeline.serve();
+        expert_bytes.push_back(double(loaded.model->moe().expert_bytes_read() - expert_bytes_before));
+        continue;
+      }
       const auto requests = make_requests(b, prefill ? a.prompt : 1, prefill ? 1 : a.gen, config.vocab_size);
       std::vector<double> tps;
       double seconds_sum = 0, steps_sum = 0;
@@ -202,6 +210,8 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
         tps.push_back(tokens / took[0]);
         seconds_sum += took[0], steps_sum += took[1];
       }
+      pipeline.stop();
+      expert_bytes.push_back(double(loaded.model->moe().expert_bytes_read() - expert_bytes_before));
       if (!rank0) continue;
       BenchRow row;
       row.label = a.label;
@@ -210,6 +220,7 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
       row.dtype = is_quantized(a.speed.weight_dtype) ? dtype_name(a.speed.weight_dtype) : config.torch_dtype;
       row.layout = "tp " + std::to_string(plan.topo.tp) + " x pp " + std::to_string(plan.topo.pp) + " x dp " +
                    std::to_string(plan.topo.dp);
+      if (config.is_moe() && plan.topo.tp > 1) row.layout += std::string(" (moe ") + moe_split_name(plan.topo.moe_split) + ")";
       row.ranks = mpi.world_size(), row.hosts = plan.facts.n_hosts, row.threads = plan.threads;
       row.micro_batches = micro_batches, row.isa = isa_name(matmul_isa());
       row.test = test, row.batch = b, row.prompt = a.prompt, row.gen = a.gen, row.reps = a.reps;
@@ -217,15 +228,20 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
       double var = 0;
       for (double v : tps) var += (v - mean) * (v - mean);
       row.tps_mean = mean, row.tps_sd = tps.size() > 1 ? std::sqrt(var / double(tps.size() - 1)) : 0;
-      // Per replica step, every rank of the replica streams its weights once; the drivers summed the steps.
-      row.achieved_gbps = steps_sum * replica_bytes[1] / seconds_sum * 1e-9;
       const double flops = prefill ? flops_per_sequence(config, a.prompt, 1, 0) : flops_per_sequence(config, a.gen, a.gen, 0);
       row.achieved_gflops = double(plan.topo.dp) * b * flops * a.reps / seconds_sum * 1e-9;
       row.read_gbps = ceilings.read_gbps, row.sgemm_gflops = ceilings.sgemm_gflops;
       rows.push_back(row);
+      timed_steps.push_back(steps_sum), timed_seconds.push_back(seconds_sum);
       std::fprintf(stderr, "meshlm bench: %s%d b%d: %.2f t/s\n", test, prefill ? a.prompt : a.gen, b, mean);
     }
-    pipeline.stop();
+  }
+  // Bytes read per second: per replica step every rank streams its dense weights once; the routed experts' bytes are
+  // what the ranks counted, the timed repetitions' share of it.
+  MPI_Allreduce(MPI_IN_PLACE, expert_bytes.data(), int(expert_bytes.size()), MPI_DOUBLE, MPI_SUM, groups.world.raw());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const double routed = expert_bytes[i] * a.reps / (a.reps + 1.0);
+    rows[i].achieved_gbps = (timed_steps[i] * replica_bytes[1] + routed) / timed_seconds[i] * 1e-9;
   }
   if (drivers_comm != MPI_COMM_NULL) MPI_Comm_free(&drivers_comm);
   if (!rank0) return 0;

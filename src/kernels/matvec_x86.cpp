@@ -17,7 +17,7 @@ namespace meshlm {
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")
 namespace avx512 {
 using V = __m512;
-constexpr int kLanes = 16, kRows = 4, kPrefetch = 1024;
+constexpr int kLanes = 16, kRows = 8, kPrefetch = 0;
 inline V zero() { return _mm512_setzero_ps(); }
 inline V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
 inline float sum(V v) { return _mm512_reduce_add_ps(v); }
