@@ -78,6 +78,66 @@ TEST(Config, MistralSlidingWindow) {
   EXPECT_EQ(load(j).sliding_window, 32);
 }
 
+// MoE keys, with transformers' defaults where a key is missing.
+TEST(Config, MixtureOfExperts) {
+  auto j = base();
+  j["architectures"] = {"MixtralForCausalLM"};
+  ModelConfig c = load(j);
+  EXPECT_EQ(c.arch, Arch::kMixtral);
+  EXPECT_EQ(c.moe.n_experts, 8);  // num_local_experts
+  EXPECT_EQ(c.moe.top_k, 2);
+  EXPECT_EQ(c.moe.expert_dim, 128);  // intermediate_size
+  EXPECT_TRUE(c.moe.norm_topk);
+  EXPECT_TRUE(c.moe_layer(0) && c.moe_layer(1));
+  j["num_local_experts"] = 4;
+  j["num_experts_per_tok"] = 1;
+  j["sliding_window"] = 16;
+  c = load(j);
+  EXPECT_EQ(c.moe.n_experts, 4);
+  EXPECT_EQ(c.moe.top_k, 1);
+  EXPECT_EQ(c.sliding_window, 16);
+
+  j = base();
+  j["architectures"] = {"Qwen3MoeForCausalLM"};
+  c = load(j);
+  EXPECT_EQ(c.moe.n_experts, 128);
+  EXPECT_EQ(c.moe.top_k, 8);
+  EXPECT_EQ(c.moe.expert_dim, 768);
+  EXPECT_FALSE(c.moe.norm_topk);
+  EXPECT_TRUE(c.qk_norm);
+  EXPECT_EQ(c.moe.shared_expert_dim, 0);
+  j["num_experts"] = 8, j["num_experts_per_tok"] = 2, j["moe_intermediate_size"] = 32, j["norm_topk_prob"] = true;
+  j["mlp_only_layers"] = {0};
+  c = load(j);
+  EXPECT_TRUE(c.moe.norm_topk);
+  EXPECT_FALSE(c.moe_layer(0));
+  EXPECT_TRUE(c.moe_layer(1));
+
+  j = base();
+  j["architectures"] = {"Qwen2MoeForCausalLM"};
+  c = load(j);
+  EXPECT_EQ(c.moe.n_experts, 60);
+  EXPECT_EQ(c.moe.top_k, 4);
+  EXPECT_EQ(c.moe.expert_dim, 1408);
+  EXPECT_EQ(c.moe.shared_expert_dim, 5632);
+  EXPECT_TRUE(c.qkv_bias);
+  j["decoder_sparse_step"] = 2;
+  c = load(j);
+  EXPECT_FALSE(c.moe_layer(0));
+  EXPECT_TRUE(c.moe_layer(1));
+
+  j["num_experts_per_tok"] = 61;
+  EXPECT_NE(error_of(j).find("num_experts_per_tok 61 is more than the 60 experts"), std::string::npos) << error_of(j);
+  j["num_experts_per_tok"] = 2;
+  j["mlp_only_layers"] = "1";
+  EXPECT_NE(error_of(j).find("\"mlp_only_layers\" must be a list"), std::string::npos) << error_of(j);
+  j["mlp_only_layers"] = {2};
+  EXPECT_NE(error_of(j).find("not a layer index in [0, 2)"), std::string::npos) << error_of(j);
+  j.erase("mlp_only_layers");
+  j["quantization"] = {{"group_size", 64}, {"bits", 4}};
+  EXPECT_NE(error_of(j).find("pre-quantized checkpoints are not supported"), std::string::npos) << error_of(j);
+}
+
 TEST(Config, Rejections) {
   auto j = base();
   j["architectures"] = {"GPTNeoXForCausalLM"};
