@@ -314,6 +314,18 @@ TEST_F(MoeModel, InfoCountsActiveParametersAndBytesPerRank) {
   EXPECT_NE(r.out.find("active"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("experts [0,3)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("experts [3,6)"), std::string::npos) << r.out;
+  // Experts are quantized at load like dense layers: q8_0 holds fewer bytes than bf16, and generation runs.
+  auto mb = [](const std::string& out) {  // "rank 0 ...: 0.30 MB"
+    const std::string line = out.substr(out.rfind("rank 0"));
+    return std::stod(line.substr(line.find(": ") + 2));
+  };
+  const auto q = test::run_meshlm({"info", "--model", model_, "--weight-dtype", "q8_0"});
+  const auto b = test::run_meshlm({"info", "--model", model_});
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  EXPECT_LT(mb(q.out), mb(b.out)) << q.out << b.out;
+  const auto g = generate(1, {"--weight-dtype", "q8_0"});
+  EXPECT_EQ(g.exit_code, 0) << g.err;
+  EXPECT_NE(g.err.find("quantized to Q8_0"), std::string::npos) << g.err;
 }
 
 TEST_F(MoeModel, BadCheckpointsSayWhatIsWrong) {
