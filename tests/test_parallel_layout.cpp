@@ -63,6 +63,16 @@ TEST(SplitHeads, RejectsMoreRanksThanHeads) {
   EXPECT_THROW(split_heads(4, 2, 5, 0), Error);
 }
 
+// Layers of equal cost: by stage weight (e.g. free memory), and balanced with a head worth `head` layers on the last.
+std::vector<int64_t> layer_counts_weighted(int64_t n_layers, const std::vector<double>& weights) {
+  return layer_counts_fit(std::vector<double>(size_t(n_layers), 1.0), weights, {});
+}
+std::vector<int64_t> layer_counts_balanced(int64_t n_layers, int64_t P, double head) {
+  std::vector<double> extra(size_t(P), 0.0);
+  extra.back() = head;
+  return layer_counts_fit(std::vector<double>(size_t(n_layers), 1.0), std::vector<double>(size_t(P), 1.0), extra);
+}
+
 TEST(LayerCounts, EvenByHandAndByWeight) {
   EXPECT_EQ(layer_counts(32, 3, {}), (std::vector<int64_t>{11, 11, 10}));
   EXPECT_EQ(layer_counts(32, 3, {10, 12, 10}), (std::vector<int64_t>{10, 12, 10}));

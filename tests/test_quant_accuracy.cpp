@@ -6,7 +6,7 @@
 
 #include <filesystem>
 
-#include "test_support.h"
+#include "golden_check.h"
 
 namespace meshlm {
 namespace {
@@ -42,9 +42,8 @@ Agreement agreement(const std::string& model, const std::string& weight_dtype) {
 TEST(QuantAccuracy, TopOneAgreementWithTheGoldens) {
   const std::string shared = test::shared_dir();
   if (shared.empty()) GTEST_SKIP() << "../shared not found";
-  std::vector<std::string> models = {test::source_dir() + "/models/stories260k"};
-  for (const auto& d : std::filesystem::directory_iterator(shared + "/golden/models")) models.push_back(d.path());
-  std::sort(models.begin() + 1, models.end());
+  std::vector<std::string> models;  // the goldens of supported models (test_e2e_golden lists them)
+  for (const std::string& rel : test::golden_model_names()) models.push_back(shared + "/" + rel);
   for (const auto& [dtype, floor] : {std::pair{"q8_0", 0.95}, {"q4_0", 0.6}}) {
     Agreement all;
     for (const std::string& m : models) {

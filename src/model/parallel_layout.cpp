@@ -96,13 +96,6 @@ std::vector<int64_t> layer_counts_fit(const std::vector<double>& cost, const std
   return counts;
 }
 
-std::vector<int64_t> layer_counts_balanced(int64_t n_layers, int64_t P, double head_layers) {
-  MESH_CHECK(P >= 1 && P <= n_layers, "pipeline size ", P, " must be between 1 and the ", n_layers, " layers");
-  std::vector<double> extra(size_t(P), 0.0);
-  extra.back() = head_layers;
-  return layer_counts_fit(std::vector<double>(size_t(n_layers), 1.0), std::vector<double>(size_t(P), 1.0), extra);
-}
-
 std::vector<double> layer_params(const ModelConfig& c) {
   const double attn = double(c.dim) * (2.0 * c.q_dim() + 2.0 * c.kv_dim());
   const MoeConfig& m = c.moe;
@@ -123,18 +116,6 @@ double active_params(const ModelConfig& c) {
   double total = head_params(c) * (c.tie_embeddings ? 1.0 : 2.0);  // head and embedding, as model cards count them
   for (int64_t l = 0; l < c.n_layers; ++l) total += attn + (c.moe_layer(l) ? moe : 3.0 * c.dim * c.hidden_dim);
   return total;
-}
-
-double head_in_layers(const ModelConfig& c) {
-  const std::vector<double> layers = layer_params(c);
-  const double mean = std::accumulate(layers.begin(), layers.end(), 0.0) / double(layers.size());
-  return head_params(c) / mean;
-}
-
-std::vector<int64_t> layer_counts_weighted(int64_t n_layers, const std::vector<double>& weights) {
-  const int64_t P = int64_t(weights.size());
-  MESH_CHECK(P >= 1 && P <= n_layers, "pipeline size ", P, " must be between 1 and the ", n_layers, " layers");
-  return layer_counts_fit(std::vector<double>(size_t(n_layers), 1.0), weights, {});
 }
 
 std::vector<int64_t> parse_layer_split(const std::string& text) {

@@ -51,13 +51,6 @@ std::vector<int64_t> layer_counts(int64_t n_layers, int64_t P, const std::vector
 // nearest to layer_costs.size() * capacity[s] / Σ capacity. Exact (dynamic programming over the cut points).
 std::vector<int64_t> layer_counts_fit(const std::vector<double>& layer_costs, const std::vector<double>& capacity,
                                       const std::vector<double>& extra);
-// Layer counts proportional to each stage's weight (e.g. its free memory) for layers of equal cost.
-std::vector<int64_t> layer_counts_weighted(int64_t n_layers, const std::vector<double>& weights);
-// The default split: the stages' work balanced when the last stage also runs the lm_head, worth `head_layers` layers
-// (vocab·dim over one layer's matmul weights). Minimizes the busiest stage; among equals, the most even split.
-std::vector<int64_t> layer_counts_balanced(int64_t n_layers, int64_t P, double head_layers);
-// The lm_head's matmul work in units of one transformer layer's (of the model's mean layer).
-double head_in_layers(const ModelConfig& c);
 // Matmul parameters of each layer (attention, and the dense MLP or all experts + router + shared expert) and of the
 // lm_head: what the pipeline split weighs, since a stage holds (and at large batches reads) all of them.
 std::vector<double> layer_params(const ModelConfig& c);
