@@ -66,5 +66,16 @@ TEST_F(VirtualCluster, TensorInsideHostsPipelineAcrossTwoHosts) {
   EXPECT_NE(last_err().find("layout tp 2 x pp 2 x dp 1 (auto: 4 ranks on 2 hosts"), std::string::npos) << last_err();
 }
 
+// Mixture of experts with the tensor group across hosts (TCP between its ranks): each host holds half the experts, or
+// half of every expert.
+TEST_F(VirtualCluster, ExpertsSplitAcrossTwoHosts) {
+  up(2);
+  test::check_golden(test::shared_dir() + "/golden/models/tiny-qwen2moe-f32", runner(2, 1),
+                     {"--tp", "2", "--moe-split", "experts"});
+  EXPECT_NE(last_err().find("experts split over the 2 tensor ranks"), std::string::npos) << last_err();
+  test::check_golden(test::shared_dir() + "/golden/models/tiny-mixtral-bf16", runner(2, 1),
+                     {"--tp", "2", "--moe-split", "tensor"});
+}
+
 }  // namespace
 }  // namespace meshlm
