@@ -10,7 +10,6 @@ namespace meshlm {
 namespace {
 constexpr int64_t kMinPartRows = 16;  // no slivers: each part is one message with its own latency
 constexpr int kTagBase = 1000;        // part c's all-reduce uses tags kTagBase + 2c and + 2c + 1
-
 }  // namespace
 
 void RowParallel::progress(void* self) {

@@ -25,7 +25,9 @@ Transformer::Transformer(const ModelConfig& config, ModelWeights weights, const 
   k_.resize(size_t(T * n_kv_heads_local_ * hd));
   v_.resize(k_.size());
   att_.resize(q_.size());
-  gate_.resize(size_t(T * hidden_local_));
+  bool dense_mlp = false;  // MoE models may have no dense MLP layer on this rank: then no buffers for one
+  for (int64_t l = layout.layers.begin; l < layout.layers.end; ++l) dense_mlp |= !config.moe_layer(l);
+  if (dense_mlp) gate_.resize(size_t(T * hidden_local_));
   up_.resize(gate_.size());
   if (config.is_moe()) {
     moe_ = MoeMlp(config, layout, T);
