@@ -160,14 +160,14 @@ void Transformer::mlp_block(int64_t l, int64_t n) {
     add_inplace(x_.data(), moe_out_.data(), n * dim);
     return;
   }
-  matmul(xb_.data(), n, L.gate_proj.view(), gate_.data());  // (n, hidden_local)
-  matmul(xb_.data(), n, L.up_proj.view(), up_.data());      // (n, hidden_local)
+  matmul(xb_.data(), n, L.mlp.gate.view(), gate_.data());  // (n, hidden_local)
+  matmul(xb_.data(), n, L.mlp.up.view(), up_.data());      // (n, hidden_local)
   if (!L.gate_bias.empty()) {
     add_bias(gate_.data(), L.gate_bias.data(), n, hidden_local_);
     add_bias(up_.data(), L.up_bias.data(), n, hidden_local_);
   }
   silu_mul(gate_.data(), up_.data(), n * hidden_local_);
-  row_parallel_.run(gate_.data(), n, L.down_proj.view(), xb_.data());  // (n, dim), summed over the hidden slices
+  row_parallel_.run(gate_.data(), n, L.mlp.down.view(), xb_.data());  // (n, dim), summed over the hidden slices
   if (!L.down_bias.empty()) add_bias(xb_.data(), L.down_bias.data(), n, dim);
   add_inplace(x_.data(), xb_.data(), n * dim);
 }

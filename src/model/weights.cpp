@@ -184,9 +184,8 @@ ModelWeights load_weights(const WeightIndex& index, const ModelConfig& c, const 
       w.layers.push_back(std::move(L));
       continue;
     }
-    L.gate_proj = load.matrix(p + "mlp.gate_proj.weight", {c.hidden_dim, dim}, hid, all_dim);
-    L.up_proj = load.matrix(p + "mlp.up_proj.weight", {c.hidden_dim, dim}, hid, all_dim);
-    L.down_proj = load.matrix(p + "mlp.down_proj.weight", {dim, c.hidden_dim}, all_dim, hid);
+    L.mlp = load.mlp(p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight", p + "mlp.down_proj.weight", dim,
+                     c.hidden_dim, hid);
     if (c.mlp_bias) {
       L.gate_bias = load.vector(p + "mlp.gate_proj.bias", c.hidden_dim, hid);
       L.up_bias = load.vector(p + "mlp.up_proj.bias", c.hidden_dim, hid);

@@ -48,11 +48,10 @@ struct LayerWeights {
   Matrix o_proj;                     // (dim, n_heads_local * head_dim)
   Vector o_bias;                     // (dim) or empty
   Vector post_attention_layernorm;   // (dim)
-  Matrix gate_proj, up_proj;         // (hidden_local, dim)
+  MlpWeights mlp;                    // dense layers: gate/up (hidden_local, dim), down (dim, hidden_local)
   Vector gate_bias, up_bias;         // (hidden_local) or empty
-  Matrix down_proj;                  // (dim, hidden_local)
   Vector down_bias;                  // (dim) or empty
-  MoeWeights moe;                    // mixture-of-experts layers only (then gate/up/down_proj are empty)
+  MoeWeights moe;                    // mixture-of-experts layers only (then mlp is empty)
 
   bool is_moe() const { return !moe.router.empty(); }
 };
