@@ -16,7 +16,9 @@ const std::vector<std::string>& golden_model_names() {
   static const std::vector<std::string> names = {"models/stories260k", "golden/models/tiny-llama3-bf16",
                                                  "golden/models/tiny-mistral-f16", "golden/models/tiny-qwen2-f32",
                                                  "golden/models/tiny-qwen3-bf16", "golden/models/tiny-mixtral-bf16",
-                                                 "golden/models/tiny-qwen3moe-bf16", "golden/models/tiny-qwen2moe-f32"};
+                                                 "golden/models/tiny-qwen3moe-bf16", "golden/models/tiny-qwen2moe-f32",
+                                                 "golden/models/tiny-llama-mlx4", "golden/models/tiny-qwen3-mlx8",
+                                                 "golden/models/tiny-qwen3moe-mlx4"};
   return names;
 }
 

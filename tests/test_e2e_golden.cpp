@@ -42,11 +42,8 @@ INSTANTIATE_TEST_SUITE_P(Shared, GoldenModel,
                          });
 
 // Golden models of what is still to come, each refused at start-up with one line naming config.json and why:
-// MLX pre-quantized checkpoints (issue 12) and DeepSeek-V3 (issue 16).
+// DeepSeek-V3 (issue 16).
 const std::vector<std::pair<std::string, std::string>> kNotYetSupported = {
-    {"golden/models/tiny-llama-mlx4", "pre-quantized checkpoints are not supported"},
-    {"golden/models/tiny-qwen3-mlx8", "pre-quantized checkpoints are not supported"},
-    {"golden/models/tiny-qwen3moe-mlx4", "pre-quantized checkpoints are not supported"},
     {"golden/models/tiny-deepseekv3-bf16", "\"DeepseekV3ForCausalLM\" is not supported"},
     {"golden/models/tiny-deepseekv3-mlx4", "\"DeepseekV3ForCausalLM\" is not supported"},
 };

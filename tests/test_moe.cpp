@@ -175,7 +175,7 @@ TEST(MoeParams, PipelineSplitWeighsLayersByTheirBytes) {
 // ---- through the binary ----
 
 const char* kMoeGoldens[] = {"golden/models/tiny-mixtral-bf16", "golden/models/tiny-qwen3moe-bf16",
-                             "golden/models/tiny-qwen2moe-f32"};
+                             "golden/models/tiny-qwen2moe-f32", "golden/models/tiny-qwen3moe-mlx4"};
 
 struct MoeLayout {
   const char* name;

@@ -28,7 +28,7 @@ LoadedModel load_model(const std::string& model_dir, const ModelConfig& config, 
   m.kept_unquantized = weights.kept_unquantized;
   m.weight_bytes = m.streamed_bytes = weights.bytes;
   const bool embedding_is_head = layout.last_stage() && weights.lm_head.empty();
-  if (!embedding_is_head) m.streamed_bytes -= weights.embed_tokens.bytes.size();
+  if (!embedding_is_head) m.streamed_bytes -= weights.embed_tokens.held_bytes();
   for (const LayerWeights& L : weights.layers) m.streamed_bytes -= L.moe.expert_bytes;  // read only when routed to
   m.model = std::make_unique<Transformer>(config, std::move(weights), layout, tp, slots, ctx, max_step_tokens);
   m.model->set_tp_comm(speed.comm);

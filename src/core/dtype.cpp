@@ -26,6 +26,7 @@ const char* dtype_name(DType dtype) {
     case DType::kBF16: return "BF16";
     case DType::kQ8_0: return "Q8_0";
     case DType::kQ4_0: return "Q4_0";
+    case DType::kAffine: return "AFFINE";
   }
   return "?";
 }
@@ -95,6 +96,7 @@ void to_f32(const void* src, DType dtype, float* dst, size_t n) {
     }
     case DType::kQ8_0: return dequantize_q8_0(static_cast<const BlockQ8_0*>(src), int64_t(n), dst);
     case DType::kQ4_0: return dequantize_q4_0(static_cast<const BlockQ4_0*>(src), int64_t(n), dst);
+    case DType::kAffine: return;  // not here: affine_dequant_rows (kernels/affine.h) knows the groups
   }
 }
 

@@ -6,8 +6,10 @@
 
 namespace meshlm {
 
-// Stored dtypes (F32, F16, BF16), and the block-quantized ones weights can be converted to at load (core/quant.h).
-enum class DType { kF32, kF16, kBF16, kQ8_0, kQ4_0 };
+// Stored dtypes (F32, F16, BF16), the block-quantized ones weights can be converted to at load (core/quant.h), and
+// MLX affine-quantized weights kept as stored (kernels/affine.h; their bits and group travel with the matrix, so
+// row_bytes and to_f32 do not apply to them).
+enum class DType { kF32, kF16, kBF16, kQ8_0, kQ4_0, kAffine };
 
 size_t dtype_size(DType dtype);  // bytes per element; not for the quantized dtypes (see row_bytes)
 const char* dtype_name(DType dtype);  // safetensors spelling: "F32", "F16", "BF16"; "Q8_0", "Q4_0"

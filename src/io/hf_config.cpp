@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <tuple>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -76,6 +77,38 @@ RopeScaling parse_rope_scaling(const Reader& r) {
     fail(r.path, ": rope_scaling type \"", type, "\" is not supported (supported: default, linear, llama3)");
   }
   return s;
+}
+
+// "quantization" (or "quantization_config"): MLX affine only. Per-module entries are dicts of bits / group_size, or
+// (files from before Aug 2025) true = the global setting, false = not quantized (the file has no scales then).
+AffineConfig parse_affine(const Reader& r) {
+  AffineConfig a;
+  const char* key = r.has("quantization") ? "quantization" : r.has("quantization_config") ? "quantization_config" : "";
+  if (!*key) return a;
+  const json& q = r.j[key];
+  MESH_CHECK(q.is_object(), r.path, ": \"", key, "\" must be an object, got ", q.dump().substr(0, 80));
+  if (q.contains("quant_method") && !q.contains("bits"))
+    fail(r.path, ": \"", key, "\": quant_method ", q["quant_method"].dump(),
+         " is not supported (supported: MLX affine, as mlx_lm.convert -q writes it)");
+  const std::string mode = q.value("mode", "affine");
+  MESH_CHECK(mode == "affine", r.path, ": \"", key, "\": mode \"", mode, "\" is not supported (supported: affine)");
+  auto params = [&](const json& v, const std::string& where) {
+    MESH_CHECK(v.contains("bits") && v["bits"].is_number_integer() && v.contains("group_size") &&
+                   v["group_size"].is_number_integer(),
+               r.path, ": \"", key, "\"", where, " needs integer \"bits\" and \"group_size\", got ", v.dump());
+    const int bits = v["bits"].get<int>(), group = v["group_size"].get<int>();
+    MESH_CHECK(bits == 2 || bits == 3 || bits == 4 || bits == 5 || bits == 6 || bits == 8, r.path, ": \"", key, "\"",
+               where, ": bits ", bits, " is not supported (2, 3, 4, 5, 6 or 8)");
+    MESH_CHECK(group == 32 || group == 64 || group == 128, r.path, ": \"", key, "\"", where, ": group_size ", group,
+               " is not supported (32, 64 or 128)");
+    return std::pair{bits, group};
+  };
+  std::tie(a.bits, a.group) = params(q, "");
+  for (auto& [name, v] : q.items()) {
+    if (!v.is_object() && !v.is_boolean()) continue;  // bits, group_size, mode, ...
+    if (v.is_object()) a.modules[name] = params(v, "[\"" + name + "\"]");
+  }
+  return a;
 }
 
 int int_or(const Reader& r, const char* key, int fallback) { return r.has(key) ? r.positive_int(key) : fallback; }
@@ -168,11 +201,7 @@ ModelConfig load_model_config(const std::string& model_dir) {
          "\" is not supported (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, "
          "MixtralForCausalLM, Qwen2MoeForCausalLM, Qwen3MoeForCausalLM)");
 
-  for (const char* key : {"quantization", "quantization_config"})
-    if (r.has(key))
-      fail(path, ": \"", key, "\" ", j[key].dump().substr(0, 80),
-           ": pre-quantized checkpoints are not supported yet (meshlm loads F32, F16 and BF16 weights; "
-           "--weight-dtype q8_0|q4_0 quantizes them at load)");
+  c.affine = parse_affine(r);
   c.dim = r.positive_int("hidden_size");
   c.hidden_dim = r.positive_int("intermediate_size");
   c.n_layers = r.positive_int("num_hidden_layers");

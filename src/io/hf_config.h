@@ -1,6 +1,7 @@
 // config.json (+ generation_config.json) -> ModelConfig. The only place Hugging Face config key names appear.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,20 @@ struct RopeScaling {
   int original_max_position = 8192;                       // llama3
 };
 
+// MLX affine quantization (config.json "quantization", as mlx_lm.convert -q writes it): bits and group size, globally
+// and per module path ("model.layers.1.mlp.switch_mlp.down_proj"). Whether a tensor is quantized is decided by its
+// file (X.scales next to X.weight); these say with which bits and group.
+struct AffineConfig {
+  int bits = 0, group = 0;  // 0: the checkpoint is not pre-quantized
+  std::map<std::string, std::pair<int, int>> modules;  // path -> (bits, group) overrides
+
+  bool quantized() const { return bits > 0; }
+  std::pair<int, int> of(const std::string& module) const {  // (bits, group) for a module path
+    auto it = modules.find(module);
+    return it == modules.end() ? std::pair{bits, group} : it->second;
+  }
+};
+
 struct ModelConfig {
   Arch arch = Arch::kLlama;
   std::string arch_name;        // e.g. "LlamaForCausalLM"
@@ -51,6 +66,7 @@ struct ModelConfig {
   bool qk_norm = false;         // per-head RMSNorm on q and k before RoPE (Qwen3)
   std::string torch_dtype;      // as declared; weights keep their stored dtype regardless
   MoeConfig moe;
+  AffineConfig affine;
   int bos_id = -1;
   std::vector<int> eos_ids;     // from config.json and generation_config.json, deduplicated
 

@@ -37,7 +37,11 @@ Isa active_isa = best_isa();
 void sgemm_rows(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y) {
   const float* rows = static_cast<const float*>(w.data) + r0 * w.cols;
   thread_local std::vector<float> scratch;  // (r1 - r0, cols) fp32
-  if (w.dtype != DType::kF32) {
+  if (w.dtype == DType::kAffine) {
+    scratch.resize(size_t((r1 - r0) * w.cols));
+    affine_dequant_rows(w, r0, r1, scratch.data());
+    rows = scratch.data();
+  } else if (w.dtype != DType::kF32) {
     scratch.resize(size_t((r1 - r0) * w.cols));
     to_f32(static_cast<const uint8_t*>(w.data) + size_t(r0) * row_bytes(w.dtype, w.cols), w.dtype, scratch.data(),
            size_t((r1 - r0) * w.cols));
@@ -60,24 +64,30 @@ void matmul(const float* x, int64_t n, const WeightView& w, float* y) {
   if (n == 0 || w.rows == 0) return;
   ThreadPool& pool = kernel_pool();
   const int parts = int(std::min<int64_t>(pool.size(), std::max<int64_t>(1, w.rows / 64)));
-  const bool quantized = is_quantized(w.dtype);
-  const bool skinny = n <= (w.dtype == DType::kF32 ? kSkinnyRowsF32 : quantized ? kSkinnyRowsQ : kSkinnyRows16);
+  const bool quantized = is_quantized(w.dtype), affine = w.dtype == DType::kAffine;
+  const bool skinny = n <= (w.dtype == DType::kF32 ? kSkinnyRowsF32
+                            : quantized || affine  ? kSkinnyRowsQ
+                                                   : kSkinnyRows16);
   thread_local std::vector<BlockQ8_0> xq;  // (n * cols / 32) x as q8_0 blocks, for quantized weights
+  thread_local std::vector<float> xsum;    // (n, groups) x summed per group, for affine weights
   if (quantized && skinny) quantize_rows_q8_0(x, n, w.cols, xq);
+  if (affine && skinny) affine_xsums(x, n, w, xsum);
   const bool avx2 = active_isa == Isa::kAvx2 || active_isa == Isa::kAvx512 || active_isa == Isa::kAvx512Bf16;
   // Each member takes a contiguous share of the weight rows, in panels: about 1 MiB of weights for the skinny
   // kernels, 8 MiB as fp32 for sgemm (wide enough that repacking x for each call stays cheap). Between panels
   // member 0 lets MPI progress.
   const int64_t panel_bytes = skinny ? int64_t(1) << 20 : int64_t(8) << 20;
-  const int64_t bytes_per_row = skinny ? int64_t(row_bytes(w.dtype, w.cols)) : w.cols * int64_t(sizeof(float));
+  const int64_t bytes_per_row = skinny ? int64_t(w.bytes_per_row()) : w.cols * int64_t(sizeof(float));
   const int64_t panel = std::max<int64_t>(64, panel_bytes / std::max<int64_t>(1, bytes_per_row));
-  const BlockQ8_0* x_blocks = xq.data();
+  const BlockQ8_0* x_blocks = xq.data();  // the caller's thread_local buffers, read by every member
+  const float* x_sums = xsum.data();
   pool.run([&](int t) {
     if (t >= parts) return;
     const Share share = share_of(w.rows, parts, t, 16);
     for (int64_t p0 = share.begin; p0 < share.end; p0 += panel) {
       const int64_t p1 = std::min(share.end, p0 + panel);
-      if (skinny && quantized) qmatvec_rows(avx2, x_blocks, n, w, p0, p1, y);
+      if (skinny && affine) affine_rows(x, n, w, x_sums, p0, p1, y);
+      else if (skinny && quantized) qmatvec_rows(avx2, x_blocks, n, w, p0, p1, y);
       else if (skinny) matvec_rows(active_isa, x, n, w, p0, p1, y);
       else sgemm_rows(x, n, w, p0, p1, y);
       if (t == 0) progress();
@@ -85,12 +95,15 @@ void matmul(const float* x, int64_t n, const WeightView& w, float* y) {
   });
 }
 
+void weight_row(const WeightView& w, int64_t r, float* out) {
+  if (w.dtype == DType::kAffine) return affine_dequant_rows(w, r, r + 1, out);
+  to_f32(static_cast<const uint8_t*>(w.data) + size_t(r) * w.bytes_per_row(), w.dtype, out, size_t(w.cols));
+}
+
 void matmul_naive(const float* x, int64_t n, const WeightView& w, float* y) {
   std::vector<float> row(size_t(w.cols));
-  const auto* base = static_cast<const uint8_t*>(w.data);
-  const size_t bytes_per_row = row_bytes(w.dtype, w.cols);
   for (int64_t r = 0; r < w.rows; ++r) {
-    to_f32(base + size_t(r) * bytes_per_row, w.dtype, row.data(), size_t(w.cols));
+    weight_row(w, r, row.data());
     for (int64_t i = 0; i < n; ++i) {
       double acc = 0;
       for (int64_t k = 0; k < w.cols; ++k) acc += double(x[i * w.cols + k]) * row[size_t(k)];

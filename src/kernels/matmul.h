@@ -3,21 +3,32 @@
 #include <cstdint>
 
 #include "core/dtype.h"
+#include "kernels/affine.h"
 
 namespace meshlm {
 
 // A weight matrix as Hugging Face stores it: (rows = out_features, cols = in_features), row-major; or quantized at
 // load into q8_0 / q4_0 blocks along each row (core/quant.h), multiplied by int8 dot products (kernels/qmatvec.h).
+// Or MLX affine-quantized as stored (dtype kAffine, `affine` says how: kernels/affine.h).
 struct WeightView {
   const void* data = nullptr;
   DType dtype = DType::kF32;
   int64_t rows = 0, cols = 0;
+  AffineView affine;
 
+  size_t bytes_per_row() const { return dtype == DType::kAffine ? affine.row_bytes : row_bytes(dtype, cols); }
   // Rows [r0, r1) (whole rows of any dtype, quantized blocks included).
   WeightView row_slice(int64_t r0, int64_t r1) const {
-    return {static_cast<const uint8_t*>(data) + size_t(r0) * row_bytes(dtype, cols), dtype, r1 - r0, cols};
+    WeightView v = *this;
+    v.data = static_cast<const uint8_t*>(data) + size_t(r0) * bytes_per_row();
+    v.rows = r1 - r0;
+    if (dtype == DType::kAffine) v.affine.scales += r0 * affine.groups, v.affine.biases += r0 * affine.groups;
+    return v;
   }
 };
+
+// Row r of w as fp32 (out: w.cols), whatever its dtype: the embedding lookup.
+void weight_row(const WeightView& w, int64_t r, float* out);
 
 // y (n, w.rows) = x (n, w.cols) · wᵀ, split by weight rows over kernel_pool()'s threads. Up to kSkinnyRows* rows
 // of x (decode) go through our SIMD kernels (matvec.h), which convert 16-bit weights in registers; more rows go to

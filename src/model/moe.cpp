@@ -103,7 +103,7 @@ void MoeMlp::forward(const MoeWeights& w, const float* xb, int64_t n, RowParalle
     matmul(xe_.data(), m, x.up.view(), u);
     silu_mul(g, u, m * hidden_);
     expert_rows_[size_t(experts_.begin + e)] += m;
-    bytes_read_ += x.gate.bytes.size() + x.up.bytes.size() + x.down.bytes.size();
+    bytes_read_ += x.gate.held_bytes() + x.up.held_bytes() + x.down.held_bytes();
   }
   const bool shared = !w.shared.gate.empty();
   if (shared) {

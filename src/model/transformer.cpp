@@ -46,15 +46,14 @@ void Transformer::embed(const StepBatch& batch) {
   const int64_t n = batch.size(), dim = config_.dim;
   MESH_CHECK(n <= max_step_tokens_, "step of ", n, " tokens exceeds the ", max_step_tokens_, "-token capacity");
   // Each tensor rank holds the rows of its vocab slice; other tokens get zeros, and the sum over ranks is exact.
-  const Matrix& emb = weights_.embed_tokens;
-  const size_t bytes_per_row = row_bytes(emb.dtype, dim);
+  const WeightView emb = weights_.embed_tokens.view();
   for (int64_t i = 0; i < n; ++i) {
     const int tok = batch.tokens[size_t(i)];
     MESH_CHECK(tok >= 0 && tok < config_.vocab_size, "token id ", tok, " is outside the vocabulary (",
                config_.vocab_size, ")");
     float* xi = &x_[size_t(i * dim)];
     if (layout_.vocab.contains(tok))
-      to_f32(emb.bytes.data() + size_t(tok - layout_.vocab.begin) * bytes_per_row, emb.dtype, xi, size_t(dim));
+      weight_row(emb, tok - layout_.vocab.begin, xi);
     else
       std::fill(xi, xi + dim, 0.0f);
   }

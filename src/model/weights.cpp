@@ -4,6 +4,7 @@
 
 #include "core/check.h"
 #include "core/quant.h"
+#include "model/affine_weights.h"
 
 namespace meshlm {
 namespace {
@@ -22,7 +23,9 @@ class Loader {
       : index_(index), config_(c), quantize_to_(quantize_to), read_(read) {}
 
   // Checks the tensor's full shape, then reads rows [rows.begin, rows.end) or columns [cols.begin, cols.end).
+  // MLX affine-quantized matrices (a ".scales" beside the ".weight") stay packed.
   Matrix matrix(const std::string& name, std::vector<int64_t> shape, Range rows, Range cols) {
+    if (const std::string module = affine_module(name); !module.empty()) return affine(module, -1, 0, shape, rows, cols);
     const TensorInfo& t = checked(name, shape);
     Matrix m;
     m.dtype = t.dtype;
@@ -59,8 +62,28 @@ class Loader {
     return v;
   }
 
-  // A whole 2-D tensor as fp32 (routers: small, and kept exact on every rank).
+  // Expert `e` of a stacked [E, out, in] tensor (mlx-lm's switch_mlp), rows [rows) and columns [cols).
+  Matrix expert(const std::string& name, int64_t e, int64_t E, std::vector<int64_t> shape, Range rows, Range cols) {
+    if (const std::string module = affine_module(name); !module.empty()) return affine(module, e, E, shape, rows, cols);
+    const TensorInfo& t = checked(name, {E, shape[0], shape[1]});
+    Matrix m;
+    m.dtype = t.dtype, m.rows = rows.size(), m.cols = cols.size();
+    if (!read_) return bytes_ += size_t(m.rows) * row_bytes(t.dtype, m.cols), m;
+    m.bytes = read_window(index_, t, e, rows, cols.begin, cols.end);
+    if (is_quantized(quantize_to_)) quantize(m);
+    bytes_ += m.bytes.size();
+    return m;
+  }
+
+  // A whole 2-D tensor as fp32 (routers: small, and kept exact on every rank); affine ones dequantized.
   std::vector<float> dense_f32(const std::string& name, int64_t rows, int64_t cols) {
+    if (const std::string module = affine_module(name); !module.empty()) {
+      bytes_ += size_t(rows * cols) * sizeof(float);
+      const Matrix m = affine(module, -1, 0, {rows, cols}, {0, rows}, {0, cols}, /*count=*/false);
+      std::vector<float> v(size_t(rows * cols));
+      if (read_) affine_dequant_rows(m.view(), 0, rows, v.data());
+      return v;
+    }
     const TensorInfo& t = checked(name, {rows, cols});
     bytes_ += size_t(rows * cols) * sizeof(float);  // held as fp32
     if (!read_) return std::vector<float>(1);
@@ -84,6 +107,25 @@ class Loader {
   uint64_t bytes() const { return bytes_; }
 
  private:
+  // "X" when tensor "X.weight" is MLX affine-quantized (X.scales exists), else "".
+  std::string affine_module(const std::string& name) const {
+    const std::string suffix = ".weight";
+    if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) return "";
+    const std::string module = name.substr(0, name.size() - suffix.size());
+    if (!index_.find(module + ".scales")) return "";
+    MESH_CHECK(config_.affine.quantized(), index_.file_of(name).path(), ": tensor '", module,
+               ".scales' marks an MLX-quantized matrix, but config.json has no \"quantization\" entry");
+    return module;
+  }
+
+  Matrix affine(const std::string& module, int64_t e, int64_t E, const std::vector<int64_t>& shape, Range rows,
+                Range cols, bool count = true) {
+    const auto [bits, group] = config_.affine.of(module);
+    Matrix m = read_affine(index_, module, bits, group, e, E, shape[0], shape[1], rows, cols, read_);
+    if (count) bytes_ += affine_bytes(m);
+    return m;
+  }
+
   const TensorInfo& checked(const std::string& name, const std::vector<int64_t>& shape) {
     const TensorInfo& t = index_.get(name);
     MESH_CHECK(t.is_float, index_.file_of(name).path(), ": tensor '", name, "': dtype ", t.dtype_name,
@@ -122,20 +164,31 @@ class Loader {
 };
 
 // Router (whole, fp32), this rank's experts (whole or a slice of each), and the shared expert's slice.
-MoeWeights load_moe(Loader& load, const ModelConfig& c, const ParallelLayout& l, const std::string& p) {
+MoeWeights load_moe(Loader& load, const WeightIndex& index, const ModelConfig& c, const ParallelLayout& l,
+                    const std::string& p) {
   const MoeConfig& m = c.moe;
   const int64_t dim = c.dim;
   const std::string block = p + (m.mixtral_names ? "block_sparse_moe." : "mlp.");
   MoeWeights w;
   w.router = load.dense_f32(block + "gate.weight", m.n_experts, dim);
   const uint64_t before = load.bytes();
+  const std::string stacked = block + "switch_mlp.";  // mlx-lm: [E, out, in] tensors, gate = w1, up = w3, down = w2
+  const bool is_stacked = index.find(stacked + "gate_proj.weight") != nullptr;
   for (int64_t e = l.experts.begin; e < l.experts.end; ++e) {
     const std::string x = block + "experts." + std::to_string(e) + ".";
-    w.experts.push_back(m.mixtral_names
-                            ? load.mlp(x + "w1.weight", x + "w3.weight", x + "w2.weight", dim, m.expert_dim,
-                                       l.expert_hidden)
-                            : load.mlp(x + "gate_proj.weight", x + "up_proj.weight", x + "down_proj.weight", dim,
-                                       m.expert_dim, l.expert_hidden));
+    if (is_stacked) {
+      const int64_t E = m.n_experts, I = m.expert_dim;
+      const Range hid = l.expert_hidden, all{0, dim};
+      w.experts.push_back({load.expert(stacked + "gate_proj.weight", e, E, {I, dim}, hid, all),
+                           load.expert(stacked + "up_proj.weight", e, E, {I, dim}, hid, all),
+                           load.expert(stacked + "down_proj.weight", e, E, {dim, I}, all, hid)});
+    } else {
+      w.experts.push_back(m.mixtral_names
+                              ? load.mlp(x + "w1.weight", x + "w3.weight", x + "w2.weight", dim, m.expert_dim,
+                                         l.expert_hidden)
+                              : load.mlp(x + "gate_proj.weight", x + "up_proj.weight", x + "down_proj.weight", dim,
+                                         m.expert_dim, l.expert_hidden));
+    }
   }
   w.expert_bytes = load.bytes() - before;
   if (m.shared_expert_dim > 0) {
@@ -180,7 +233,7 @@ ModelWeights load_weights(const WeightIndex& index, const ModelConfig& c, const 
     L.post_attention_layernorm = load.vector(p + "post_attention_layernorm.weight", dim, all_dim);
     const Range hid = l.hidden;
     if (c.moe_layer(i)) {
-      L.moe = load_moe(load, c, l, p);
+      L.moe = load_moe(load, index, c, l, p);
       w.layers.push_back(std::move(L));
       continue;
     }

@@ -12,14 +12,24 @@
 
 namespace meshlm {
 
-// A 2-D weight slice in its stored dtype, or quantized into blocks along its rows.
+// A 2-D weight slice in its stored dtype, quantized into blocks along its rows, or MLX affine-quantized as stored.
 struct Matrix {
   DType dtype = DType::kF32;
   int64_t rows = 0, cols = 0;
-  std::vector<uint8_t> bytes;  // (rows, row_bytes(dtype, cols)) row-major
+  std::vector<uint8_t> bytes;  // (rows, view().bytes_per_row()) row-major (affine: + 8 bytes of padding)
+  // kAffine only (kernels/affine.h):
+  int bits = 0, group = 0;
+  int64_t phase = 0, groups = 0;
+  std::vector<float> scales, biases;  // (rows, groups)
 
-  WeightView view() const { return {bytes.data(), dtype, rows, cols}; }
+  WeightView view() const {
+    WeightView v{bytes.data(), dtype, rows, cols, {}};
+    if (dtype == DType::kAffine)
+      v.affine = {bits, group, phase, groups, scales.data(), biases.data(), affine_row_bytes(cols, bits)};
+    return v;
+  }
   bool empty() const { return rows == 0; }
+  size_t held_bytes() const { return bytes.size() + (scales.size() + biases.size()) * sizeof(float); }
 };
 
 // A 1-D weight (norm scale, bias), converted to fp32 at load: these are a negligible share of the bytes.

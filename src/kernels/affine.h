@@ -1,0 +1,47 @@
+// MLX affine-quantized weights, as mlx_lm.convert -q writes them, kept packed: each row is one little-endian bit
+// stream of `bits`-bit values (value i in bits [i·bits, (i+1)·bits), bit 0 = the low bit of byte 0, so 3/5/6-bit
+// values cross byte and word boundaries), and each run of `group` consecutive inputs shares a scale and a bias:
+// w = scale·q + bias. A tensor-parallel column slice may begin inside a group: `phase` inputs of its first group lie
+// before its column 0, and the group's scale and bias are used by both ranks.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace meshlm {
+
+struct WeightView;
+
+struct AffineView {
+  int bits = 0, group = 0;      // bits == 0: not affine
+  int64_t phase = 0;            // inputs of the first group before this slice's column 0
+  int64_t groups = 0;           // groups per row: ceil((phase + cols) / group)
+  const float* scales = nullptr;  // (rows, groups)
+  const float* biases = nullptr;  // (rows, groups)
+  size_t row_bytes = 0;         // packed bytes per row: 4 * ceil(cols * bits / 32)
+};
+
+// Packed bytes of a row of `cols` values (whole 32-bit words, as MLX stores them).
+inline size_t affine_row_bytes(int64_t cols, int bits) { return size_t((cols * bits + 31) / 32) * 4; }
+
+// Value i of a packed row. The row's buffer must have one readable byte past its end (Matrix pads it).
+inline uint32_t affine_value(const uint8_t* row, int64_t i, int bits) {
+  const uint64_t bit = uint64_t(i) * uint64_t(bits);
+  const uint32_t two = uint32_t(row[bit >> 3]) | (uint32_t(row[(bit >> 3) + 1]) << 8);
+  return (two >> (bit & 7)) & ((1u << bits) - 1);
+}
+
+// Writes values [first, first + n) of a stream (at bit offset `bit0`) as a new stream from bit 0 of dst (zeroed).
+void affine_repack(const uint8_t* src, uint64_t bit0, int64_t n, int bits, uint8_t* dst);
+
+// Rows [r0, r1) of w as fp32: out (r1 - r0, w.cols).
+void affine_dequant_rows(const WeightView& w, int64_t r0, int64_t r1, float* out);
+
+// xsum (n, groups): each x row's sum over each group's columns of the slice.
+void affine_xsums(const float* x, int64_t n, const WeightView& w, std::vector<float>& xsum);
+
+// y[:, r0:r1] of y (n, w.rows) = x (n, w.cols) · wᵀ, unpacking each group once for all n rows and summing
+// scale·Σq·x + bias·Σx in fp32 (xsum from affine_xsums).
+void affine_rows(const float* x, int64_t n, const WeightView& w, const float* xsum, int64_t r0, int64_t r1, float* y);
+
+}  // namespace meshlm

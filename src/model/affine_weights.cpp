@@ -1,0 +1,111 @@
+#include "model/affine_weights.h"
+
+#include <cstring>
+#include <sstream>
+
+#include "core/check.h"
+
+namespace meshlm {
+namespace {
+
+std::string dims(const std::vector<int64_t>& s) {
+  std::ostringstream o;
+  o << "[";
+  for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
+  o << "]";
+  return o.str();
+}
+
+size_t element_bytes(const TensorInfo& t) { return t.nbytes / size_t(std::max<int64_t>(1, t.numel())); }
+
+void expect_shape(const WeightIndex& index, const TensorInfo& t, const std::vector<int64_t>& shape,
+                  const std::string& why) {
+  MESH_CHECK(t.shape == shape, index.file_of(t.name).path(), ": tensor '", t.name, "': expected shape ", dims(shape),
+             why, ", got ", dims(t.shape));
+}
+
+}  // namespace
+
+std::vector<uint8_t> read_window(const WeightIndex& index, const TensorInfo& t, int64_t slab, Range rows, int64_t c0,
+                                 int64_t c1, size_t pad) {
+  const SafetensorsFile& file = index.file_of(t.name);
+  const size_t esize = element_bytes(t);
+  const int64_t total = t.shape.back(), out_rows = t.shape[t.shape.size() - 2];
+  std::vector<uint8_t> out(size_t(rows.size() * (c1 - c0)) * esize + pad, 0);
+  if (slab < 0 && c0 == 0 && c1 == total) {
+    file.read_rows(t, rows.begin, rows.end, out.data());
+    return out;
+  }
+  if (slab < 0) {
+    MESH_CHECK(rows.begin == 0 && rows.end == out_rows, t.name, ": a slice must be by rows or by columns, not both");
+    file.read_cols(t, c0, c1, out.data());
+    return out;
+  }
+  std::vector<uint8_t> whole(size_t(out_rows * total) * esize);  // the slab
+  file.read_rows(t, slab, slab + 1, whole.data());
+  for (int64_t r = rows.begin; r < rows.end; ++r)
+    std::memcpy(out.data() + size_t((r - rows.begin) * (c1 - c0)) * esize, whole.data() + size_t(r * total + c0) * esize,
+                size_t(c1 - c0) * esize);
+  return out;
+}
+
+Matrix read_affine(const WeightIndex& index, const std::string& module, int bits, int group, int64_t slab,
+                   int64_t n_slabs, int64_t out, int64_t in, Range rows, Range cols, bool read) {
+  const TensorInfo& w = index.get(module + ".weight");
+  const TensorInfo& s = index.get(module + ".scales");
+  const TensorInfo& b = index.get(module + ".biases");
+  const std::string& path = index.file_of(w.name).path();
+  MESH_CHECK(w.dtype_name == "U32", path, ": tensor '", w.name, "': dtype ", w.dtype_name,
+             " (MLX affine weights are U32 words, since '", s.name, "' exists)");
+  MESH_CHECK(in % group == 0, path, ": tensor '", w.name, "': input size ", in, " is not a multiple of group_size ",
+             group);
+  MESH_CHECK(in * bits % 32 == 0, path, ": tensor '", w.name, "': ", in, " inputs of ", bits,
+             " bits do not fill whole 32-bit words");
+  std::vector<int64_t> lead;
+  if (slab >= 0) lead.push_back(n_slabs);
+  auto shape = [&](int64_t last) {
+    std::vector<int64_t> v = lead;
+    v.insert(v.end(), {out, last});
+    return v;
+  };
+  const std::string how = " (" + std::to_string(in) + " inputs, " + std::to_string(bits) + "-bit, groups of " +
+                          std::to_string(group) + ")";
+  expect_shape(index, w, shape(in * bits / 32), how);
+  for (const TensorInfo* t : {&s, &b}) {
+    MESH_CHECK(t->is_float, index.file_of(t->name).path(), ": tensor '", t->name, "': dtype ", t->dtype_name,
+               " is not F32, F16 or BF16");
+    expect_shape(index, *t, shape(in / group), how);
+  }
+  Matrix m;
+  m.dtype = DType::kAffine;
+  m.rows = rows.size(), m.cols = cols.size();
+  m.bits = bits, m.group = group;
+  const int64_t g0 = cols.begin / group, g1 = (cols.end + group - 1) / group;
+  m.phase = cols.begin - g0 * group, m.groups = g1 - g0;
+  if (!read) return m;
+
+  // The words holding the slice's values, repacked into rows that start at bit 0.
+  const int64_t w0 = cols.begin * bits / 32, w1 = (cols.end * bits + 31) / 32;
+  const std::vector<uint8_t> words = read_window(index, w, slab, rows, w0, w1, 8);
+  const size_t src_row = size_t(w1 - w0) * 4, dst_row = affine_row_bytes(m.cols, bits);
+  const uint64_t bit0 = uint64_t(cols.begin * bits - w0 * 32);
+  m.bytes.assign(size_t(m.rows) * dst_row + 8, 0);
+  for (int64_t r = 0; r < m.rows; ++r) {
+    const uint8_t* src = words.data() + size_t(r) * src_row;
+    uint8_t* dst = m.bytes.data() + size_t(r) * dst_row;
+    if (bit0 == 0 && src_row == dst_row) std::memcpy(dst, src, dst_row);
+    else affine_repack(src, bit0, m.cols, bits, dst);
+  }
+  for (auto [t, v] : {std::pair{&s, &m.scales}, std::pair{&b, &m.biases}}) {
+    const std::vector<uint8_t> raw = read_window(index, *t, slab, rows, g0, g1);
+    v->resize(size_t(m.rows * m.groups));
+    to_f32(raw.data(), t->dtype, v->data(), v->size());
+  }
+  return m;
+}
+
+uint64_t affine_bytes(const Matrix& m) {
+  return uint64_t(m.rows) * (affine_row_bytes(m.cols, m.bits) + 2 * sizeof(float) * uint64_t(m.groups));
+}
+
+}  // namespace meshlm
