@@ -43,7 +43,7 @@ TEST(Safetensors, ReadsRowsAndColumns) {
   f.read_rows(*t, 1, 3, rows.data());
   for (int i = 0; i < 10; ++i) EXPECT_EQ(rows[size_t(i)], float(5 + i));
   std::vector<float> cols(4 * 2);
-  f.read_cols(*t, 2, 4, cols.data());
+  f.read_block(*t, 0, 4, 2, 4, cols.data());
   for (int r = 0; r < 4; ++r) {
     EXPECT_EQ(cols[size_t(r * 2)], float(r * 5 + 2));
     EXPECT_EQ(cols[size_t(r * 2 + 1)], float(r * 5 + 3));
@@ -53,11 +53,27 @@ TEST(Safetensors, ReadsRowsAndColumns) {
   EXPECT_EQ(b->dtype, DType::kBF16);
   std::vector<uint16_t> bc(4);
   const uint64_t before = f.bytes_read();
-  f.read_cols(*b, 4, 5, bc.data());
+  f.read_block(*b, 0, 4, 4, 5, bc.data());
   EXPECT_EQ(f.bytes_read() - before, 8u) << "a column read touches only its own bytes";
   for (int r = 0; r < 4; ++r) EXPECT_EQ(bf16_to_f32(bc[size_t(r)]), float(r * 5 + 4));
   EXPECT_THROW(f.read_rows(*t, 3, 5, rows.data()), Error);
-  EXPECT_THROW(f.read_cols(*t, 4, 6, cols.data()), Error);
+  EXPECT_THROW(f.read_block(*t, 0, 4, 4, 6, cols.data()), Error);
+  std::vector<float> block(2 * 2);  // rows 1-2, columns 3-4
+  f.read_block(*t, 1, 3, 3, 5, block.data());
+  EXPECT_EQ(block, (std::vector<float>{8, 9, 13, 14}));
+}
+
+// A 3-D [E, out, in] tensor is read as (E·out, in) rows: expert 1's rows 1-2, columns 0-1.
+TEST(Safetensors, BlocksOfStackedTensors) {
+  test::TempDir tmp;
+  std::vector<float> v(2 * 3 * 4);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = float(i);
+  std::string bytes(reinterpret_cast<const char*>(v.data()), v.size() * 4);
+  test::write_safetensors(tmp.file("s.safetensors"), {{"x", "F32", {2, 3, 4}, bytes}});
+  SafetensorsFile f(tmp.file("s.safetensors"));
+  std::vector<float> out(4);
+  f.read_block(*f.find("x"), 3 + 1, 3 + 3, 0, 2, out.data());
+  EXPECT_EQ(out, (std::vector<float>{16, 17, 20, 21}));
 }
 
 TEST(Safetensors, RejectsMalformedFiles) {

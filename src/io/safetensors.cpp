@@ -131,16 +131,21 @@ void SafetensorsFile::read_rows(const TensorInfo& t, int64_t row_begin, int64_t 
   pread_exact(dst, row_bytes * uint64_t(row_end - row_begin), t.offset + row_bytes * uint64_t(row_begin));
 }
 
-void SafetensorsFile::read_cols(const TensorInfo& t, int64_t col_begin, int64_t col_end, void* dst) const {
-  MESH_CHECK(t.shape.size() == 2, path_, ": tensor '", t.name, "': a column range needs a 2-D tensor");
-  MESH_CHECK(0 <= col_begin && col_begin <= col_end && col_end <= t.cols(), path_, ": tensor '", t.name,
-             "': column range [", col_begin, ", ", col_end, ") outside [0, ", t.cols(), ")");
-  const uint64_t esize = uint64_t(element_size(t.dtype_name));
-  const uint64_t row_bytes = esize * uint64_t(t.cols()), part = esize * uint64_t(col_end - col_begin);
+void SafetensorsFile::read_block(const TensorInfo& t, int64_t row_begin, int64_t row_end, int64_t col_begin,
+                                 int64_t col_end, void* dst) const {
+  const int64_t cols = t.shape.empty() ? 1 : t.shape.back(), rows = cols == 0 ? 0 : t.numel() / cols;
+  MESH_CHECK(0 <= row_begin && row_begin <= row_end && row_end <= rows && 0 <= col_begin && col_begin <= col_end &&
+                 col_end <= cols,
+             path_, ": tensor '", t.name, "': block [", row_begin, ", ", row_end, ") x [", col_begin, ", ", col_end,
+             ") outside ", rows, " x ", cols);
+  const uint64_t esize = uint64_t(element_size(t.dtype_name)), row_bytes = esize * uint64_t(cols);
+  const uint64_t part = esize * uint64_t(col_end - col_begin);
   auto* out = static_cast<char*>(dst);
-  for (int64_t r = 0; r < t.rows(); ++r) {
-    pread_exact(out + part * uint64_t(r), part, t.offset + row_bytes * uint64_t(r) + esize * uint64_t(col_begin));
-  }
+  if (col_begin == 0 && col_end == cols)
+    return pread_exact(out, row_bytes * uint64_t(row_end - row_begin), t.offset + row_bytes * uint64_t(row_begin));
+  for (int64_t r = row_begin; r < row_end; ++r)
+    pread_exact(out + part * uint64_t(r - row_begin), part,
+                t.offset + row_bytes * uint64_t(r) + esize * uint64_t(col_begin));
 }
 
 }  // namespace meshlm

@@ -41,8 +41,12 @@ class SafetensorsFile {
 
   // Rows [row_begin, row_end) of `t` (viewed as rows x cols) into dst: (row_end - row_begin, cols), stored dtype.
   void read_rows(const TensorInfo& t, int64_t row_begin, int64_t row_end, void* dst) const;
-  // Columns [col_begin, col_end) of every row of 2-D `t` into dst: (rows, col_end - col_begin), stored dtype.
-  void read_cols(const TensorInfo& t, int64_t col_begin, int64_t col_end, void* dst) const;
+
+  // Elements [row_begin, row_end) x [col_begin, col_end) of `t` viewed as (numel / last dim, last dim) (so a 3-D
+  // [E, out, in] tensor's expert e is rows [e·out, (e+1)·out)) into dst, in the stored dtype: one read for whole
+  // rows, else one per row.
+  void read_block(const TensorInfo& t, int64_t row_begin, int64_t row_end, int64_t col_begin, int64_t col_end,
+                  void* dst) const;
 
   uint64_t bytes_read() const { return bytes_read_; }
 

@@ -28,24 +28,9 @@ void expect_shape(const WeightIndex& index, const TensorInfo& t, const std::vect
 
 std::vector<uint8_t> read_window(const WeightIndex& index, const TensorInfo& t, int64_t slab, Range rows, int64_t c0,
                                  int64_t c1, size_t pad) {
-  const SafetensorsFile& file = index.file_of(t.name);
-  const size_t esize = element_bytes(t);
-  const int64_t total = t.shape.back(), out_rows = t.shape[t.shape.size() - 2];
-  std::vector<uint8_t> out(size_t(rows.size() * (c1 - c0)) * esize + pad, 0);
-  if (slab < 0 && c0 == 0 && c1 == total) {
-    file.read_rows(t, rows.begin, rows.end, out.data());
-    return out;
-  }
-  if (slab < 0) {
-    MESH_CHECK(rows.begin == 0 && rows.end == out_rows, t.name, ": a slice must be by rows or by columns, not both");
-    file.read_cols(t, c0, c1, out.data());
-    return out;
-  }
-  std::vector<uint8_t> whole(size_t(out_rows * total) * esize);  // the slab
-  file.read_rows(t, slab, slab + 1, whole.data());
-  for (int64_t r = rows.begin; r < rows.end; ++r)
-    std::memcpy(out.data() + size_t((r - rows.begin) * (c1 - c0)) * esize, whole.data() + size_t(r * total + c0) * esize,
-                size_t(c1 - c0) * esize);
+  const int64_t out_rows = t.shape.size() >= 2 ? t.shape[t.shape.size() - 2] : 1, first = slab < 0 ? 0 : slab * out_rows;
+  std::vector<uint8_t> out(size_t(rows.size() * (c1 - c0)) * element_bytes(t) + pad, 0);
+  index.file_of(t.name).read_block(t, first + rows.begin, first + rows.end, c0, c1, out.data());
   return out;
 }
 

@@ -13,8 +13,7 @@
 namespace meshlm {
 
 // Elements [rows) x [c0, c1) of a tensor viewed as (out, cols) (or of slab `slab` of its leading dimension when
-// slab >= 0), in the stored dtype: (rows.size(), c1 - c0) plus `pad` zero bytes. Without a slab, a column range needs
-// every row (one read per row); a slab is read whole.
+// slab >= 0), in the stored dtype: (rows.size(), c1 - c0) plus `pad` zero bytes. Reads only those bytes.
 std::vector<uint8_t> read_window(const WeightIndex& index, const TensorInfo& t, int64_t slab, Range rows, int64_t c0,
                                  int64_t c1, size_t pad = 0);
 

@@ -36,14 +36,7 @@ class Loader {
       bytes_ += size_t(m.rows) * row_bytes(quantized ? quantize_to_ : t.dtype, m.cols);
       return m;
     }
-    m.bytes.resize(size_t(m.rows * m.cols) * dtype_size(t.dtype));
-    const SafetensorsFile& file = index_.file_of(name);
-    if (cols.size() == shape[1]) {
-      file.read_rows(t, rows.begin, rows.end, m.bytes.data());
-    } else {
-      MESH_CHECK(rows.size() == shape[0], name, ": a slice must be by rows or by columns, not both");
-      file.read_cols(t, cols.begin, cols.end, m.bytes.data());
-    }
+    m.bytes = read_window(index_, t, -1, rows, cols.begin, cols.end);
     if (is_quantized(quantize_to_)) quantize(m);
     bytes_ += m.bytes.size();
     return m;
