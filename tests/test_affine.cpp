@@ -1,0 +1,114 @@
+// MLX affine weights: unpacking every bit width MLX writes (values crossing byte and word boundaries, rows ending
+// mid-word), repacking a column slice, and the fused kernel and the sgemm path against a plain double reference on
+// slices that start inside a group.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "kernels/affine.h"
+#include "kernels/matmul.h"
+
+namespace meshlm {
+namespace {
+
+const int kBits[] = {2, 3, 4, 5, 6, 8};
+
+// Plain packer: value i at bits [i·bits, (i+1)·bits), low bit first; 8 bytes of padding like Matrix.
+std::vector<uint8_t> pack(const std::vector<uint32_t>& v, int bits, size_t bytes) {
+  std::vector<uint8_t> out(bytes + 8, 0);
+  for (size_t i = 0; i < v.size(); ++i)
+    for (int b = 0; b < bits; ++b)
+      if ((v[i] >> b) & 1) out[(i * size_t(bits) + size_t(b)) / 8] |= uint8_t(1u << ((i * size_t(bits) + size_t(b)) % 8));
+  return out;
+}
+
+TEST(Affine, UnpacksEveryBitWidth) {
+  std::mt19937 rng(5);
+  for (int bits : kBits) {
+    const int64_t n = 77;  // 77·bits is a whole number of words for no width here: the row ends mid-word
+    std::vector<uint32_t> v(static_cast<size_t>(n));
+    for (auto& x : v) x = rng() & ((1u << bits) - 1);
+    const auto row = pack(v, bits, affine_row_bytes(n, bits));
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(affine_value(row.data(), i, bits), v[size_t(i)]) << bits << " bits, " << i;
+  }
+}
+
+TEST(Affine, RepacksAColumnSliceFromAnyBitOffset) {
+  std::mt19937 rng(6);
+  for (int bits : kBits) {
+    std::vector<uint32_t> v(200);
+    for (auto& x : v) x = rng() & ((1u << bits) - 1);
+    const auto row = pack(v, bits, affine_row_bytes(200, bits));
+    for (int64_t first : {0, 1, 13, 32, 63}) {
+      const int64_t n = 101;
+      std::vector<uint8_t> out(affine_row_bytes(n, bits) + 8, 0);
+      affine_repack(row.data(), uint64_t(first * bits), n, bits, out.data());
+      for (int64_t i = 0; i < n; ++i)
+        ASSERT_EQ(affine_value(out.data(), i, bits), v[size_t(first + i)]) << bits << " bits from " << first;
+    }
+  }
+}
+
+// A (rows, cols) slice starting `phase` columns into its first group, with random values, scales and biases.
+struct Slice {
+  int bits, group;
+  int64_t rows, cols, phase, groups;
+  std::vector<uint32_t> q;       // (rows, cols)
+  std::vector<uint8_t> packed;   // rows of affine_row_bytes(cols, bits)
+  std::vector<float> scales, biases;
+
+  Slice(int bits_, int group_, int64_t rows_, int64_t cols_, int64_t phase_, uint32_t seed)
+      : bits(bits_), group(group_), rows(rows_), cols(cols_), phase(phase_) {
+    groups = (phase + cols + group - 1) / group;
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> u(-0.1f, 0.1f);
+    q.resize(size_t(rows * cols));
+    for (auto& x : q) x = rng() & ((1u << bits) - 1);
+    const size_t rb = affine_row_bytes(cols, bits);
+    packed.assign(size_t(rows) * rb + 8, 0);
+    for (int64_t r = 0; r < rows; ++r) {
+      const auto one = pack({q.begin() + r * cols, q.begin() + (r + 1) * cols}, bits, rb);
+      std::copy(one.begin(), one.begin() + long(rb), packed.begin() + long(size_t(r) * rb));
+    }
+    for (int64_t i = 0; i < rows * groups; ++i) scales.push_back(u(rng) / 8), biases.push_back(u(rng));
+  }
+  WeightView view() const {
+    WeightView w{packed.data(), DType::kAffine, rows, cols, {}};
+    w.affine = {bits, group, phase, groups, scales.data(), biases.data(), affine_row_bytes(cols, bits)};
+    return w;
+  }
+  double weight(int64_t r, int64_t c) const {
+    const int64_t g = (phase + c) / group;
+    return double(scales[size_t(r * groups + g)]) * q[size_t(r * cols + c)] + biases[size_t(r * groups + g)];
+  }
+};
+
+TEST(Affine, KernelsMatchThePlainFormulaOnSlicesInsideGroups) {
+  for (int bits : kBits) {
+    for (auto [group, phase, cols] : {std::tuple{32, 0, 96}, {64, 24, 100}, {128, 100, 300}, {32, 31, 33}}) {
+      const Slice s(bits, group, 37, cols, phase, uint32_t(bits * 1000 + phase));
+      const WeightView w = s.view();
+      std::vector<float> row(static_cast<size_t>(cols));
+      weight_row(w, 5, row.data());
+      for (int64_t c = 0; c < cols; ++c) ASSERT_NEAR(row[size_t(c)], s.weight(5, c), 1e-6) << bits << " bits";
+      for (int64_t n : {1, 3, 8, 40}) {  // 40 rows: dequantized panels through sgemm
+        std::mt19937 rng(static_cast<uint32_t>(n));
+        std::uniform_real_distribution<float> u(-1, 1);
+        std::vector<float> x(size_t(n * cols)), y(size_t(n * s.rows));
+        for (float& v : x) v = u(rng);
+        matmul(x.data(), n, w, y.data());
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t r = 0; r < s.rows; ++r) {
+            double want = 0;
+            for (int64_t c = 0; c < cols; ++c) want += s.weight(r, c) * x[size_t(i * cols + c)];
+            ASSERT_NEAR(y[size_t(i * s.rows + r)], want, 1e-4 * (1 + std::fabs(want)))
+                << bits << " bits, group " << group << ", phase " << phase << ", n " << n << ", row " << r;
+          }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace meshlm
