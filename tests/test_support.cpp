@@ -22,6 +22,7 @@ std::string shared_dir() {
 std::string source_dir() { return MESHLM_SOURCE_DIR; }
 std::string meshlm_binary() { return MESHLM_BINARY; }
 std::string make_model_binary() { return MESHLM_MAKE_MODEL; }
+std::string mlx_convert_binary() { return MESHLM_MLX_CONVERT; }
 
 TempDir::TempDir() {
   std::random_device rd;

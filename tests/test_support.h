@@ -12,6 +12,7 @@ std::string shared_dir();
 std::string source_dir();
 std::string meshlm_binary();
 std::string make_model_binary();  // bench/make_model: random-weight checkpoints
+std::string mlx_convert_binary();  // bench/mlx_convert: MLX affine-quantized copies of float checkpoints
 
 // A fresh directory under the system temp dir, removed when the object dies.
 struct TempDir {

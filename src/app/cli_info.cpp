@@ -54,6 +54,11 @@ int run_info(int argc, char** argv) {
     if (c.moe.shared_expert_dim) std::printf("; shared expert %d", c.moe.shared_expert_dim);
     std::printf("\n");
   }
+  if (c.affine.quantized())
+    std::printf("quantization  MLX affine, %d-bit, groups of %d; %zu module override%s\n", c.affine.bits, c.affine.group,
+                c.affine.modules.size(), c.affine.modules.size() == 1 ? "" : "s");
+  for (const auto& [module, bg] : c.affine.modules)
+    std::printf("  override    %s: %d-bit, groups of %d\n", module.c_str(), bg.first, bg.second);
   std::printf("parameters    %lld (%.2f M)\n", (long long)params, params / 1e6);
   if (c.is_moe()) std::printf("active        %.2f M parameters per token\n", active_params(c) / 1e6);
   for (auto& [dtype, pb] : by_dtype)
