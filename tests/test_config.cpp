@@ -133,9 +133,26 @@ TEST(Config, MixtureOfExperts) {
   EXPECT_NE(error_of(j).find("\"mlp_only_layers\" must be a list"), std::string::npos) << error_of(j);
   j["mlp_only_layers"] = {2};
   EXPECT_NE(error_of(j).find("not a layer index in [0, 2)"), std::string::npos) << error_of(j);
-  j.erase("mlp_only_layers");
-  j["quantization"] = {{"group_size", 64}, {"bits", 4}};
-  EXPECT_NE(error_of(j).find("pre-quantized checkpoints are not supported"), std::string::npos) << error_of(j);
+}
+
+// MLX "quantization": global bits and group, per-module dicts; files from before Aug 2025 also list modules as true
+// (global) or false (not quantized: their file has no scales), and may have no "mode".
+TEST(Config, MlxQuantization) {
+  auto j = base();
+  j["quantization"] = {{"group_size", 64}, {"bits", 4}, {"model.layers.0.mlp.down_proj", {{"group_size", 32}, {"bits", 8}}},
+                       {"model.layers.0.self_attn.q_proj", true}, {"lm_head", false}};
+  ModelConfig c = load(j);
+  EXPECT_EQ(c.affine.bits, 4);
+  EXPECT_EQ(c.affine.group, 64);
+  EXPECT_EQ(c.affine.of("model.layers.0.mlp.down_proj"), (std::pair{8, 32}));
+  EXPECT_EQ(c.affine.of("model.layers.0.self_attn.q_proj"), (std::pair{4, 64}));
+  j["quantization"]["mode"] = "nvfp4";
+  EXPECT_NE(error_of(j).find("mode \"nvfp4\" is not supported"), std::string::npos) << error_of(j);
+  j["quantization"] = {{"group_size", 64}, {"bits", 7}};
+  EXPECT_NE(error_of(j).find("bits 7 is not supported"), std::string::npos) << error_of(j);
+  j.erase("quantization");
+  j["quantization_config"] = {{"quant_method", "gptq"}, {"desc_act", false}};
+  EXPECT_NE(error_of(j).find("quant_method \"gptq\" is not supported"), std::string::npos) << error_of(j);
 }
 
 TEST(Config, Rejections) {
