@@ -8,6 +8,7 @@
 
 #include "kernels/affine.h"
 #include "kernels/matmul.h"
+#include "kernels/matvec.h"
 
 namespace meshlm {
 namespace {
@@ -84,7 +85,18 @@ struct Slice {
   }
 };
 
-TEST(Affine, KernelsMatchThePlainFormulaOnSlicesInsideGroups) {
+// Every instruction set the CPU has (4 and 8 bits have SIMD kernels for whole groups; the rest, and slices inside
+// groups, the portable one).
+class AffineIsa : public ::testing::TestWithParam<Isa> {
+ protected:
+  void SetUp() override {
+    if (!isa_supported(GetParam())) GTEST_SKIP() << isa_name(GetParam()) << " is not on this CPU";
+    set_matmul_isa(GetParam());
+  }
+  void TearDown() override { set_matmul_isa(best_isa()); }
+};
+
+TEST_P(AffineIsa, KernelsMatchThePlainFormulaOnSlicesInsideGroups) {
   for (int bits : kBits) {
     for (auto [group, phase, cols] : {std::tuple{32, 0, 96}, {64, 24, 100}, {128, 100, 300}, {32, 31, 33}}) {
       const Slice s(bits, group, 37, cols, phase, uint32_t(bits * 1000 + phase));
@@ -109,6 +121,9 @@ TEST(Affine, KernelsMatchThePlainFormulaOnSlicesInsideGroups) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Isas, AffineIsa, ::testing::Values(Isa::kPortable, Isa::kAvx2, Isa::kAvx512, Isa::kNeon),
+                         [](const auto& info) { return std::string(isa_name(info.param)); });
 
 }  // namespace
 }  // namespace meshlm

@@ -4,8 +4,17 @@
 #include <cstring>
 
 #include "kernels/matmul.h"
+#include "kernels/matvec.h"
 
 namespace meshlm {
+
+#if defined(__x86_64__)
+void affine_rows_avx512(const float* x, int64_t n, const WeightView& w, const float* xsum, int64_t r0, int64_t r1,
+                        float* y);
+void affine_rows_avx2(const float* x, int64_t n, const WeightView& w, const float* xsum, int64_t r0, int64_t r1,
+                      float* y);
+#endif
+
 namespace {
 
 // Slice columns [c0, c1) of group g: the group covers slice columns [g·group − phase, (g+1)·group − phase).
@@ -69,6 +78,14 @@ void affine_xsums(const float* x, int64_t n, const WeightView& w, std::vector<fl
 void affine_rows(const float* x, int64_t n, const WeightView& w, const float* xsum, int64_t r0, int64_t r1,
                  float* y) {
   const AffineView& a = w.affine;
+#if defined(__x86_64__)
+  // SIMD for 4 and 8 bits when every group of the slice is whole (tensor-parallel slices inside groups: below).
+  if ((a.bits == 4 || a.bits == 8) && a.phase == 0 && w.cols % a.group == 0) {
+    const Isa isa = matmul_isa();
+    if (isa == Isa::kAvx512 || isa == Isa::kAvx512Bf16) return affine_rows_avx512(x, n, w, xsum, r0, r1, y);
+    if (isa == Isa::kAvx2) return affine_rows_avx2(x, n, w, xsum, r0, r1, y);
+  }
+#endif
   float q[128];          // one group's values
   float acc[32];         // per x row (n <= kSkinnyRowsQ)
   for (int64_t r = r0; r < r1; ++r) {

@@ -1,0 +1,77 @@
+// The fused affine kernel for x86-64: AVX-512 (16 lanes) and AVX2 + FMA (8 lanes), 4- and 8-bit weights. Each region
+// is compiled for its own instruction set; affine.cpp calls a region only when the CPU has it.
+#if defined(__x86_64__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "kernels/affine.h"
+#include "kernels/matmul.h"
+
+namespace meshlm {
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx2,fma")
+namespace affine_avx512 {
+using V = __m512;
+constexpr int kLanes = 16;
+inline V zero() { return _mm512_setzero_ps(); }
+inline V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+inline float sum(V v) { return _mm512_reduce_add_ps(v); }
+inline V broadcast(float f) { return _mm512_set1_ps(f); }
+inline V load_f32(const float* p) { return _mm512_loadu_ps(p); }
+inline V unpack8(const uint8_t* p) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
+inline V unpack4(const uint8_t* p) {  // 8 bytes -> 16 nibbles, low first
+  const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+  const __m128i lo = _mm_and_si128(b, _mm_set1_epi8(15)), hi = _mm_and_si128(_mm_srli_epi16(b, 4), _mm_set1_epi8(15));
+  return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi)));
+}
+#include "kernels/affine_impl.h"
+}  // namespace affine_avx512
+
+void affine_rows_avx512(const float* x, int64_t n, const WeightView& w, const float* xsum, int64_t r0, int64_t r1,
+                        float* y) {
+  affine_avx512::rows(x, n, w, xsum, r0, r1, y);
+}
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+namespace affine_avx2 {
+using V = __m256;
+constexpr int kLanes = 8;
+inline V zero() { return _mm256_setzero_ps(); }
+inline V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+inline float sum(V v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+inline V broadcast(float f) { return _mm256_set1_ps(f); }
+inline V load_f32(const float* p) { return _mm256_loadu_ps(p); }
+inline V unpack8(const uint8_t* p) {
+  return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
+inline V unpack4(const uint8_t* p) {  // 4 bytes -> 8 nibbles, low first
+  int32_t word;
+  __builtin_memcpy(&word, p, 4);
+  const __m128i b = _mm_cvtsi32_si128(word);
+  const __m128i lo = _mm_and_si128(b, _mm_set1_epi8(15)), hi = _mm_and_si128(_mm_srli_epi16(b, 4), _mm_set1_epi8(15));
+  return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi)));
+}
+#include "kernels/affine_impl.h"
+}  // namespace affine_avx2
+
+void affine_rows_avx2(const float* x, int64_t n, const WeightView& w, const float* xsum, int64_t r0, int64_t r1,
+                      float* y) {
+  affine_avx2::rows(x, n, w, xsum, r0, r1, y);
+}
+#pragma GCC pop_options
+
+}  // namespace meshlm
+#endif
