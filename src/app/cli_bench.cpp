@@ -217,7 +217,10 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
       row.label = a.label;
       row.model = std::filesystem::path(a.model_dir).lexically_normal().filename().string();
       row.size_gb = replica_bytes[0] * 1e-9, row.params_b = matmul_params(config) * 1e-9;
-      row.dtype = is_quantized(a.speed.weight_dtype) ? dtype_name(a.speed.weight_dtype) : config.torch_dtype;
+      row.dtype = is_quantized(a.speed.weight_dtype) ? dtype_name(a.speed.weight_dtype)
+                  : config.affine.quantized()
+                      ? "mlx" + std::to_string(config.affine.bits) + " g" + std::to_string(config.affine.group)
+                      : config.torch_dtype;
       row.layout = "tp " + std::to_string(plan.topo.tp) + " x pp " + std::to_string(plan.topo.pp) + " x dp " +
                    std::to_string(plan.topo.dp);
       if (config.is_moe() && plan.topo.tp > 1) row.layout += std::string(" (moe ") + moe_split_name(plan.topo.moe_split) + ")";
