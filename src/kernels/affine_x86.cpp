@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "kernels/affine.h"
 #include "kernels/matmul.h"
@@ -22,14 +23,12 @@ inline V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
 inline float sum(V v) { return _mm512_reduce_add_ps(v); }
 inline V broadcast(float f) { return _mm512_set1_ps(f); }
 inline V load_f32(const float* p) { return _mm512_loadu_ps(p); }
-inline V unpack8(const uint8_t* p) {
-  return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+inline __m512i load_bytes(const uint8_t* p) {
+  return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
-inline V unpack4(const uint8_t* p) {  // 8 bytes -> 16 nibbles, low first
-  const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
-  const __m128i lo = _mm_and_si128(b, _mm_set1_epi8(15)), hi = _mm_and_si128(_mm_srli_epi16(b, 4), _mm_set1_epi8(15));
-  return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi)));
-}
+inline __m512i low4(__m512i v) { return _mm512_and_si512(v, _mm512_set1_epi32(15)); }
+inline __m512i high4(__m512i v) { return _mm512_srli_epi32(v, 4); }
+inline V to_f32(__m512i v) { return _mm512_cvtepi32_ps(v); }
 #include "kernels/affine_impl.h"
 }  // namespace affine_avx512
 
@@ -54,16 +53,12 @@ inline float sum(V v) {
 }
 inline V broadcast(float f) { return _mm256_set1_ps(f); }
 inline V load_f32(const float* p) { return _mm256_loadu_ps(p); }
-inline V unpack8(const uint8_t* p) {
-  return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+inline __m256i load_bytes(const uint8_t* p) {
+  return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
 }
-inline V unpack4(const uint8_t* p) {  // 4 bytes -> 8 nibbles, low first
-  int32_t word;
-  __builtin_memcpy(&word, p, 4);
-  const __m128i b = _mm_cvtsi32_si128(word);
-  const __m128i lo = _mm_and_si128(b, _mm_set1_epi8(15)), hi = _mm_and_si128(_mm_srli_epi16(b, 4), _mm_set1_epi8(15));
-  return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi)));
-}
+inline __m256i low4(__m256i v) { return _mm256_and_si256(v, _mm256_set1_epi32(15)); }
+inline __m256i high4(__m256i v) { return _mm256_srli_epi32(v, 4); }
+inline V to_f32(__m256i v) { return _mm256_cvtepi32_ps(v); }
 #include "kernels/affine_impl.h"
 }  // namespace affine_avx2
 
