@@ -81,6 +81,10 @@ TEST_F(MlxModel, InfoShowsTheQuantization) {
   edit_config(m, [](nlohmann::json& c) { c["quantization"]["model.layers.1.mlp.gate"] = {{"bits", 8}, {"group_size", 32}}; });
   const auto r = test::run_meshlm({"info", "--model", m});
   EXPECT_NE(r.out.find("quantization  MLX affine, 4-bit, groups of 32; 1 module override"), std::string::npos) << r.out;
+  // Packed words count as the weights they hold, so the parameters are the float model's.
+  const auto f = test::run_meshlm({"info", "--model", m + "-float"});
+  auto params = [](const std::string& out) { return out.substr(out.find("parameters"), out.find('\n', out.find("parameters")) - out.find("parameters")); };
+  EXPECT_EQ(params(r.out), params(f.out));
 }
 
 TEST_F(MlxModel, BadQuantizedCheckpointsSayWhatIsWrong) {

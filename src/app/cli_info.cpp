@@ -27,9 +27,20 @@ int run_info(int argc, char** argv) {
   const WeightIndex index(dir);
   std::map<std::string, std::pair<int64_t, uint64_t>> by_dtype;  // dtype -> (params, bytes)
   int64_t params = 0;
+  // Parameters as the model counts them: an MLX-packed U32 word holds 32 / bits weights, and the scales and biases
+  // of quantized modules are storage, not parameters (their bytes still count).
+  auto ends_with = [](const std::string& s, const std::string& tail) {
+    return s.size() > tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+  };
   for (const TensorInfo* t : index.all()) {
-    params += t->numel();
-    by_dtype[t->dtype_name].first += t->numel();
+    int64_t n = t->numel();
+    const std::string module = t->name.substr(0, t->name.rfind('.'));
+    if (index.find(module + ".scales")) {
+      if (ends_with(t->name, ".scales") || ends_with(t->name, ".biases")) n = 0;
+      else if (t->dtype_name == "U32") n = n * 32 / std::max(1, c.affine.of(module).first);
+    }
+    params += n;
+    by_dtype[t->dtype_name].first += n;
     by_dtype[t->dtype_name].second += t->nbytes;
   }
   std::printf("model         %s\n", dir.c_str());
