@@ -26,6 +26,9 @@ struct TensorInfo {
   int64_t cols() const { return rows() == 0 ? 0 : numel() / rows(); }
 };
 
+// "[512, 64]": a shape as error messages show it.
+std::string shape_string(const std::vector<int64_t>& shape);
+
 class SafetensorsFile {
  public:
   static constexpr uint64_t kMaxHeaderBytes = 100ull << 20;

@@ -10,6 +10,7 @@
 
 #include "kernels/affine.h"
 #include "kernels/matmul.h"
+#include "kernels/simd_x86.h"
 
 namespace meshlm {
 
@@ -45,12 +46,7 @@ using V = __m256;
 constexpr int kLanes = 8;
 inline V zero() { return _mm256_setzero_ps(); }
 inline V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-inline float sum(V v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+inline float sum(V v) { return hsum256(v); }
 inline V broadcast(float f) { return _mm256_set1_ps(f); }
 inline V load_f32(const float* p) { return _mm256_loadu_ps(p); }
 inline __m256i load_bytes(const uint8_t* p) {

@@ -10,6 +10,7 @@
 
 #include "core/dtype.h"
 #include "kernels/matvec.h"
+#include "kernels/simd_x86.h"
 
 namespace meshlm {
 
@@ -43,12 +44,7 @@ using V = __m256;
 constexpr int kLanes = 8, kRows = 2, kPrefetch = 1024;
 inline V zero() { return _mm256_setzero_ps(); }
 inline V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-inline float sum(V v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+inline float sum(V v) { return hsum256(v); }
 inline V load_f32(const float* p) { return _mm256_loadu_ps(p); }
 inline V load_bf16(const uint16_t* p) {
   const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));

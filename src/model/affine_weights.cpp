@@ -1,27 +1,18 @@
 #include "model/affine_weights.h"
 
 #include <cstring>
-#include <sstream>
 
 #include "core/check.h"
 
 namespace meshlm {
 namespace {
 
-std::string dims(const std::vector<int64_t>& s) {
-  std::ostringstream o;
-  o << "[";
-  for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
-  o << "]";
-  return o.str();
-}
-
 size_t element_bytes(const TensorInfo& t) { return t.nbytes / size_t(std::max<int64_t>(1, t.numel())); }
 
 void expect_shape(const WeightIndex& index, const TensorInfo& t, const std::vector<int64_t>& shape,
                   const std::string& why) {
-  MESH_CHECK(t.shape == shape, index.file_of(t.name).path(), ": tensor '", t.name, "': expected shape ", dims(shape),
-             why, ", got ", dims(t.shape));
+  MESH_CHECK(t.shape == shape, index.file_of(t.name).path(), ": tensor '", t.name, "': expected shape ", shape_string(shape),
+             why, ", got ", shape_string(t.shape));
 }
 
 }  // namespace

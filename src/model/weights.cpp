@@ -1,21 +1,11 @@
 #include "model/weights.h"
 
-#include <sstream>
-
 #include "core/check.h"
 #include "core/quant.h"
 #include "model/affine_weights.h"
 
 namespace meshlm {
 namespace {
-
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::ostringstream o;
-  o << "[";
-  for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
-  o << "]";
-  return o.str();
-}
 
 class Loader {
  public:
@@ -125,7 +115,7 @@ class Loader {
                " is not supported (expected F32, F16 or BF16",
                config_.torch_dtype.empty() ? "" : "; config torch_dtype is " + config_.torch_dtype, ")");
     MESH_CHECK(t.shape == shape, index_.file_of(name).path(), ": tensor '", name, "': expected shape ",
-               shape_str(shape), " from config.json, got ", shape_str(t.shape));
+               shape_string(shape), " from config.json, got ", shape_string(t.shape));
     return t;
   }
 
