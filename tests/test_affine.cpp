@@ -98,7 +98,8 @@ class AffineIsa : public ::testing::TestWithParam<Isa> {
 
 TEST_P(AffineIsa, KernelsMatchThePlainFormulaOnSlicesInsideGroups) {
   for (int bits : kBits) {
-    for (auto [group, phase, cols] : {std::tuple{32, 0, 96}, {64, 24, 100}, {128, 100, 300}, {32, 31, 33}}) {
+    for (auto [group, phase, cols] : {std::tuple{32, 0, 96}, {64, 24, 100}, {128, 100, 300}, {32, 31, 33},
+                                      {64, 0, 192}, {128, 0, 256}}) {  // the last two: whole groups of 64 and 128
       const Slice s(bits, group, 37, cols, phase, uint32_t(bits * 1000 + phase));
       const WeightView w = s.view();
       std::vector<float> row(static_cast<size_t>(cols));
