@@ -3,7 +3,7 @@
 // batches (pct_of_sgemm).
 //   build/bench/bench_matmul [--threads=N] [--benchmark_filter=decode]
 // decode/*: one step over 1 GiB of weights (32 matrices of 4096 x 4096 at 16 bits, 16 at f32), larger than any cache,
-// as a decode step of a 1 GB model is. batch/*: one 2048 x 2048 matrix (cache-resident) at n rows.
+// as a decode step of a 1 GB model is; decode_affine/mlx4|mlx8 the same over MLX affine weights. batch/*: one 2048 x 2048 matrix (cache-resident) at n rows.
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
@@ -93,6 +93,32 @@ void decode(benchmark::State& state, DType dtype, int isa) {
   report(state, seconds, double(count * dim) * double(row_bytes(dtype, dim)), 2.0 * double(n * count * dim * dim));
 }
 
+// One decode step (n rows) over 1 GiB of MLX affine weights (bits, groups of 64; scales and biases held as fp32,
+// counted in the bytes).
+void decode_affine(benchmark::State& state, int bits) {
+  const int64_t n = state.range(0), dim = 4096, group = 64, groups = dim / group;
+  const size_t row = affine_row_bytes(dim, bits), per_matrix = size_t(dim) * (row + 2 * sizeof(float) * groups);
+  const int64_t count = (int64_t(1) << 30) / int64_t(per_matrix);
+  std::vector<uint8_t> packed(size_t(count * dim) * row + 8);
+  std::vector<float> scales(size_t(count * dim * groups)), biases(scales.size());
+  uint32_t seed = 1;
+  for (uint8_t& b : packed) b = uint8_t((seed = seed * 1664525u + 1013904223u) >> 24);
+  for (size_t i = 0; i < scales.size(); ++i) scales[i] = 0.001f, biases[i] = -0.008f;
+  std::vector<WeightView> views;
+  for (int64_t k = 0; k < count; ++k) {
+    WeightView v{packed.data() + size_t(k * dim) * row, DType::kAffine, dim, dim, {}};
+    v.affine = {bits, int(group), 0, groups, scales.data() + k * dim * groups, biases.data() + k * dim * groups, row};
+    views.push_back(v);
+  }
+  std::vector<float> x(size_t(n * dim), 0.01f), y(size_t(n * dim));
+  const Timer t;
+  for (auto _ : state) {
+    for (const WeightView& v : views) matmul(x.data(), n, v, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  report(state, t.seconds(), double(count) * double(per_matrix), 2.0 * double(n * count * dim * dim));
+}
+
 // n rows against one cache-resident 2048 x 2048 matrix: matmul, OpenBLAS sgemm on fp32 weights (kSgemm), or our
 // skinny kernel at any n (kSkinny: where it stops winning sets kSkinnyRows; kSkinnyBf16Dot: the AVX512_BF16 kernel,
 // which is not the default).
@@ -137,6 +163,8 @@ BENCHMARK_CAPTURE(decode, f16, DType::kF16, -1)->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode, f32, DType::kF32, -1)->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode, q8_0, DType::kQ8_0, -1)->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode, q4_0, DType::kQ4_0, -1)->Apply(decode_rows);
+BENCHMARK_CAPTURE(decode_affine, mlx4, 4)->Apply(decode_rows);
+BENCHMARK_CAPTURE(decode_affine, mlx8, 8)->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode, bf16_avx512bf16, DType::kBF16, int(Isa::kAvx512Bf16))->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode, bf16_avx2, DType::kBF16, int(Isa::kAvx2))->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(decode, bf16_portable, DType::kBF16, int(Isa::kPortable))->Arg(1)->Unit(benchmark::kMillisecond);

@@ -75,15 +75,40 @@ void affine_xsums(const float* x, int64_t n, const WeightView& w, std::vector<fl
     }
 }
 
+namespace {
+// The x86 SIMD kernels take 4 and 8 bits when every group of the slice is whole (slices inside groups: portable).
+bool simd_ok(const WeightView& w) {
+#if defined(__x86_64__)
+  const AffineView& a = w.affine;
+  const Isa isa = matmul_isa();
+  return (a.bits == 4 || a.bits == 8) && a.phase == 0 && w.cols % a.group == 0 &&
+         (isa == Isa::kAvx512 || isa == Isa::kAvx512Bf16 || isa == Isa::kAvx2);
+#else
+  return false;
+#endif
+}
+}  // namespace
+
+bool affine_pairs_x(const WeightView& w) { return w.affine.bits == 4 && simd_ok(w); }
+
+void affine_pair_x(const float* x, int64_t n, int64_t cols, std::vector<float>& xp) {
+  xp.resize(size_t(n * cols));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t k = 0; k < cols; k += 32)
+      for (int j = 0; j < 16; ++j) {
+        xp[size_t(i * cols + k + j)] = x[i * cols + k + 2 * j];
+        xp[size_t(i * cols + k + 16 + j)] = x[i * cols + k + 2 * j + 1];
+      }
+}
+
 void affine_rows(const float* x, int64_t n, const WeightView& w, const float* xsum, int64_t r0, int64_t r1,
                  float* y) {
   const AffineView& a = w.affine;
 #if defined(__x86_64__)
-  // SIMD for 4 and 8 bits when every group of the slice is whole (tensor-parallel slices inside groups: below).
-  if ((a.bits == 4 || a.bits == 8) && a.phase == 0 && w.cols % a.group == 0) {
+  if (simd_ok(w)) {
     const Isa isa = matmul_isa();
     if (isa == Isa::kAvx512 || isa == Isa::kAvx512Bf16) return affine_rows_avx512(x, n, w, xsum, r0, r1, y);
-    if (isa == Isa::kAvx2) return affine_rows_avx2(x, n, w, xsum, r0, r1, y);
+    return affine_rows_avx2(x, n, w, xsum, r0, r1, y);
   }
 #endif
   float q[128];          // one group's values

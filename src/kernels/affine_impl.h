@@ -6,9 +6,9 @@
 //   low4(v), high4(v), to_f32(v)  a lane's low / high nibble, and a lane as fp32
 // and defines rows(x, n, w, xsum, r0, r1, y) for slices whose groups are whole (phase 0, cols a multiple of group).
 // Per x row, each group's Σq·x stays a vector that is scaled into the row's accumulator (no horizontal sum per
-// group); the biases' Σ bias·Σx is a scalar. 4 bits: kLanes bytes hold 2·kLanes values, the even ones in the low
-// nibbles and the odd ones in the high: x is first rearranged per 2·kLanes columns into its evens, then its odds
-// (`xp`), so that one widening serves two vectors of weights.
+// group); the biases' Σ bias·Σx is a scalar. 4 bits: 16 bytes hold 32 values, the even ones in the low nibbles and
+// the odd ones in the high, and x comes rearranged per 32 columns into its 16 evens, then its 16 odds
+// (affine_pair_x), so that one widening of bytes serves two vectors of weights.
 
 template <int Bits, int NB>
 inline void row_block(const float* x, const WeightView& w, const float* xsum, int64_t r, float* y) {
@@ -26,13 +26,16 @@ inline void row_block(const float* x, const WeightView& w, const float* xsum, in
     for (int i = 0; i < NB; ++i) dot[i] = zero();
     const int64_t k0 = g * a.group;
     if constexpr (Bits == 4) {
-      for (int64_t k = k0; k < k0 + a.group; k += 2 * kLanes) {
-        const auto bytes = load_bytes(row + k / 2);
-        const V even = to_f32(low4(bytes)), odd = to_f32(high4(bytes));
+      for (int64_t k = k0; k < k0 + a.group; k += 32) {
+#pragma GCC unroll 2
+        for (int h = 0; h < 16; h += kLanes) {
+          const auto bytes = load_bytes(row + k / 2 + h);
+          const V even = to_f32(low4(bytes)), odd = to_f32(high4(bytes));
 #pragma GCC unroll 8
-        for (int i = 0; i < NB; ++i) {
-          dot[i] = fma(even, load_f32(x + i * w.cols + k), dot[i]);
-          dot[i] = fma(odd, load_f32(x + i * w.cols + k + kLanes), dot[i]);
+          for (int i = 0; i < NB; ++i) {
+            dot[i] = fma(even, load_f32(x + i * w.cols + k + h), dot[i]);
+            dot[i] = fma(odd, load_f32(x + i * w.cols + k + 16 + h), dot[i]);
+          }
         }
       }
     } else {
@@ -71,15 +74,8 @@ inline void rows_bits(const float* x, int64_t n, const WeightView& w, const floa
   }
 }
 
+// x: as affine_rows takes it (4 bits: rearranged by affine_pair_x).
 inline void rows(const float* x, int64_t n, const WeightView& w, const float* xsum, int64_t r0, int64_t r1, float* y) {
-  if (w.affine.bits == 8) return rows_bits<8>(x, n, w, xsum, r0, r1, y);
-  thread_local std::vector<float> xp;  // (n, cols): per 2·kLanes columns, the even ones, then the odd ones
-  xp.resize(size_t(n * w.cols));
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t k = 0; k < w.cols; k += 2 * kLanes)
-      for (int j = 0; j < kLanes; ++j) {
-        xp[size_t(i * w.cols + k + j)] = x[i * w.cols + k + 2 * j];
-        xp[size_t(i * w.cols + k + kLanes + j)] = x[i * w.cols + k + 2 * j + 1];
-      }
-  rows_bits<4>(xp.data(), n, w, xsum, r0, r1, y);
+  if (w.affine.bits == 4) rows_bits<4>(x, n, w, xsum, r0, r1, y);
+  else rows_bits<8>(x, n, w, xsum, r0, r1, y);
 }

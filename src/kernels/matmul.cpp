@@ -71,7 +71,10 @@ void matmul(const float* x, int64_t n, const WeightView& w, float* y) {
   thread_local std::vector<BlockQ8_0> xq;  // (n * cols / 32) x as q8_0 blocks, for quantized weights
   thread_local std::vector<float> xsum;    // (n, groups) x summed per group, for affine weights
   if (quantized && skinny) quantize_rows_q8_0(x, n, w.cols, xq);
+  thread_local std::vector<float> xpairs;  // x rearranged for 4-bit affine kernels
   if (affine && skinny) affine_xsums(x, n, w, xsum);
+  const float* x_in = x;
+  if (affine && skinny && affine_pairs_x(w)) affine_pair_x(x, n, w.cols, xpairs), x_in = xpairs.data();
   const bool avx2 = active_isa == Isa::kAvx2 || active_isa == Isa::kAvx512 || active_isa == Isa::kAvx512Bf16;
   // Each member takes a contiguous share of the weight rows, in panels: about 1 MiB of weights for the skinny
   // kernels, 8 MiB as fp32 for sgemm (wide enough that repacking x for each call stays cheap). Between panels
@@ -86,7 +89,7 @@ void matmul(const float* x, int64_t n, const WeightView& w, float* y) {
     const Share share = share_of(w.rows, parts, t, 16);
     for (int64_t p0 = share.begin; p0 < share.end; p0 += panel) {
       const int64_t p1 = std::min(share.end, p0 + panel);
-      if (skinny && affine) affine_rows(x, n, w, x_sums, p0, p1, y);
+      if (skinny && affine) affine_rows(x_in, n, w, x_sums, p0, p1, y);
       else if (skinny && quantized) qmatvec_rows(avx2, x_blocks, n, w, p0, p1, y);
       else if (skinny) matvec_rows(active_isa, x, n, w, p0, p1, y);
       else sgemm_rows(x, n, w, p0, p1, y);
