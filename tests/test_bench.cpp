@@ -68,6 +68,16 @@ TEST(Bench, TensorParallelRows) { check_bench(2, {"--tp", "2", "--pp", "1"}, "tp
 
 TEST(Bench, PipelineRows) { check_bench(2, {"--tp", "1", "--pp", "2"}, "tp 1 x pp 2 x dp 1"); }
 
+// Mixture of experts (routed experts' bytes counted as read, a pipeline per test) and MLX 4-bit weights.
+TEST(Bench, MixtureOfExpertsAndMlxRows) {
+  test::TempDir tmp;
+  const std::string moe = tmp.file("moe"), mlx = tmp.file("mlx");
+  ASSERT_EQ(test::run_command({test::make_model_binary(), "--out", moe, "--preset", "tiny-moe"}).exit_code, 0);
+  ASSERT_EQ(test::run_command({test::mlx_convert_binary(), "--model", moe, "--out", mlx, "--group", "32"}).exit_code, 0);
+  check_bench(2, {"--model", moe, "--tp", "2", "--moe-split", "experts"}, "tp 2 x pp 1 x dp 1 (moe experts)");
+  check_bench(2, {"--model", mlx, "--tp", "2", "--moe-split", "tensor"}, "tp 2 x pp 1 x dp 1 (moe tensor)");
+}
+
 TEST(Bench, BadFlagsAreOneLine) {
   auto r = test::run_meshlm({"bench", "--batch", "1,0"});
   EXPECT_EQ(r.exit_code, 1);
