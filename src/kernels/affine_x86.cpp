@@ -17,13 +17,7 @@ namespace meshlm {
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx2,fma")
 namespace affine_avx512 {
-using V = __m512;
-constexpr int kLanes = 16;
-inline V zero() { return _mm512_setzero_ps(); }
-inline V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-inline float sum(V v) { return _mm512_reduce_add_ps(v); }
-inline V broadcast(float f) { return _mm512_set1_ps(f); }
-inline V load_f32(const float* p) { return _mm512_loadu_ps(p); }
+#include "kernels/simd_avx512_ops.h"
 inline __m512i load_bytes(const uint8_t* p) {
   return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
@@ -42,13 +36,7 @@ void affine_rows_avx512(const float* x, int64_t n, const WeightView& w, const fl
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 namespace affine_avx2 {
-using V = __m256;
-constexpr int kLanes = 8;
-inline V zero() { return _mm256_setzero_ps(); }
-inline V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-inline float sum(V v) { return hsum256(v); }
-inline V broadcast(float f) { return _mm256_set1_ps(f); }
-inline V load_f32(const float* p) { return _mm256_loadu_ps(p); }
+#include "kernels/simd_avx2_ops.h"
 inline __m256i load_bytes(const uint8_t* p) {
   return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
 }

@@ -17,12 +17,8 @@ namespace meshlm {
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")
 namespace avx512 {
-using V = __m512;
-constexpr int kLanes = 16, kRows = 8, kPrefetch = 0;
-inline V zero() { return _mm512_setzero_ps(); }
-inline V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-inline float sum(V v) { return _mm512_reduce_add_ps(v); }
-inline V load_f32(const float* p) { return _mm512_loadu_ps(p); }
+#include "kernels/simd_avx512_ops.h"
+constexpr int kRows = 8, kPrefetch = 0;
 inline V load_bf16(const uint16_t* p) {
   const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
   return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
@@ -40,12 +36,8 @@ float read_sum_avx512(const float* p, int64_t n) { return avx512::read_sum(p, n)
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
 namespace avx2 {
-using V = __m256;
-constexpr int kLanes = 8, kRows = 2, kPrefetch = 1024;
-inline V zero() { return _mm256_setzero_ps(); }
-inline V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-inline float sum(V v) { return hsum256(v); }
-inline V load_f32(const float* p) { return _mm256_loadu_ps(p); }
+#include "kernels/simd_avx2_ops.h"
+constexpr int kRows = 2, kPrefetch = 1024;
 inline V load_bf16(const uint16_t* p) {
   const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
