@@ -1,59 +1,117 @@
 // The fused affine kernel's loop nest for 4- and 8-bit weights, written once over a vector type. Included (no include
 // guard, on purpose) inside a namespace per instruction set that first defines:
 //   V, kLanes              the fp32 vector type and its width
-//   zero(), fma(a, b, c), sum(v), broadcast(f), load_f32(const float*)
-//   load_bytes(const uint8_t*)  kLanes bytes widened to 32-bit lanes
-//   low4(v), high4(v), to_f32(v)  a lane's low / high nibble, and a lane as fp32
+//   zero(), add(a, b), fma(a, b, c), sum(v), broadcast(f), load_f32(const float*)
+//   load_bytes(const uint8_t*)  kLanes bytes widened to 32-bit lanes; high4(v): each lane shifted right by 4
+//   to_f32(v)              a lane as fp32
+//   Lut, make_lut(scale, bias), lookup(lut, v)  a group's dequantized value scale·q + bias of each lane's low nibble q
 // and defines rows(x, n, w, xsum, r0, r1, y) for slices whose groups are whole (phase 0, cols a multiple of group).
-// Per x row, each group's Σq·x stays a vector that is scaled into the row's accumulator (no horizontal sum per
-// group); the biases' Σ bias·Σx is a scalar. 4 bits: 16 bytes hold 32 values, the even ones in the low nibbles and
-// the odd ones in the high, and x comes rearranged per 32 columns into its 16 evens, then its 16 odds
-// (affine_pair_x), so that one widening of bytes serves two vectors of weights.
-
-template <int Bits, int NB>
-inline void row_block(const float* x, const WeightView& w, const float* xsum, int64_t r, float* y) {
+// One chain of dependent FMAs is bound by their latency, so each x row keeps several independent partial sums (fewer
+// when NB rows already give the core enough chains).
+//
+// 4 bits: each group's 16 possible values go through one table, so a weight costs a lookup and an FMA (no per-group
+// sums). 16 bytes hold 32 values, the even ones in the low nibbles and the odd ones in the high, and x comes
+// rearranged per 32 columns into its 16 evens, then its 16 odds (affine_pair_x), so that one widening of bytes serves
+// two vectors of weights.
+template <int NB>
+inline void row_block4(const float* x, const WeightView& w, int64_t r, float* y) {
+  constexpr int C = NB == 1 ? 2 : 1;  // 32-column steps per round: 2·C chains per x row
   const AffineView& a = w.affine;
   const uint8_t* row = static_cast<const uint8_t*>(w.data) + size_t(r) * a.row_bytes;
   const float* scales = a.scales + r * a.groups;
   const float* biases = a.biases + r * a.groups;
-  V acc[NB];
-  float bias_sum[NB];
+  V dot[NB][2 * C];
 #pragma GCC unroll 8
-  for (int i = 0; i < NB; ++i) acc[i] = zero(), bias_sum[i] = 0.0f;
+  for (int i = 0; i < NB; ++i)
+#pragma GCC unroll 4
+    for (int c = 0; c < 2 * C; ++c) dot[i][c] = zero();
+  const uint64_t group = uint64_t(a.group);
   for (int64_t g = 0; g < a.groups; ++g) {
-    V dot[NB];
-#pragma GCC unroll 8
-    for (int i = 0; i < NB; ++i) dot[i] = zero();
-    const int64_t k0 = g * a.group;
-    if constexpr (Bits == 4) {
-      for (int64_t k = k0; k < k0 + a.group; k += 32) {
+    const Lut lut = make_lut(scales[g], biases[g]);
+    // Columns [k, k + 32) into chains c (the evens) and c + 1 (the odds).
+    auto step = [&](uint64_t k, int c) {
 #pragma GCC unroll 2
-        for (int h = 0; h < 16; h += kLanes) {
-          const auto bytes = load_bytes(row + k / 2 + h);
-          const V even = to_f32(low4(bytes)), odd = to_f32(high4(bytes));
+      for (int h = 0; h < 16; h += kLanes) {
+        const auto bytes = load_bytes(row + (k >> 1) + h);
+        const V even = lookup(lut, bytes), odd = lookup(lut, high4(bytes));
 #pragma GCC unroll 8
-          for (int i = 0; i < NB; ++i) {
-            dot[i] = fma(even, load_f32(x + i * w.cols + k + h), dot[i]);
-            dot[i] = fma(odd, load_f32(x + i * w.cols + k + 16 + h), dot[i]);
-          }
+        for (int i = 0; i < NB; ++i) {
+          dot[i][c] = fma(even, load_f32(x + i * w.cols + k + h), dot[i][c]);
+          dot[i][c + 1] = fma(odd, load_f32(x + i * w.cols + k + 16 + h), dot[i][c + 1]);
         }
       }
-    } else {
-      for (int64_t k = k0; k < k0 + a.group; k += kLanes) {
-        const V wv = to_f32(load_bytes(row + k));
+    };
+    const uint64_t k0 = uint64_t(g) * group, k1 = k0 + group;
+    uint64_t k = k0;
+    for (; k + 32 * C <= k1; k += 32 * C)
+#pragma GCC unroll 2
+      for (int u = 0; u < C; ++u) step(k + 32 * u, 2 * u);
+    if (k < k1) step(k, 0);  // a group shorter than a round (32 columns)
+  }
 #pragma GCC unroll 8
-        for (int i = 0; i < NB; ++i) dot[i] = fma(wv, load_f32(x + i * w.cols + k), dot[i]);
+  for (int i = 0; i < NB; ++i) {
+    V d = dot[i][0];
+#pragma GCC unroll 4
+    for (int c = 1; c < 2 * C; ++c) d = add(d, dot[i][c]);
+    y[i * w.rows + r] = sum(d);
+  }
+}
+
+// 8 bits: per group, Σq·x in C chains, scaled into the row's accumulators (groups alternate between two); the biases'
+// Σ bias·Σx is a scalar.
+template <int NB>
+inline void row_block8(const float* x, const WeightView& w, const float* xsum, int64_t r, float* y) {
+  constexpr int C = NB == 1 ? 4 : 2;  // chains per x row
+  const AffineView& a = w.affine;
+  const uint8_t* row = static_cast<const uint8_t*>(w.data) + size_t(r) * a.row_bytes;
+  const float* scales = a.scales + r * a.groups;
+  const float* biases = a.biases + r * a.groups;
+  V acc0[NB], acc1[NB];
+  float bias_sum[NB];
+#pragma GCC unroll 8
+  for (int i = 0; i < NB; ++i) acc0[i] = acc1[i] = zero(), bias_sum[i] = 0.0f;
+  const uint64_t group = uint64_t(a.group);
+  auto group_into = [&](int64_t g, V(&acc)[NB]) __attribute__((always_inline)) {
+    V dot[NB][C];
+#pragma GCC unroll 8
+    for (int i = 0; i < NB; ++i)
+#pragma GCC unroll 4
+      for (int c = 0; c < C; ++c) dot[i][c] = zero();
+    const uint64_t k0 = uint64_t(g) * group, k1 = k0 + group;
+    uint64_t k = k0;
+    for (; k + C * kLanes <= k1; k += C * kLanes)
+#pragma GCC unroll 4
+      for (int c = 0; c < C; ++c) {
+        const V wv = to_f32(load_bytes(row + k + c * kLanes));
+#pragma GCC unroll 8
+        for (int i = 0; i < NB; ++i) dot[i][c] = fma(wv, load_f32(x + i * w.cols + k + c * kLanes), dot[i][c]);
       }
+    for (; k < k1; k += kLanes) {  // a group shorter than a round
+      const V wv = to_f32(load_bytes(row + k));
+#pragma GCC unroll 8
+      for (int i = 0; i < NB; ++i) dot[i][0] = fma(wv, load_f32(x + i * w.cols + k), dot[i][0]);
     }
     const V s = broadcast(scales[g]);
 #pragma GCC unroll 8
     for (int i = 0; i < NB; ++i) {
-      acc[i] = fma(dot[i], s, acc[i]);
+      V d = dot[i][0];
+#pragma GCC unroll 4
+      for (int c = 1; c < C; ++c) d = add(d, dot[i][c]);
+      acc[i] = fma(d, s, acc[i]);
       bias_sum[i] += biases[g] * xsum[i * a.groups + g];
     }
-  }
+  };
+  int64_t g = 0;
+  for (; g + 1 < a.groups; g += 2) group_into(g, acc0), group_into(g + 1, acc1);
+  if (g < a.groups) group_into(g, acc0);
 #pragma GCC unroll 8
-  for (int i = 0; i < NB; ++i) y[i * w.rows + r] = sum(acc[i]) + bias_sum[i];
+  for (int i = 0; i < NB; ++i) y[i * w.rows + r] = sum(add(acc0[i], acc1[i])) + bias_sum[i];
+}
+
+template <int Bits, int NB>
+inline void row_block(const float* x, const WeightView& w, const float* xsum, int64_t r, float* y) {
+  if constexpr (Bits == 4) row_block4<NB>(x, w, r, y);
+  else row_block8<NB>(x, w, xsum, r, y);
 }
 
 template <int Bits>

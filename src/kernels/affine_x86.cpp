@@ -21,9 +21,16 @@ namespace affine_avx512 {
 inline __m512i load_bytes(const uint8_t* p) {
   return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
-inline __m512i low4(__m512i v) { return _mm512_and_si512(v, _mm512_set1_epi32(15)); }
 inline __m512i high4(__m512i v) { return _mm512_srli_epi32(v, 4); }
 inline V to_f32(__m512i v) { return _mm512_cvtepi32_ps(v); }
+struct Lut {
+  V table;  // scale·q + bias for q = 0..15
+};
+inline Lut make_lut(float scale, float bias) {
+  const V q = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  return {_mm512_fmadd_ps(q, _mm512_set1_ps(scale), _mm512_set1_ps(bias))};
+}
+inline V lookup(const Lut& lut, __m512i v) { return _mm512_permutexvar_ps(v, lut.table); }  // uses v's low 4 bits
 #include "kernels/affine_impl.h"
 }  // namespace affine_avx512
 
@@ -40,9 +47,15 @@ namespace affine_avx2 {
 inline __m256i load_bytes(const uint8_t* p) {
   return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
 }
-inline __m256i low4(__m256i v) { return _mm256_and_si256(v, _mm256_set1_epi32(15)); }
 inline __m256i high4(__m256i v) { return _mm256_srli_epi32(v, 4); }
 inline V to_f32(__m256i v) { return _mm256_cvtepi32_ps(v); }
+struct Lut {  // 8 lanes cannot index 16 values: scale·q + bias computed
+  V scale, bias;
+};
+inline Lut make_lut(float scale, float bias) { return {_mm256_set1_ps(scale), _mm256_set1_ps(bias)}; }
+inline V lookup(const Lut& lut, __m256i v) {
+  return _mm256_fmadd_ps(to_f32(_mm256_and_si256(v, _mm256_set1_epi32(15))), lut.scale, lut.bias);
+}
 #include "kernels/affine_impl.h"
 }  // namespace affine_avx2
 

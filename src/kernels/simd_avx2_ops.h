@@ -3,6 +3,7 @@
 using V = __m256;
 constexpr int kLanes = 8;
 inline V zero() { return _mm256_setzero_ps(); }
+inline V add(V a, V b) { return _mm256_add_ps(a, b); }
 inline V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
 inline float sum(V v) { return hsum256(v); }
 inline V broadcast(float f) { return _mm256_set1_ps(f); }
