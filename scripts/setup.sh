@@ -10,6 +10,7 @@ packages=(
   libcxxopts-dev nlohmann-json3-dev
   libpcre2-dev libicu-dev
   libgtest-dev libbenchmark-dev
+  libsimde-dev                                # tests: the NEON kernels, emulated on x86
   iproute2 iptables iputils-ping util-linux   # ../shared/cluster/vcluster, for the multi-host test
 )
 

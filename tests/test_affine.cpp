@@ -9,20 +9,12 @@
 #include "kernels/affine.h"
 #include "kernels/matmul.h"
 #include "kernels/matvec.h"
+#include "affine_slice.h"
 
 namespace meshlm {
 namespace {
 
 const int kBits[] = {2, 3, 4, 5, 6, 8};
-
-// Plain packer: value i at bits [i·bits, (i+1)·bits), low bit first; 8 bytes of padding like Matrix.
-std::vector<uint8_t> pack(const std::vector<uint32_t>& v, int bits, size_t bytes) {
-  std::vector<uint8_t> out(bytes + 8, 0);
-  for (size_t i = 0; i < v.size(); ++i)
-    for (int b = 0; b < bits; ++b)
-      if ((v[i] >> b) & 1) out[(i * size_t(bits) + size_t(b)) / 8] |= uint8_t(1u << ((i * size_t(bits) + size_t(b)) % 8));
-  return out;
-}
 
 TEST(Affine, UnpacksEveryBitWidth) {
   std::mt19937 rng(5);
@@ -50,40 +42,6 @@ TEST(Affine, RepacksAColumnSliceFromAnyBitOffset) {
     }
   }
 }
-
-// A (rows, cols) slice starting `phase` columns into its first group, with random values, scales and biases.
-struct Slice {
-  int bits, group;
-  int64_t rows, cols, phase, groups;
-  std::vector<uint32_t> q;       // (rows, cols)
-  std::vector<uint8_t> packed;   // rows of affine_row_bytes(cols, bits)
-  std::vector<float> scales, biases;
-
-  Slice(int bits_, int group_, int64_t rows_, int64_t cols_, int64_t phase_, uint32_t seed)
-      : bits(bits_), group(group_), rows(rows_), cols(cols_), phase(phase_) {
-    groups = (phase + cols + group - 1) / group;
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> u(-0.1f, 0.1f);
-    q.resize(size_t(rows * cols));
-    for (auto& x : q) x = rng() & ((1u << bits) - 1);
-    const size_t rb = affine_row_bytes(cols, bits);
-    packed.assign(size_t(rows) * rb + 8, 0);
-    for (int64_t r = 0; r < rows; ++r) {
-      const auto one = pack({q.begin() + r * cols, q.begin() + (r + 1) * cols}, bits, rb);
-      std::copy(one.begin(), one.begin() + long(rb), packed.begin() + long(size_t(r) * rb));
-    }
-    for (int64_t i = 0; i < rows * groups; ++i) scales.push_back(u(rng) / 8), biases.push_back(u(rng));
-  }
-  WeightView view() const {
-    WeightView w{packed.data(), DType::kAffine, rows, cols, {}};
-    w.affine = {bits, group, phase, groups, scales.data(), biases.data(), affine_row_bytes(cols, bits)};
-    return w;
-  }
-  double weight(int64_t r, int64_t c) const {
-    const int64_t g = (phase + c) / group;
-    return double(scales[size_t(r * groups + g)]) * q[size_t(r * cols + c)] + biases[size_t(r * groups + g)];
-  }
-};
 
 // Every instruction set the CPU has (4 and 8 bits have SIMD kernels for whole groups; the rest, and slices inside
 // groups, the portable one).

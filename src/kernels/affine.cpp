@@ -13,6 +13,9 @@ void affine_rows_avx512(const float* x, int64_t n, const WeightView& w, const fl
                         float* y);
 void affine_rows_avx2(const float* x, int64_t n, const WeightView& w, const float* xsum, int64_t r0, int64_t r1,
                       float* y);
+#elif defined(__aarch64__)
+void affine_rows_neon(const float* x, int64_t n, const WeightView& w, const float* xsum, int64_t r0, int64_t r1,
+                      float* y);
 #endif
 
 namespace {
@@ -76,13 +79,15 @@ void affine_xsums(const float* x, int64_t n, const WeightView& w, std::vector<fl
 }
 
 namespace {
-// The x86 SIMD kernels take 4 and 8 bits when every group of the slice is whole (slices inside groups: portable).
+// The SIMD kernels take 4 and 8 bits when every group of the slice is whole (slices inside groups: portable).
 bool simd_ok(const WeightView& w) {
-#if defined(__x86_64__)
   const AffineView& a = w.affine;
   const Isa isa = matmul_isa();
-  return (a.bits == 4 || a.bits == 8) && a.phase == 0 && w.cols % a.group == 0 &&
-         (isa == Isa::kAvx512 || isa == Isa::kAvx512Bf16 || isa == Isa::kAvx2);
+  if (!((a.bits == 4 || a.bits == 8) && a.phase == 0 && w.cols % a.group == 0)) return false;
+#if defined(__x86_64__)
+  return isa == Isa::kAvx512 || isa == Isa::kAvx512Bf16 || isa == Isa::kAvx2;
+#elif defined(__aarch64__)
+  return isa == Isa::kNeon;
 #else
   return false;
 #endif
@@ -110,6 +115,8 @@ void affine_rows(const float* x, int64_t n, const WeightView& w, const float* xs
     if (isa == Isa::kAvx512 || isa == Isa::kAvx512Bf16) return affine_rows_avx512(x, n, w, xsum, r0, r1, y);
     return affine_rows_avx2(x, n, w, xsum, r0, r1, y);
   }
+#elif defined(__aarch64__)
+  if (simd_ok(w)) return affine_rows_neon(x, n, w, xsum, r0, r1, y);
 #endif
   float q[128];          // one group's values
   float acc[32];         // per x row (n <= kSkinnyRowsQ)

@@ -1,0 +1,12 @@
+// The fp32 vector operations (and 16-bit weight loads) the Arm kernels share (NEON, 4 lanes). Included (no include guard, on purpose) inside each
+// kernel's own namespace, after <arm_neon.h>.
+using V = float32x4_t;
+constexpr int kLanes = 4;
+inline V zero() { return vdupq_n_f32(0.0f); }
+inline V add(V a, V b) { return vaddq_f32(a, b); }
+inline V fma(V a, V b, V c) { return vfmaq_f32(c, a, b); }
+inline float sum(V v) { return vaddvq_f32(v); }
+inline V broadcast(float f) { return vdupq_n_f32(f); }
+inline V load_f32(const float* p) { return vld1q_f32(p); }
+inline V load_bf16(const uint16_t* p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
+inline V load_f16(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }

@@ -1,0 +1,75 @@
+// The NEON kernels (affine and 16-bit skinny matmul) run on x86 through SIMDe's NEON emulation (the same source the Arm build compiles, over
+// emulated intrinsics), so a change to them is tested on every machine, not only on Arm hosts.
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <simde/arm/neon.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "affine_slice.h"
+#include "core/dtype.h"
+#include "kernels/matvec.h"
+
+namespace meshlm {
+namespace neon_affine {
+#include "kernels/simd_neon_ops.h"
+#include "kernels/affine_neon_ops.h"
+#include "kernels/affine_impl.h"
+}  // namespace neon_affine
+namespace neon_matvec {
+#include "kernels/simd_neon_ops.h"
+constexpr int kRows = 4, kPrefetch = 0;  // as matvec_arm.cpp
+#include "kernels/matvec_impl.h"
+}  // namespace neon_matvec
+
+namespace {
+
+TEST(NeonEmulated, AffineKernelMatchesThePlainFormula) {
+  for (int bits : {4, 8}) {
+    for (auto [group, cols] : {std::pair{32, 96}, {64, 192}, {128, 256}}) {
+      const Slice s(bits, group, 13, cols, 0, uint32_t(bits * 100 + group));
+      const WeightView w = s.view();
+      for (int64_t n : {1, 2, 3, 4, 5, 8}) {
+        std::mt19937 rng(static_cast<uint32_t>(n));
+        std::uniform_real_distribution<float> u(-1, 1);
+        std::vector<float> x(size_t(n * cols)), y(size_t(n * s.rows), NAN), xsum, paired;
+        for (float& v : x) v = u(rng);
+        affine_xsums(x.data(), n, w, xsum);
+        affine_pair_x(x.data(), n, cols, paired);  // what matmul passes the 4-bit kernel
+        neon_affine::rows(bits == 4 ? paired.data() : x.data(), n, w, xsum.data(), 0, s.rows, y.data());
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t r = 0; r < s.rows; ++r) {
+            double want = 0;
+            for (int64_t c = 0; c < cols; ++c) want += s.weight(r, c) * x[size_t(i * cols + c)];
+            ASSERT_NEAR(y[size_t(i * s.rows + r)], want, 1e-4 * (1 + std::fabs(want)))
+                << bits << " bits, group " << group << ", n " << n << ", row " << r;
+          }
+      }
+    }
+  }
+}
+
+TEST(NeonEmulated, MatvecMatchesNaiveForEveryDtype) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> d;
+  for (DType dt : {DType::kF32, DType::kF16, DType::kBF16}) {
+    for (auto [n, rows, cols] : {std::tuple{1, 7, 5}, {3, 64, 48}, {4, 9, 100}, {2, 33, 129}, {8, 70, 64}}) {
+      std::vector<float> x(size_t(n * cols)), wf(size_t(rows * cols));
+      for (float& v : x) v = d(rng);
+      for (float& v : wf) v = d(rng);
+      std::vector<uint16_t> w16;
+      for (float v : wf) w16.push_back(dt == DType::kBF16 ? f32_to_bf16(v) : f32_to_f16(v));
+      const WeightView w{dt == DType::kF32 ? static_cast<const void*>(wf.data()) : w16.data(), dt, rows, cols};
+      std::vector<float> y(size_t(n * rows), NAN), ref(y.size());
+      neon_matvec::rows(x.data(), n, w, 0, rows, y.data());
+      matmul_naive(x.data(), n, w, ref.data());
+      for (size_t i = 0; i < y.size(); ++i)
+        ASSERT_NEAR(y[i], ref[i], 1e-4 * (1 + std::fabs(ref[i])))
+            << dtype_name(dt) << " n=" << n << " rows=" << rows << " cols=" << cols << " i=" << i;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace meshlm
