@@ -93,21 +93,22 @@ void decode(benchmark::State& state, DType dtype, int isa) {
   report(state, seconds, double(count * dim) * double(row_bytes(dtype, dim)), 2.0 * double(n * count * dim * dim));
 }
 
-// One decode step (n rows) over 1 GiB of MLX affine weights (bits, groups of 64; scales and biases held as fp32,
-// counted in the bytes).
+// One decode step (n rows) over 1 GiB of MLX affine weights (bits, groups of 64; scales and biases in bf16, as
+// mlx-community's files hold them, counted in the bytes).
 void decode_affine(benchmark::State& state, int bits) {
   const int64_t n = state.range(0), dim = 4096, group = 64, groups = dim / group;
-  const size_t row = affine_row_bytes(dim, bits), per_matrix = size_t(dim) * (row + 2 * sizeof(float) * groups);
+  const size_t row = affine_row_bytes(dim, bits), per_matrix = size_t(dim) * (row + 2 * sizeof(uint16_t) * groups);
   const int64_t count = (int64_t(1) << 30) / int64_t(per_matrix);
   std::vector<uint8_t> packed(size_t(count * dim) * row + 8);
-  std::vector<float> scales(size_t(count * dim * groups)), biases(scales.size());
+  std::vector<uint16_t> scales(size_t(count * dim * groups)), biases(scales.size());
   uint32_t seed = 1;
   for (uint8_t& b : packed) b = uint8_t((seed = seed * 1664525u + 1013904223u) >> 24);
-  for (size_t i = 0; i < scales.size(); ++i) scales[i] = 0.001f, biases[i] = -0.008f;
+  for (size_t i = 0; i < scales.size(); ++i) scales[i] = f32_to_bf16(0.001f), biases[i] = f32_to_bf16(-0.008f);
   std::vector<WeightView> views;
   for (int64_t k = 0; k < count; ++k) {
     WeightView v{packed.data() + size_t(k * dim) * row, DType::kAffine, dim, dim, {}};
-    v.affine = {bits, int(group), 0, groups, scales.data() + k * dim * groups, biases.data() + k * dim * groups, row};
+    v.affine = {bits, int(group), 0, groups, scales.data() + k * dim * groups, biases.data() + k * dim * groups, row,
+                DType::kBF16};
     views.push_back(v);
   }
   std::vector<float> x(size_t(n * dim), 0.01f), y(size_t(n * dim));

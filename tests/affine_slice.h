@@ -2,6 +2,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -25,10 +26,13 @@ struct Slice {
   int64_t rows, cols, phase, groups;
   std::vector<uint32_t> q;       // (rows, cols)
   std::vector<uint8_t> packed;   // rows of affine_row_bytes(cols, bits)
-  std::vector<float> scales, biases;
+  DType params;                       // the dtype scales and biases are held in
+  std::vector<float> scales, biases;  // (rows, groups), exactly representable in `params`
+  std::vector<uint8_t> held_scales, held_biases;  // the same in `params`
 
-  Slice(int bits_, int group_, int64_t rows_, int64_t cols_, int64_t phase_, uint32_t seed)
-      : bits(bits_), group(group_), rows(rows_), cols(cols_), phase(phase_) {
+  Slice(int bits_, int group_, int64_t rows_, int64_t cols_, int64_t phase_, uint32_t seed,
+        DType params_ = DType::kF32)
+      : bits(bits_), group(group_), rows(rows_), cols(cols_), phase(phase_), params(params_) {
     groups = (phase + cols + group - 1) / group;
     std::mt19937 rng(seed);
     std::uniform_real_distribution<float> u(-0.1f, 0.1f);
@@ -41,10 +45,24 @@ struct Slice {
       std::copy(one.begin(), one.begin() + long(rb), packed.begin() + long(size_t(r) * rb));
     }
     for (int64_t i = 0; i < rows * groups; ++i) scales.push_back(u(rng) / 8), biases.push_back(u(rng));
+    for (auto [v, held] : {std::pair{&scales, &held_scales}, std::pair{&biases, &held_biases}}) {
+      held->resize(v->size() * dtype_size(params));
+      for (size_t i = 0; i < v->size(); ++i) {
+        float& f = (*v)[i];
+        if (params == DType::kF32) {
+          std::memcpy(held->data() + 4 * i, &f, 4);
+          continue;
+        }
+        const uint16_t h = params == DType::kBF16 ? f32_to_bf16(f) : f32_to_f16(f);
+        f = params == DType::kBF16 ? bf16_to_f32(h) : f16_to_f32(h);
+        std::memcpy(held->data() + 2 * i, &h, 2);
+      }
+    }
   }
   WeightView view() const {
     WeightView w{packed.data(), DType::kAffine, rows, cols, {}};
-    w.affine = {bits, group, phase, groups, scales.data(), biases.data(), affine_row_bytes(cols, bits)};
+    w.affine = {bits,       group, phase, groups, held_scales.data(), held_biases.data(), affine_row_bytes(cols, bits),
+                params};
     return w;
   }
   double weight(int64_t r, int64_t c) const {

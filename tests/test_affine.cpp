@@ -54,11 +54,14 @@ class AffineIsa : public ::testing::TestWithParam<Isa> {
   void TearDown() override { set_matmul_isa(best_isa()); }
 };
 
+// Scales and biases in each dtype mlx writes (F32, and the model's F16 or BF16, kept as stored).
 TEST_P(AffineIsa, KernelsMatchThePlainFormulaOnSlicesInsideGroups) {
   for (int bits : kBits) {
-    for (auto [group, phase, cols] : {std::tuple{32, 0, 96}, {64, 24, 100}, {128, 100, 300}, {32, 31, 33},
-                                      {64, 0, 192}, {128, 0, 256}}) {  // the last two: whole groups of 64 and 128
-      const Slice s(bits, group, 37, cols, phase, uint32_t(bits * 1000 + phase));
+    for (auto [group, phase, cols, params] :
+         {std::tuple{32, 0, 96, DType::kF32}, {64, 24, 100, DType::kBF16}, {128, 100, 300, DType::kF16},
+          {32, 31, 33, DType::kF32}, {64, 0, 192, DType::kBF16}, {128, 0, 256, DType::kF16},  // whole groups
+          {32, 0, 8320, DType::kBF16}}) {  // 260 groups: more than one chunk of 16-bit params converted at once
+      const Slice s(bits, group, 37, cols, phase, uint32_t(bits * 1000 + phase), params);
       const WeightView w = s.view();
       std::vector<float> row(static_cast<size_t>(cols));
       weight_row(w, 5, row.data());
@@ -74,7 +77,8 @@ TEST_P(AffineIsa, KernelsMatchThePlainFormulaOnSlicesInsideGroups) {
             double want = 0;
             for (int64_t c = 0; c < cols; ++c) want += s.weight(r, c) * x[size_t(i * cols + c)];
             ASSERT_NEAR(y[size_t(i * s.rows + r)], want, 1e-4 * (1 + std::fabs(want)))
-                << bits << " bits, group " << group << ", phase " << phase << ", n " << n << ", row " << r;
+                << bits << " bits, group " << group << ", phase " << phase << ", cols " << cols << ", params "
+                << dtype_name(params) << ", n " << n << ", row " << r;
           }
       }
     }

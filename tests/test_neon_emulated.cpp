@@ -27,8 +27,9 @@ namespace {
 
 TEST(NeonEmulated, AffineKernelMatchesThePlainFormula) {
   for (int bits : {4, 8}) {
-    for (auto [group, cols] : {std::pair{32, 96}, {64, 192}, {128, 256}}) {
-      const Slice s(bits, group, 13, cols, 0, uint32_t(bits * 100 + group));
+    for (auto [group, cols, params] : {std::tuple{32, 96, DType::kF32}, {64, 192, DType::kBF16},
+                                       {128, 256, DType::kF16}, {32, 8320, DType::kBF16}}) {
+      const Slice s(bits, group, 13, cols, 0, uint32_t(bits * 100 + group), params);
       const WeightView w = s.view();
       for (int64_t n : {1, 2, 3, 4, 5, 8}) {
         std::mt19937 rng(static_cast<uint32_t>(n));

@@ -58,7 +58,7 @@ void affine_dequant_rows(const WeightView& w, int64_t r0, int64_t r1, float* out
     for (int64_t g = 0; g < a.groups; ++g) {
       int64_t c0, c1;
       group_cols(a, w.cols, g, c0, c1);
-      const float s = a.scales[r * a.groups + g], b = a.biases[r * a.groups + g];
+      const float s = affine_param(a, a.scales, r * a.groups + g), b = affine_param(a, a.biases, r * a.groups + g);
       unpack(row, c0, c1, a.bits, o + c0);
       for (int64_t c = c0; c < c1; ++c) o[c] = s * o[c] + b;
     }
@@ -127,7 +127,7 @@ void affine_rows(const float* x, int64_t n, const WeightView& w, const float* xs
       int64_t c0, c1;
       group_cols(a, w.cols, g, c0, c1);
       unpack(row, c0, c1, a.bits, q);
-      const float s = a.scales[r * a.groups + g], b = a.biases[r * a.groups + g];
+      const float s = affine_param(a, a.scales, r * a.groups + g), b = affine_param(a, a.biases, r * a.groups + g);
       for (int64_t i = 0; i < n; ++i) {
         const float* xi = x + i * w.cols + c0;
         float dot = 0;

@@ -2,11 +2,14 @@
 // stream of `bits`-bit values (value i in bits [i·bits, (i+1)·bits), bit 0 = the low bit of byte 0, so 3/5/6-bit
 // values cross byte and word boundaries), and each run of `group` consecutive inputs shares a scale and a bias:
 // w = scale·q + bias. A tensor-parallel column slice may begin inside a group: `phase` inputs of its first group lie
-// before its column 0, and the group's scale and bias are used by both ranks.
+// before its column 0, and the group's scale and bias are used by both ranks. Scales and biases are held in the
+// file's dtype (F32, F16 or BF16; mlx writes the model's), so a 4-bit model takes the memory it takes on disk.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <vector>
+
+#include "core/dtype.h"
 
 namespace meshlm {
 
@@ -16,10 +19,18 @@ struct AffineView {
   int bits = 0, group = 0;      // bits == 0: not affine
   int64_t phase = 0;            // inputs of the first group before this slice's column 0
   int64_t groups = 0;           // groups per row: ceil((phase + cols) / group)
-  const float* scales = nullptr;  // (rows, groups)
-  const float* biases = nullptr;  // (rows, groups)
+  const void* scales = nullptr;  // (rows, groups) in param_dtype
+  const void* biases = nullptr;  // (rows, groups) in param_dtype
   size_t row_bytes = 0;         // packed bytes per row: 4 * ceil(cols * bits / 32)
+  DType param_dtype = DType::kF32;  // of scales and biases: kF32, kF16 or kBF16
 };
+
+// Scale or bias i (= row · groups + group) of p (a.scales or a.biases) as fp32.
+inline float affine_param(const AffineView& a, const void* p, int64_t i) {
+  if (a.param_dtype == DType::kF32) return static_cast<const float*>(p)[i];
+  const uint16_t h = static_cast<const uint16_t*>(p)[i];
+  return a.param_dtype == DType::kBF16 ? bf16_to_f32(h) : f16_to_f32(h);
+}
 
 // Packed bytes of a row of `cols` values (whole 32-bit words, as MLX stores them).
 inline size_t affine_row_bytes(int64_t cols, int bits) { return size_t((cols * bits + 31) / 32) * 4; }

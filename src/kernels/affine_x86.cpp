@@ -1,5 +1,5 @@
-// The fused affine kernel for x86-64: AVX-512 (16 lanes) and AVX2 + FMA (8 lanes), 4- and 8-bit weights. Each region
-// is compiled for its own instruction set; affine.cpp calls a region only when the CPU has it.
+// The fused affine kernel for x86-64: AVX-512 (16 lanes) and AVX2 + FMA + F16C (8 lanes), 4- and 8-bit weights.
+// Each region is compiled for its own instruction set; affine.cpp calls a region only when the CPU has it.
 #if defined(__x86_64__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -15,7 +15,7 @@
 namespace meshlm {
 
 #pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx2,fma")
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")
 namespace affine_avx512 {
 #include "kernels/simd_avx512_ops.h"
 inline __m512i load_bytes(const uint8_t* p) {
@@ -41,7 +41,7 @@ void affine_rows_avx512(const float* x, int64_t n, const WeightView& w, const fl
 #pragma GCC pop_options
 
 #pragma GCC push_options
-#pragma GCC target("avx2,fma")
+#pragma GCC target("avx2,fma,f16c")
 namespace affine_avx2 {
 #include "kernels/simd_avx2_ops.h"
 inline __m256i load_bytes(const uint8_t* p) {

@@ -22,7 +22,11 @@ struct WeightView {
     WeightView v = *this;
     v.data = static_cast<const uint8_t*>(data) + size_t(r0) * bytes_per_row();
     v.rows = r1 - r0;
-    if (dtype == DType::kAffine) v.affine.scales += r0 * affine.groups, v.affine.biases += r0 * affine.groups;
+    if (dtype == DType::kAffine) {
+      const size_t skip = size_t(r0 * affine.groups) * dtype_size(affine.param_dtype);
+      v.affine.scales = static_cast<const uint8_t*>(affine.scales) + skip;
+      v.affine.biases = static_cast<const uint8_t*>(affine.biases) + skip;
+    }
     return v;
   }
 };

@@ -19,11 +19,6 @@ namespace meshlm {
 namespace avx512 {
 #include "kernels/simd_avx512_ops.h"
 constexpr int kRows = 8, kPrefetch = 0;
-inline V load_bf16(const uint16_t* p) {
-  const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-  return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
-}
-inline V load_f16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
 #include "kernels/matvec_impl.h"
 }  // namespace avx512
 
@@ -38,11 +33,6 @@ float read_sum_avx512(const float* p, int64_t n) { return avx512::read_sum(p, n)
 namespace avx2 {
 #include "kernels/simd_avx2_ops.h"
 constexpr int kRows = 2, kPrefetch = 1024;
-inline V load_bf16(const uint16_t* p) {
-  const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
-}
-inline V load_f16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 #include "kernels/matvec_impl.h"
 }  // namespace avx2
 

@@ -8,5 +8,6 @@ inline V fma(V a, V b, V c) { return vfmaq_f32(c, a, b); }
 inline float sum(V v) { return vaddvq_f32(v); }
 inline V broadcast(float f) { return vdupq_n_f32(f); }
 inline V load_f32(const float* p) { return vld1q_f32(p); }
+inline void store_f32(float* p, V v) { vst1q_f32(p, v); }
 inline V load_bf16(const uint16_t* p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
 inline V load_f16(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }

@@ -58,6 +58,9 @@ Matrix read_affine(const WeightIndex& index, const std::string& module, int bits
   m.bits = bits, m.group = group;
   const int64_t g0 = cols.begin / group, g1 = (cols.end + group - 1) / group;
   m.phase = cols.begin - g0 * group, m.groups = g1 - g0;
+  MESH_CHECK(s.dtype == b.dtype, index.file_of(b.name).path(), ": tensor '", b.name, "': dtype ", b.dtype_name,
+             " differs from '", s.name, "' (", s.dtype_name, ")");
+  m.param_dtype = s.dtype;
   if (!read) return m;
 
   // The words holding the slice's values, repacked into rows that start at bit 0.
@@ -72,16 +75,13 @@ Matrix read_affine(const WeightIndex& index, const std::string& module, int bits
     if (bit0 == 0 && src_row == dst_row) std::memcpy(dst, src, dst_row);
     else affine_repack(src, bit0, m.cols, bits, dst);
   }
-  for (auto [t, v] : {std::pair{&s, &m.scales}, std::pair{&b, &m.biases}}) {
-    const std::vector<uint8_t> raw = read_window(index, *t, slab, rows, g0, g1);
-    v->resize(size_t(m.rows * m.groups));
-    to_f32(raw.data(), t->dtype, v->data(), v->size());
-  }
+  m.scales = read_window(index, s, slab, rows, g0, g1);  // kept in the file's dtype
+  m.biases = read_window(index, b, slab, rows, g0, g1);
   return m;
 }
 
 uint64_t affine_bytes(const Matrix& m) {
-  return uint64_t(m.rows) * (affine_row_bytes(m.cols, m.bits) + 2 * sizeof(float) * uint64_t(m.groups));
+  return uint64_t(m.rows) * (affine_row_bytes(m.cols, m.bits) + 2 * dtype_size(m.param_dtype) * uint64_t(m.groups));
 }
 
 }  // namespace meshlm

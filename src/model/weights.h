@@ -20,16 +20,17 @@ struct Matrix {
   // kAffine only (kernels/affine.h):
   int bits = 0, group = 0;
   int64_t phase = 0, groups = 0;
-  std::vector<float> scales, biases;  // (rows, groups)
+  DType param_dtype = DType::kF32;      // of scales and biases, as the file stores them
+  std::vector<uint8_t> scales, biases;  // (rows, groups) in param_dtype
 
   WeightView view() const {
     WeightView v{bytes.data(), dtype, rows, cols, {}};
     if (dtype == DType::kAffine)
-      v.affine = {bits, group, phase, groups, scales.data(), biases.data(), affine_row_bytes(cols, bits)};
+      v.affine = {bits, group, phase, groups, scales.data(), biases.data(), affine_row_bytes(cols, bits), param_dtype};
     return v;
   }
   bool empty() const { return rows == 0; }
-  size_t held_bytes() const { return bytes.size() + (scales.size() + biases.size()) * sizeof(float); }
+  size_t held_bytes() const { return bytes.size() + scales.size() + biases.size(); }
 };
 
 // A 1-D weight (norm scale, bias), converted to fp32 at load: these are a negligible share of the bytes.
