@@ -14,6 +14,10 @@
 // sums). 16 bytes hold 32 values, the even ones in the low nibbles and the odd ones in the high, and x comes
 // rearranged per 32 columns into its 16 evens, then its 16 odds (affine_pair_x), so that one widening of bytes serves
 // two vectors of weights.
+// Each group prefetches the bytes kPrefetch ahead of it: the hardware's stream prefetchers stop at 4 KiB pages, and
+// rows are streamed one after another (bench_matmul decode_affine at 2 threads: +30% for 4 bits against none).
+constexpr uint64_t kPrefetch = 4096;
+
 // A row's scales and biases as fp32, a chunk of groups at a time: the whole row for F32 (used where they are),
 // kParamChunk groups for 16-bit ones (converted into s_buf / b_buf). Sets scales / biases so that [g - g0] is group g's.
 constexpr int64_t kParamChunk = 256;
@@ -71,6 +75,7 @@ inline void row_block4(const float* x, const WeightView& w, int64_t r, float* y)
     for (int64_t g = g0; g < g1; ++g) {
       const Lut lut = make_lut(scales[g - g0], biases[g - g0]);
       const uint64_t k0 = uint64_t(g) * group, k1 = k0 + group;
+      __builtin_prefetch(row + (k0 >> 1) + kPrefetch);
       uint64_t k = k0;
       for (; k + 32 * C <= k1; k += 32 * C)
 #pragma GCC unroll 2
@@ -109,6 +114,7 @@ inline void row_block8(const float* x, const WeightView& w, const float* xsum, i
 #pragma GCC unroll 4
       for (int c = 0; c < C; ++c) dot[i][c] = zero();
     const uint64_t k0 = uint64_t(g) * group, k1 = k0 + group;
+    __builtin_prefetch(row + k0 + kPrefetch);
     uint64_t k = k0;
     for (; k + C * kLanes <= k1; k += C * kLanes)
 #pragma GCC unroll 4
