@@ -241,6 +241,10 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
       std::fprintf(stderr, "meshlm: warning: %s has no tokenizer.json: prompts must be prompt_ids and text stays "
                            "empty\n", a.model_dir.c_str());
     std::unique_ptr<ChatTemplate> chat;
+    // A template that is there is parsed now, so that one it cannot run stops the job at start-up rather than
+    // becoming an error record per "messages" line; without one, such lines are error records.
+    if (!a.chat_template.empty() || ChatTemplate::in_config(a.model_dir))
+      chat = std::make_unique<ChatTemplate>(ChatTemplate::load(a.model_dir, a.chat_template));
     ParseContext context{a.defaults, tokenizer.get(), [&]() -> const ChatTemplate& {
                            if (!chat) chat = std::make_unique<ChatTemplate>(ChatTemplate::load(a.model_dir, a.chat_template));
                            return *chat;

@@ -17,6 +17,12 @@ bool is_openai(const json& j) { return j.is_object() && j.contains("custom_id") 
 // The format of the first non-blank line: an OpenAI batch object, another JSON object, or text.
 PromptFormat detect(const std::string& first_line) {
   try {
+    check_json_depth(first_line, "");
+  } catch (const Error&) {  // too deep to parse: an object line (its request becomes an error record) or text
+    const size_t first = first_line.find_first_not_of(" \t");
+    return first != std::string::npos && first_line[first] == '{' ? PromptFormat::kJsonl : PromptFormat::kText;
+  }
+  try {
     const json j = json::parse(first_line);
     if (is_openai(j)) return PromptFormat::kOpenAI;
     if (j.is_object()) return PromptFormat::kJsonl;

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "core/text_util.h"
 
 namespace meshlm {
 namespace {
@@ -38,8 +39,8 @@ std::set<std::string> completed_keys(const std::string& path) {
     if (line.empty()) continue;
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception&) {
+      j = parse_json(line, "");
+    } catch (const Error&) {
       fail(path, ":", line_no, ": not a JSON line; --resume needs the output of an earlier run of this job");
     }
     MESH_CHECK(j.is_object(), path, ":", line_no, ": not an output line");

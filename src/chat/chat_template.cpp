@@ -58,6 +58,13 @@ ChatTemplate ChatTemplate::load(const std::string& tokenizer_dir, const std::str
   return ChatTemplate(source, template_file, bos, eos);
 }
 
+bool ChatTemplate::in_config(const std::string& tokenizer_dir) {
+  const std::string config_path = (std::filesystem::path(tokenizer_dir) / "tokenizer_config.json").string();
+  if (!std::filesystem::exists(config_path)) return false;
+  const nlohmann::json config = read_json_file(config_path);
+  return config.is_object() && config.contains("chat_template");
+}
+
 std::string ChatTemplate::render(const nlohmann::ordered_json& messages, bool add_generation_prompt,
                                  const nlohmann::ordered_json& tools) const {
   MESH_CHECK(messages.is_array(), "\"messages\" must be a list of {\"role\", \"content\"} objects");

@@ -16,6 +16,8 @@ class ChatTemplate {
   // The template of tokenizer_dir/tokenizer_config.json ("default" when it holds several), or from
   // template_file when not empty (a Jinja file, or a JSON file with a chat_template field). Throws Error.
   static ChatTemplate load(const std::string& tokenizer_dir, const std::string& template_file = "");
+  // Whether tokenizer_dir/tokenizer_config.json has a chat_template entry.
+  static bool in_config(const std::string& tokenizer_dir);
 
   // messages: a JSON array of {"role", "content", ...}. Throws Error when the template fails (raise_exception, ...).
   std::string render(const nlohmann::ordered_json& messages, bool add_generation_prompt,

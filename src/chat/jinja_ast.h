@@ -35,6 +35,7 @@ struct Expr {
   std::vector<ExprPtr> args;
   std::vector<std::pair<std::string, ExprPtr>> kwargs;
   std::vector<ExprPtr> dict_keys;
+  int depth = 1;  // of the tree below (the parser bounds it)
 };
 
 struct Node;

@@ -7,6 +7,8 @@
 #include "core/check.h"
 
 namespace meshlm::jinja {
+
+constexpr int64_t kMaxRange = 1000000;  // numbers one range() may make
 namespace {
 using K = Value::Kind;
 
@@ -40,7 +42,7 @@ std::string title(std::string s) {
 std::string replace(std::string s, const std::string& from, const std::string& to, int64_t count = -1) {
   if (from.empty()) return s;
   for (size_t at = s.find(from); at != std::string::npos && count != 0; at = s.find(from, at + to.size()), --count)
-    s.replace(at, from.size(), to);
+    check_text(s.size() + to.size()), s.replace(at, from.size(), to);
   return s;
 }
 
@@ -150,6 +152,7 @@ Value apply_filter(const std::string& name, const Value& v, const Args& args) {
     bool first = true;
     for (const Value& x : iterate(v)) {
       out += (first ? "" : sep) + to_string(attr.defined() ? attribute(x, attr.s) : x);
+      check_text(out.size());
       first = false;
     }
     return Value::string(out);
@@ -268,7 +271,8 @@ Value call_method(const Value& obj, const std::string& name, const Args& args, b
     if (name == "join") {
       std::string out;
       bool first = true;
-      for (const Value& x : iterate(args.get(0, "iterable"))) out += (first ? "" : s) + to_string(x), first = false;
+      for (const Value& x : iterate(args.get(0, "iterable")))
+        out += (first ? "" : s) + to_string(x), first = false, check_text(out.size());
       return Value::string(out);
     }
   } else if (obj.is(K::kObject)) {
@@ -303,12 +307,12 @@ Value call_global(const std::string& name, const Args& args) {
   if (name == "raise_exception") fail("the chat template raised an error: ", to_string(args.get(0, "message")));
   if (name == "namespace") {
     Value ns = Value::object();
-    for (const auto& [k, v] : args.keyword) ns.set(k, v);
+    for (const auto& [k, v] : args.keyword) check_nesting(v), ns.set(k, v);
     return ns;
   }
   if (name == "dict") {
     Value d = Value::object();
-    for (const auto& [k, v] : args.keyword) d.set(k, v);
+    for (const auto& [k, v] : args.keyword) check_nesting(v), d.set(k, v);
     return d;
   }
   if (name == "range") {
@@ -317,15 +321,22 @@ Value call_global(const std::string& name, const Args& args) {
     if (args.positional.size() >= 2) start = args.positional[0].i, stop = args.positional[1].i;
     if (args.positional.size() == 3) step = args.positional[2].i;
     MESH_CHECK(step != 0, "range: step must not be zero");
+    const double n = (double(stop) - double(start)) / double(step);
+    MESH_CHECK(n <= double(kMaxRange), "range: ", int64_t(n), " numbers is more than chat templates may make (",
+               kMaxRange, ")");
     Array out;
     for (int64_t k = start; step > 0 ? k < stop : k > stop; k += step) out.push_back(Value::integer(k));
     return Value::array(std::move(out));
   }
   if (name == "strftime_now") {  // transformers: the current local time
-    char buf[128];
+    const std::string format = to_string(args.get(0, "format"));
+    MESH_CHECK(format.size() <= 64, "strftime_now: a format of ", format.size(), " characters (at most 64)");
+    char buf[1024];
     const std::time_t now = std::time(nullptr);
-    std::strftime(buf, sizeof buf, to_string(args.get(0, "format")).c_str(), std::localtime(&now));
-    return Value::string(buf);
+    std::tm local{};
+    localtime_r(&now, &local);
+    const size_t n = std::strftime(buf, sizeof buf, format.c_str(), &local);  // 0: empty, or did not fit
+    return Value::string(std::string(buf, n));
   }
   fail("the function '", name, "' is not available in chat templates");
 }

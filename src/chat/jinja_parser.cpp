@@ -69,7 +69,12 @@ class Lexer {
   }
 
  private:
-  int line_at(size_t at) const { return 1 + int(std::count(s_.begin(), s_.begin() + long(at), '\n')); }
+  // Line of byte `at` (at never decreases between calls: counted incrementally, not from the start each time).
+  int line_at(size_t at) {
+    line_at_ += int(std::count(s_.begin() + long(counted_), s_.begin() + long(at), '\n'));
+    counted_ = at;
+    return line_at_;
+  }
   void emit_text(const std::string& text, size_t) {
     if (!text.empty()) tokens_.push_back({Token::Kind::kText, text, line_});
   }
@@ -134,11 +139,17 @@ class Lexer {
   const std::string& s_;
   std::vector<Token> tokens_;
   int line_ = 1;
+  int line_at_ = 1;     // line of byte counted_
+  size_t counted_ = 0;
 };
 
 class Parser {
  public:
   explicit Parser(std::vector<Token> t) : t_(std::move(t)) {}
+
+  // Templates are untrusted: block nesting, parser recursion and expression trees are bounded, so that neither this
+  // parser nor the renderer (both recursive) can run out of stack.
+  static constexpr int kMaxNesting = 200;
 
   Body parse_all() {
     std::string stop;
@@ -170,6 +181,7 @@ class Parser {
 
   // Parses nodes until a block tag whose keyword is in `stops` (consumed up to the keyword; returned in stop).
   Body parse_body(const std::vector<std::string>& stops, std::string& stop) {
+    const Nest nest(*this);
     Body body;
     while (peek().kind != Token::Kind::kEnd) {
       const Token& t = peek();
@@ -265,13 +277,26 @@ class Parser {
     body.push_back(std::move(n));
   }
 
-  static ExprPtr make(Expr::Kind k, std::string name, std::vector<ExprPtr> args) {
+  ExprPtr make(Expr::Kind k, std::string name, std::vector<ExprPtr> args) {
     auto e = std::make_shared<Expr>();
     e->kind = k;
     e->name = std::move(name);
     e->args = std::move(args);
+    for (const ExprPtr& a : e->args)
+      if (a) e->depth = std::max(e->depth, a->depth + 1);
+    if (e->depth > kMaxNesting) error("expression nested deeper than " + std::to_string(kMaxNesting) + " levels");
     return e;
   }
+
+  // Counts one level of parser recursion (blocks inside blocks, expressions inside expressions) while in scope.
+  struct Nest {
+    Parser& p;
+    explicit Nest(Parser& parser) : p(parser) {
+      if (++p.nesting_ > kMaxNesting) p.error("nested deeper than " + std::to_string(kMaxNesting) + " levels");
+    }
+    ~Nest() { --p.nesting_; }
+  };
+  int nesting_ = 0;
 
   ExprPtr expression() { return ternary(true); }
 
@@ -301,6 +326,7 @@ class Parser {
   ExprPtr or_expr() { return left_assoc(&Parser::and_expr, {"or"}); }
   ExprPtr and_expr() { return left_assoc(&Parser::not_expr, {"and"}); }
   ExprPtr not_expr() {
+    const Nest nest(*this);
     if (at_name("not")) return next(), make(Expr::Kind::kUnary, "not", {not_expr()});
     return compare();
   }
@@ -325,6 +351,7 @@ class Parser {
   ExprPtr math2() { return left_assoc(&Parser::power, {"*", "/", "//", "%"}); }
   ExprPtr power() { return left_assoc(&Parser::unary, {"**"}); }
   ExprPtr unary() {
+    const Nest nest(*this);
     if (at_op("-") || at_op("+")) {
       const std::string op = next().text;
       return make(Expr::Kind::kUnary, op, {unary()});

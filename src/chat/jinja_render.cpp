@@ -1,5 +1,6 @@
 #include "chat/jinja_render.h"
 
+#include <climits>
 #include <cmath>
 
 #include "chat/jinja_builtins.h"
@@ -13,6 +14,8 @@ enum class Flow { kNormal, kBreak, kContinue };
 
 class Renderer {
  public:
+  static constexpr int64_t kMaxSteps = 5000000;  // evaluations and loop iterations per render
+
   explicit Renderer(const Value& context) { scopes_.push_back(context.is(K::kObject) ? *context.o : Object{}); }
 
   Flow run(const Body& body, std::string& out) {
@@ -24,10 +27,21 @@ class Renderer {
   }
 
  private:
+  void step() {
+    MESH_CHECK(++steps_ <= kMaxSteps, "the chat template takes more than ", kMaxSteps,
+               " steps (a loop that does not end?)");
+  }
+
   Flow node(const Node& n, std::string& out) {
+    step();
     switch (n.kind) {
-      case Node::Kind::kText: out += n.text; return Flow::kNormal;
-      case Node::Kind::kOutput: out += to_string(eval(*n.expr)); return Flow::kNormal;
+      case Node::Kind::kText: check_text(out.size() + n.text.size()), out += n.text; return Flow::kNormal;
+      case Node::Kind::kOutput: {
+        const std::string text = to_string(eval(*n.expr));
+        check_text(out.size() + text.size());
+        out += text;
+        return Flow::kNormal;
+      }
       case Node::Kind::kIf:
         for (const auto& [cond, body] : n.branches)
           if (!cond || eval(*cond).truthy()) return run(body, out);
@@ -53,6 +67,7 @@ class Renderer {
     }
     Value ns = lookup(n.targets[0]);
     MESH_CHECK(ns.is(K::kObject), "line ", n.line, ": cannot set an attribute of a ", ns.type_name());
+    check_nesting(v, ns.o.get());
     ns.set(n.attr, std::move(v));  // shared: changes the namespace object everywhere
   }
 
@@ -65,6 +80,7 @@ class Renderer {
     else MESH_CHECK(!seq.defined() || seq.is(K::kNone), "line ", n.line, ": cannot loop over a ", seq.type_name());
     Array items;
     for (const Value& item : all) {
+      step();
       if (n.filter) {
         scopes_.emplace_back();
         bind(n, item);
@@ -77,6 +93,7 @@ class Renderer {
     if (items.empty()) return run(n.else_body, out);
     const int64_t len = int64_t(items.size());
     for (int64_t k = 0; k < len; ++k) {
+      step();
       scopes_.emplace_back();
       bind(n, items[size_t(k)]);
       Value info = Value::object({{"index", Value::integer(k + 1)}, {"index0", Value::integer(k)},
@@ -127,17 +144,21 @@ class Renderer {
   }
 
   Value eval(const Expr& e) {
+    step();
     switch (e.kind) {
       case Expr::Kind::kLiteral: return e.literal;
       case Expr::Kind::kName: return lookup(e.name);
       case Expr::Kind::kList: {
         Array a;
         for (const ExprPtr& x : e.args) a.push_back(eval(*x));
-        return Value::array(std::move(a));
+        Value list = Value::array(std::move(a));
+        check_nesting(list);
+        return list;
       }
       case Expr::Kind::kDict: {
         Value d = Value::object();
         for (size_t k = 0; k < e.args.size(); ++k) d.set(to_string(eval(*e.dict_keys[k])), eval(*e.args[k]));
+        check_nesting(d);
         return d;
       }
       case Expr::Kind::kAttr: {
@@ -223,7 +244,11 @@ class Renderer {
     const Value y = eval(*e.args[1]);
     if (op == "==") return Value::boolean(equal(x, y));
     if (op == "!=") return Value::boolean(!equal(x, y));
-    if (op == "~") return Value::string(to_string(x) + to_string(y));
+    if (op == "~") {
+      std::string a = to_string(x), b = to_string(y);
+      check_text(a.size() + b.size());
+      return Value::string(a + b);
+    }
     if (op == "in" || op == "notin") {
       bool in = false;
       if (y.is(K::kString)) in = y.s.find(to_string(x)) != std::string::npos;
@@ -232,13 +257,15 @@ class Renderer {
       else MESH_CHECK(!y.defined(), "'in' needs a string, list or dict on the right, got ", y.type_name());
       return Value::boolean(in == (op == "in"));
     }
-    if (op == "+" && x.is(K::kString) && y.is(K::kString)) return Value::string(x.s + y.s);
+    if (op == "+" && x.is(K::kString) && y.is(K::kString)) return check_text(x.s.size() + y.s.size()), Value::string(x.s + y.s);
     if (op == "+" && x.is(K::kArray) && y.is(K::kArray)) {
       Array a = *x.a;
       a.insert(a.end(), y.a->begin(), y.a->end());
       return Value::array(std::move(a));
     }
     if (op == "*" && x.is(K::kString) && y.is(K::kInt)) {
+      MESH_CHECK(y.i <= 0 || x.s.empty() || x.s.size() <= kMaxText / size_t(y.i), "the chat template builds a string of "
+                 "more than ", kMaxText >> 20, " MiB");
       std::string s;
       for (int64_t k = 0; k < y.i; ++k) s += x.s;
       return Value::string(s);
@@ -255,21 +282,34 @@ class Renderer {
     if (op == ">") return Value::boolean(a > b);
     if (op == "<=") return Value::boolean(a <= b);
     if (op == ">=") return Value::boolean(a >= b);
-    if (op == "+") return ints ? Value::integer(x.i + y.i) : Value::number(a + b);
-    if (op == "-") return ints ? Value::integer(x.i - y.i) : Value::number(a - b);
-    if (op == "*") return ints ? Value::integer(x.i * y.i) : Value::number(a * b);
-    if (op == "**") return ints && y.i >= 0 ? Value::integer(int64_t(std::pow(a, b))) : Value::number(std::pow(a, b));
+    if (op == "+" || op == "-" || op == "*") {
+      if (!ints) return Value::number(op == "+" ? a + b : op == "-" ? a - b : a * b);
+      int64_t r = 0;  // overflow is an error (Python's integers would grow)
+      const bool overflow = op == "+"   ? __builtin_add_overflow(x.i, y.i, &r)
+                            : op == "-" ? __builtin_sub_overflow(x.i, y.i, &r)
+                                        : __builtin_mul_overflow(x.i, y.i, &r);
+      MESH_CHECK(!overflow, "integer overflow in the chat template");
+      return Value::integer(r);
+    }
+    if (op == "**") {
+      if (!ints || y.i < 0) return Value::number(std::pow(a, b));
+      const double p = std::pow(a, b);
+      MESH_CHECK(std::fabs(p) < 9.2e18, "integer overflow in the chat template");
+      return Value::integer(int64_t(p));
+    }
     MESH_CHECK(b != 0, "division by zero in the chat template");
     if (op == "/") return Value::number(a / b);
+    MESH_CHECK(!ints || !(x.i == INT64_MIN && y.i == -1), "integer overflow in the chat template");
     if (op == "//") return ints ? Value::integer(int64_t(std::floor(a / b))) : Value::number(std::floor(a / b));
     if (op == "%") {
-      if (ints) return Value::integer(((x.i % y.i) + y.i) % y.i);
+      if (ints) return Value::integer(x.i % y.i + (x.i % y.i != 0 && (x.i % y.i < 0) != (y.i < 0) ? y.i : 0));
       return Value::number(a - b * std::floor(a / b));
     }
     fail("unknown operator '", op, "'");
   }
 
   std::vector<Object> scopes_;
+  int64_t steps_ = 0;
 };
 
 }  // namespace

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/check.h"
+
 namespace meshlm::jinja {
 
 Value Value::from_json(const nlohmann::ordered_json& j) {
@@ -141,6 +143,7 @@ void json_string(const std::string& s, std::string& out) {
 }
 
 void json_value(const Value& v, int indent, bool sort_keys, int depth, std::string& out) {
+  check_text(out.size() + size_t(indent) * size_t(depth + 1));
   const std::string nl = indent > 0 ? "\n" + std::string(size_t(indent * (depth + 1)), ' ') : "";
   const std::string close = indent > 0 ? "\n" + std::string(size_t(indent * depth), ' ') : "";
   const char* sep = indent > 0 ? "," : ", ";
@@ -179,6 +182,26 @@ void json_value(const Value& v, int indent, bool sort_keys, int depth, std::stri
 
 }  // namespace
 
+void check_text(size_t n) {
+  MESH_CHECK(n <= kMaxText, "the chat template builds a string of more than ", kMaxText >> 20, " MiB");
+}
+
+namespace {
+void check_nesting_at(const Value& v, const Object* inside, int depth) {
+  if (!v.is(Value::Kind::kArray) && !v.is(Value::Kind::kObject)) return;
+  MESH_CHECK(depth < kMaxValueDepth, "the chat template builds a value nested deeper than ", kMaxValueDepth,
+             " levels");
+  if (v.is(Value::Kind::kArray)) {
+    for (const Value& x : *v.a) check_nesting_at(x, inside, depth + 1);
+    return;
+  }
+  MESH_CHECK(v.o.get() != inside, "the chat template stores an object inside itself");
+  for (const auto& [k, x] : *v.o) check_nesting_at(x, inside, depth + 1);
+}
+}  // namespace
+
+void check_nesting(const Value& v, const Object* inside) { check_nesting_at(v, inside, 0); }
+
 std::string to_string(const Value& v) {
   switch (v.kind) {
     case Value::Kind::kUndefined: return "";
@@ -189,13 +212,13 @@ std::string to_string(const Value& v) {
     case Value::Kind::kString: return v.s;
     case Value::Kind::kArray: {
       std::string out = "[";
-      for (size_t k = 0; k < v.a->size(); ++k) out += (k ? ", " : "") + repr((*v.a)[k]);
+      for (size_t k = 0; k < v.a->size(); ++k) check_text(out.size()), out += (k ? ", " : "") + repr((*v.a)[k]);
       return out + "]";
     }
     case Value::Kind::kObject: {
       std::string out = "{";
       for (size_t k = 0; k < v.o->size(); ++k)
-        out += (k ? ", " : "") + py_quote((*v.o)[k].first) + ": " + repr((*v.o)[k].second);
+        check_text(out.size()), out += (k ? ", " : "") + py_quote((*v.o)[k].first) + ": " + repr((*v.o)[k].second);
       return out + "}";
     }
   }

@@ -44,6 +44,15 @@ struct Value {
   const char* type_name() const;
 };
 
+// Templates are untrusted: no string they build (output included) may exceed kMaxText, and no value they build may
+// nest deeper than kMaxValueDepth (printing, comparing and freeing values recurse).
+constexpr size_t kMaxText = size_t(16) << 20;
+constexpr int kMaxValueDepth = 256;
+// Throws Error unless n <= kMaxText.
+void check_text(size_t n);
+// Throws Error when v nests deeper than kMaxValueDepth or contains `inside` (an object that v would be stored in).
+void check_nesting(const Value& v, const Object* inside = nullptr);
+
 bool equal(const Value& x, const Value& y);
 // str(v) as Python prints it (True, None, 1.5, ['a', 1] ...); undefined prints as nothing.
 std::string to_string(const Value& v);

@@ -93,7 +93,10 @@ void SafetensorsFile::parse_header(const std::string& header, uint64_t data_begi
     uint64_t begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
     MESH_CHECK(begin <= end && end <= data_size, where(), ": data_offsets [", begin, ", ", end,
                ") fall outside the data section (", data_size, " bytes; is the file truncated?)");
-    uint64_t expect = uint64_t(t.numel()) * uint64_t(esize);
+    uint64_t expect = uint64_t(esize);  // bytes of shape × dtype, refused on overflow rather than wrapped
+    for (int64_t d : t.shape)
+      MESH_CHECK(!__builtin_mul_overflow(expect, uint64_t(d), &expect), where(), ": shape ", entry["shape"].dump(),
+                 " holds more bytes than 2^64");
     MESH_CHECK(end - begin == expect, where(), ": ", t.dtype_name, " ", entry["shape"].dump(), " needs ", expect,
                " bytes but data_offsets span ", end - begin);
     t.offset = data_begin + begin;

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/check.h"
+#include "core/text_util.h"
 
 namespace meshlm {
 namespace fs = std::filesystem;
@@ -14,13 +15,7 @@ WeightIndex::WeightIndex(const std::string& model_dir) : model_dir_(model_dir) {
   const fs::path dir(model_dir);
   const fs::path index_path = dir / "model.safetensors.index.json", single = dir / "model.safetensors";
   if (fs::exists(index_path)) {
-    std::ifstream in(index_path);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-      fail(index_path.string(), ": not valid JSON: ", e.what());
-    }
+    const nlohmann::json j = read_json_file(index_path.string());
     MESH_CHECK(j.is_object() && j.contains("weight_map") && j["weight_map"].is_object(), index_path.string(),
                ": expected an object with a \"weight_map\" object");
     std::map<std::string, const SafetensorsFile*> by_file;

@@ -13,7 +13,12 @@ BpeModel::BpeModel(const nlohmann::json& m) {
   // Old files omit "type"; their model is BPE when it has merges.
   const std::string type = m.value("type", m.contains("merges") ? "BPE" : "");
   MESH_CHECK(type == "BPE", "tokenizer model type '", type, "' is not supported (only BPE)");
-  for (auto& [tok, id] : m.at("vocab").items()) vocab_[tok] = id.get<int>();
+  MESH_CHECK(m.contains("vocab") && m["vocab"].is_object(), "model.vocab must be an object of token -> id");
+  for (auto& [tok, id] : m["vocab"].items()) {
+    MESH_CHECK(id.is_number_integer() && id.get<int64_t>() >= 0 && id.get<int64_t>() < kMaxTokenId, "model.vocab['",
+               tok.substr(0, 80), "']: id ", id.dump().substr(0, 40), " is not an integer in [0, ", kMaxTokenId, ")");
+    vocab_[tok] = id.get<int>();
+  }
   const auto str_or_empty = [&](const char* key) {
     return m.contains(key) && m[key].is_string() ? m[key].get<std::string>() : std::string();
   };

@@ -8,6 +8,9 @@
 
 namespace meshlm {
 
+// Token ids a tokenizer.json may use: [0, kMaxTokenId) (the largest vocabularies today are ~262k; ids index tables).
+constexpr int64_t kMaxTokenId = int64_t(1) << 22;
+
 class BpeModel {
  public:
   explicit BpeModel(const nlohmann::json& model);  // throws Error for another model type or bad merges

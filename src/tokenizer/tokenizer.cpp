@@ -1,5 +1,6 @@
 #include "tokenizer/tokenizer.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -54,10 +55,13 @@ Tokenizer::Tokenizer(const json& j)
     : normalizer_(field(j, "normalizer")), pre_tokenizer_(field(j, "pre_tokenizer")), model_(j.at("model")),
       decoder_(field(j, "decoder")) {
   int max_id = -1;
-  for (auto& [tok, id] : model_.vocab()) max_id = std::max(max_id, id);
+  for (auto& [tok, id] : model_.vocab()) max_id = std::max(max_id, id);  // ids checked by BpeModel
   for (auto& a : field(j, "added_tokens")) {
     AddedToken t;
-    t.id = a.at("id").get<int>();
+    MESH_CHECK(a.is_object() && a.contains("id") && a["id"].is_number_integer(), "added_tokens entry ",
+               a.dump().substr(0, 80), " needs an integer \"id\"");
+    check_id(a["id"].get<int64_t>(), "added token " + a.dump().substr(0, 80));
+    t.id = a["id"].get<int>();
     t.content = a.at("content").get<std::string>();
     t.special = a.value("special", false);
     t.lstrip = a.value("lstrip", false);
@@ -77,6 +81,13 @@ Tokenizer::Tokenizer(const json& j)
   }
   template_single_ = {{}};
   parse_post_processor(field(j, "post_processor"));
+  for (const auto& run : template_single_)
+    for (int id : run) check_id(id, "post_processor special token");
+}
+
+void Tokenizer::check_id(int64_t id, const std::string& what) const {
+  MESH_CHECK(id >= 0 && id < kMaxTokenId && (id_to_token_.empty() || id < vocab_size()), what, ": id ", id,
+             " is outside [0, ", id_to_token_.empty() ? kMaxTokenId : vocab_size(), ")");
 }
 
 void Tokenizer::parse_post_processor(const json& spec) {

@@ -31,6 +31,7 @@ class Tokenizer {
  private:
   explicit Tokenizer(const nlohmann::json& j);
   void parse_post_processor(const nlohmann::json& spec);
+  void check_id(int64_t id, const std::string& what) const;  // throws unless a usable id
 
   Normalizer normalizer_;
   PreTokenizer pre_tokenizer_;
