@@ -1,6 +1,7 @@
 #include "io/hf_config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <tuple>
 #include <fstream>
@@ -27,8 +28,14 @@ struct Reader {
   }
   double number(const char* key, double fallback) const {
     if (!has(key)) return fallback;
-    MESH_CHECK(j[key].is_number(), path, ": \"", key, "\" must be a number, got ", j[key].dump());
+    MESH_CHECK(j[key].is_number() && std::isfinite(j[key].get<double>()), path, ": \"", key,
+               "\" must be a finite number, got ", j[key].dump());
     return j[key].get<double>();
+  }
+  std::string string(const char* key, const std::string& fallback) const {
+    if (!has(key)) return fallback;
+    MESH_CHECK(j[key].is_string(), path, ": \"", key, "\" must be a string, got ", j[key].dump().substr(0, 80));
+    return j[key].get<std::string>();
   }
   bool boolean(const char* key, bool fallback) const {
     if (!has(key)) return fallback;
@@ -57,10 +64,8 @@ RopeScaling parse_rope_scaling(const Reader& r) {
   if (!r.has("rope_scaling")) return s;
   const json& rs = r.j["rope_scaling"];
   MESH_CHECK(rs.is_object(), r.path, ": \"rope_scaling\" must be an object or null");
-  std::string type = rs.contains("rope_type") ? rs["rope_type"].get<std::string>()
-                     : rs.contains("type")    ? rs["type"].get<std::string>()
-                                              : "default";
   Reader sub{rs, r.path};
+  const std::string type = sub.string("rope_type", sub.string("type", "default"));
   if (type == "default") return s;
   if (type == "linear") {
     s.type = RopeScaling::Type::kLinear;
@@ -90,7 +95,7 @@ AffineConfig parse_affine(const Reader& r) {
   if (q.contains("quant_method") && !q.contains("bits"))
     fail(r.path, ": \"", key, "\": quant_method ", q["quant_method"].dump(),
          " is not supported (supported: MLX affine, as mlx_lm.convert -q writes it)");
-  const std::string mode = q.value("mode", "affine");
+  const std::string mode = Reader{q, r.path}.string("mode", "affine");
   MESH_CHECK(mode == "affine", r.path, ": \"", key, "\": mode \"", mode, "\" is not supported (supported: affine)");
   auto params = [&](const json& v, const std::string& where) {
     MESH_CHECK(v.contains("bits") && v["bits"].is_number_integer() && v.contains("group_size") &&
@@ -132,9 +137,16 @@ void parse_moe(const Reader& r, ModelConfig& c) {
       m.expert_dim = int_or(r, "moe_intermediate_size", q2 ? 1408 : 768);
       m.norm_topk = r.boolean("norm_topk_prob", false);
       m.sparse_step = int_or(r, "decoder_sparse_step", 1);
-      if (q2) m.shared_expert_dim = r.has("shared_expert_intermediate_size")
-                                        ? r.j["shared_expert_intermediate_size"].get<int>() : 5632;
-      MESH_CHECK(m.shared_expert_dim >= 0, r.path, ": \"shared_expert_intermediate_size\" must be >= 0");
+      if (q2) {  // 0: no shared expert
+        const char* key = "shared_expert_intermediate_size";
+        m.shared_expert_dim = 5632;
+        if (r.has(key)) {
+          const json& v = r.j[key];
+          MESH_CHECK(v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() < (1ll << 31), r.path, ": \"",
+                     key, "\" must be a non-negative integer, got ", v.dump());
+          m.shared_expert_dim = v.get<int>();
+        }
+      }
       if (r.has("mlp_only_layers")) {
         const json& v = r.j["mlp_only_layers"];
         MESH_CHECK(v.is_array(), r.path, ": \"mlp_only_layers\" must be a list of layer indices, got ", v.dump());
@@ -228,7 +240,7 @@ ModelConfig load_model_config(const std::string& model_dir) {
     MESH_CHECK(j["hidden_act"] == "silu", path, ": hidden_act ", j["hidden_act"].dump(),
                " is not supported (expected \"silu\")");
   }
-  if (r.has("torch_dtype")) c.torch_dtype = j["torch_dtype"].get<std::string>();
+  c.torch_dtype = r.string("torch_dtype", c.torch_dtype);
 
   switch (c.arch) {
     case Arch::kLlama:
