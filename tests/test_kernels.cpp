@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cmath>
 #include <random>
+#include <stdexcept>
 
 #include "kernels/attention.h"
 #include "core/quant.h"
@@ -168,6 +169,24 @@ TEST(ThreadPool, EveryMemberRunsEachJobOnceAndSharesCoverTheRange) {
       EXPECT_EQ(at, n);
     }
   }
+}
+
+// A member's exception (a worker's or the caller's) reaches the caller after every member is done, and the pool
+// keeps working afterwards.
+TEST(ThreadPool, ExceptionsReachTheCaller) {
+  ThreadPool pool(3);
+  for (int thrower : {0, 1, 2}) {
+    std::atomic<int> ran{0};
+    EXPECT_THROW(pool.run([&](int t) {
+      ran.fetch_add(1);
+      if (t == thrower) throw std::runtime_error("member " + std::to_string(t));
+    }),
+                 std::runtime_error);
+    EXPECT_EQ(ran.load(), 3);
+  }
+  std::atomic<int> after{0};
+  pool.run([&](int) { after.fetch_add(1); });
+  EXPECT_EQ(after.load(), 3);
 }
 
 TEST(Ops, RmsnormSiluBias) {

@@ -135,11 +135,11 @@ struct Ceilings {
 
 // Every rank measures at once, so ranks that share a host share its bandwidth as they will when they run.
 Ceilings measure_ceilings(Group& world, int64_t probe_mb) {
-  MPI_Barrier(world.raw());
+  MPI_CHECK(MPI_Barrier(world.raw()));
   double mine[2] = {measure_read_bandwidth(probe_mb << 20), 0};
-  MPI_Barrier(world.raw());
+  MPI_CHECK(MPI_Barrier(world.raw()));
   mine[1] = measure_sgemm_peak();
-  MPI_Allreduce(MPI_IN_PLACE, mine, 2, MPI_DOUBLE, MPI_SUM, world.raw());
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, mine, 2, MPI_DOUBLE, MPI_SUM, world.raw()));
   return {mine[0], mine[1]};
 }
 
@@ -170,9 +170,9 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
                         a.max_batch_tokens, a.speed);
   });
   double replica_bytes[2] = {double(loaded.weight_bytes), double(loaded.streamed_bytes)};  // summed over the replica
-  MPI_Allreduce(MPI_IN_PLACE, replica_bytes, 2, MPI_DOUBLE, MPI_SUM, groups.replica.raw());
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, replica_bytes, 2, MPI_DOUBLE, MPI_SUM, groups.replica.raw()));
   MPI_Comm drivers_comm = MPI_COMM_NULL;  // the replicas' drivers time each test together
-  MPI_Comm_split(groups.world.raw(), plan.driver() ? 0 : MPI_UNDEFINED, mpi.world_rank(), &drivers_comm);
+  MPI_CHECK(MPI_Comm_split(groups.world.raw(), plan.driver() ? 0 : MPI_UNDEFINED, mpi.world_rank(), &drivers_comm));
 
   std::vector<BenchRow> rows;
   // Routed experts are read only when a token goes to them: every rank counts the bytes its experts read during each
@@ -199,12 +199,12 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
         EngineOptions opts;
         opts.batch_size = b;
         Engine engine(pipeline, nullptr, {}, opts);
-        MPI_Barrier(drivers_comm);
+        MPI_CHECK(MPI_Barrier(drivers_comm));
         const Timer t;
         engine.run(requests, [](size_t, Completion&&) {});
         double took[2] = {t.seconds(), double(engine.stats().steps)};
-        MPI_Allreduce(MPI_IN_PLACE, &took[0], 1, MPI_DOUBLE, MPI_MAX, drivers_comm);
-        MPI_Allreduce(MPI_IN_PLACE, &took[1], 1, MPI_DOUBLE, MPI_SUM, drivers_comm);
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &took[0], 1, MPI_DOUBLE, MPI_MAX, drivers_comm));
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &took[1], 1, MPI_DOUBLE, MPI_SUM, drivers_comm));
         if (rep == 0) continue;
         const double tokens = double(plan.topo.dp) * b * (prefill ? a.prompt : a.gen);
         tps.push_back(tokens / took[0]);
@@ -241,7 +241,8 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
   }
   // Bytes read per second: per replica step every rank streams its dense weights once; the routed experts' bytes are
   // what the ranks counted, the timed repetitions' share of it.
-  MPI_Allreduce(MPI_IN_PLACE, expert_bytes.data(), int(expert_bytes.size()), MPI_DOUBLE, MPI_SUM, groups.world.raw());
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, expert_bytes.data(), int(expert_bytes.size()), MPI_DOUBLE, MPI_SUM,
+                          groups.world.raw()));
   for (size_t i = 0; i < rows.size(); ++i) {
     const double routed = expert_bytes[i] * a.reps / (a.reps + 1.0);
     rows[i].achieved_gbps = (timed_steps[i] * replica_bytes[1] + routed) / timed_seconds[i] * 1e-9;

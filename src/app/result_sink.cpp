@@ -3,6 +3,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "comm/comm.h"
 #include "core/check.h"
 
 namespace meshlm {
@@ -64,7 +65,7 @@ void ResultSink::put(size_t index, const std::string& line, const std::vector<fl
   if (world_.rank() == 0) return write(index, line, logits.data(), int64_t(logits.size()), row);
   sending_.remove_if([](auto& s) {
     int done = 0;
-    MPI_Test(&s.second, &done, MPI_STATUS_IGNORE);
+    MPI_CHECK(MPI_Test(&s.second, &done, MPI_STATUS_IGNORE));
     return done != 0;
   });
   sending_.emplace_back(pack(index, line, pack_row(row), logits), MPI_REQUEST_NULL);

@@ -9,6 +9,7 @@
 #include <numeric>
 #include <nlohmann/json.hpp>
 
+#include "comm/comm.h"
 #include "core/check.h"
 
 namespace meshlm {
@@ -25,7 +26,7 @@ uint64_t peak_rss_bytes() {
 
 std::vector<RankMetrics> gather_metrics(Group& world, const RankMetrics& mine) {
   std::vector<RankMetrics> all(size_t(world.size()));
-  MPI_Gather(&mine, sizeof mine, MPI_BYTE, all.data(), sizeof mine, MPI_BYTE, 0, world.raw());
+  MPI_CHECK(MPI_Gather(&mine, sizeof mine, MPI_BYTE, all.data(), sizeof mine, MPI_BYTE, 0, world.raw()));
   if (world.rank() != 0) all.clear();
   return all;
 }
@@ -34,11 +35,11 @@ namespace {
 std::vector<double> gather_doubles(Group& world, const std::vector<double>& mine) {
   const int n = int(mine.size());
   std::vector<int> counts(size_t(world.size()));
-  MPI_Gather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, world.raw());
+  MPI_CHECK(MPI_Gather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, world.raw()));
   std::vector<int> displs(counts.size(), 0);
   for (size_t i = 1; i < counts.size(); ++i) displs[i] = displs[i - 1] + counts[i - 1];
   std::vector<double> all(world.rank() == 0 ? size_t(displs.back() + counts.back()) : 0);
-  MPI_Gatherv(mine.data(), n, MPI_DOUBLE, all.data(), counts.data(), displs.data(), MPI_DOUBLE, 0, world.raw());
+  MPI_CHECK(MPI_Gatherv(mine.data(), n, MPI_DOUBLE, all.data(), counts.data(), displs.data(), MPI_DOUBLE, 0, world.raw()));
   return all;
 }
 

@@ -11,6 +11,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "comm/comm.h"
 #include "core/check.h"
 #include "model/parallel_layout.h"
 
@@ -37,7 +38,7 @@ HostFacts gather_host_facts() {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &f.world_size);
   MPI_Comm local;
-  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local);
+  MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local));
   int local_size = 1, local_rank = 0;
   MPI_Comm_size(local, &local_size);
   MPI_Comm_rank(local, &local_rank);
@@ -53,7 +54,7 @@ HostFacts gather_host_facts() {
   MPI_Get_processor_name(name, &len);
   std::snprintf(mine.host, sizeof mine.host, "%s", name);
   std::vector<Fact> all(size_t(f.world_size));
-  MPI_Allgather(&mine, sizeof mine, MPI_BYTE, all.data(), sizeof mine, MPI_BYTE, MPI_COMM_WORLD);
+  MPI_CHECK(MPI_Allgather(&mine, sizeof mine, MPI_BYTE, all.data(), sizeof mine, MPI_BYTE, MPI_COMM_WORLD));
 
   std::set<std::string> names;
   f.ranks_per_host = all[0].local_size;

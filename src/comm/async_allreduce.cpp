@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "comm/comm.h"
 #include "core/check.h"
 #include "core/dtype.h"
 #include "core/timer.h"
@@ -11,7 +12,7 @@ namespace meshlm {
 namespace {
 constexpr int64_t kDirectBytes = 64 << 10;  // up to this, one round of whole partials beats two rounds of segments
 
-void check(int rc) { MESH_CHECK(rc == MPI_SUCCESS, "MPI all-reduce (point to point) failed (code ", rc, ")"); }
+void check(int rc) { mpi_check(rc, "MPI all-reduce (point to point)"); }
 }  // namespace
 
 void AsyncAllreduce::start(const Group& group, float* data, int64_t n, WireDType wire, int tag) {

@@ -11,6 +11,11 @@ struct AlreadyReported : std::exception {
   const char* what() const noexcept override { return "error reported by another rank"; }
 };
 
+// MPI calls return their errors (MPI_ERRORS_RETURN on the world communicator, inherited by every split of it):
+// MPI_CHECK(MPI_Xxx(...)) turns one into an Error naming the call, this rank and its host, and MPI's reason.
+void mpi_check(int rc, const char* call);
+#define MPI_CHECK(call) ::meshlm::mpi_check((call), #call)
+
 class MpiSession {
  public:
   MpiSession(int* argc, char*** argv);

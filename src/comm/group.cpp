@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "comm/comm.h"
 #include "core/check.h"
 #include "core/timer.h"
 #include "model/parallel_layout.h"
@@ -52,9 +53,7 @@ class Counted {
  public:
   Counted(CommOp op, uint64_t bytes, int calls = 1) : op_(op) { count_comm(op, bytes, calls, 0); }
   ~Counted() { count_comm(op_, 0, 0, timer_.seconds()); }
-  void check(int rc) const {
-    MESH_CHECK(rc == MPI_SUCCESS, "MPI ", comm_op_name(op_), " failed (code ", rc, ")");
-  }
+  void check(int rc) const { mpi_check(rc, (std::string("MPI ") + comm_op_name(op_)).c_str()); }
 
  private:
   CommOp op_;
@@ -166,7 +165,7 @@ int Group::recv_bytes(std::vector<uint8_t>& out, int source, int tag) {
   MPI_Status st;
   c.check(MPI_Probe(source, tag, comm_, &st));
   int n = 0;
-  MPI_Get_count(&st, MPI_BYTE, &n);
+  MPI_CHECK(MPI_Get_count(&st, MPI_BYTE, &n));
   out.resize(size_t(n));
   c.check(MPI_Recv(out.data(), n, MPI_BYTE, st.MPI_SOURCE, tag, comm_, MPI_STATUS_IGNORE));
   return st.MPI_SOURCE;
@@ -186,8 +185,8 @@ Groups Groups::split(int tp_size, int pp_size) {
   Groups g;
   g.world = Group(MPI_COMM_WORLD);
   MPI_Comm tp, replica;
-  MPI_Comm_split(MPI_COMM_WORLD, at.dp * pp_size + at.pp, at.tp, &tp);
-  MPI_Comm_split(MPI_COMM_WORLD, at.dp, at.pp * tp_size + at.tp, &replica);
+  MPI_CHECK(MPI_Comm_split(MPI_COMM_WORLD, at.dp * pp_size + at.pp, at.tp, &tp));
+  MPI_CHECK(MPI_Comm_split(MPI_COMM_WORLD, at.dp, at.pp * tp_size + at.tp, &replica));
   g.tp = Group(tp);
   g.replica = Group(replica);
   return g;

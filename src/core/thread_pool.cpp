@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <utility>
 
 #include "core/check.h"
 
@@ -31,14 +32,24 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::run_raw(void (*fn)(void*, int), void* context) {
-  if (workers_.empty()) return fn(context, 0);
+  if (workers_.empty()) return fn(context, 0);  // exceptions go straight to the caller
   fn_ = fn;
   context_ = context;
   pending_.store(int(workers_.size()), std::memory_order_relaxed);
   generation_.fetch_add(1, std::memory_order_release);
   generation_.notify_all();
-  fn(context, 0);
+  try {
+    fn(context, 0);
+  } catch (...) {
+    keep_first_error();
+  }
   while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+}
+
+void ThreadPool::keep_first_error() {
+  const std::lock_guard<std::mutex> lock(error_mutex_);
+  if (!error_) error_ = std::current_exception();
 }
 
 void ThreadPool::work(int member) {
@@ -55,7 +66,11 @@ void ThreadPool::work(int member) {
     }
     seen = now;
     if (stop_.load()) return;
-    fn_(context_, member);
+    try {
+      fn_(context_, member);
+    } catch (...) {
+      keep_first_error();
+    }
     pending_.fetch_sub(1, std::memory_order_release);
   }
 }

@@ -4,6 +4,8 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <exception>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -19,7 +21,8 @@ class ThreadPool {
   int size() const { return int(workers_.size()) + 1; }
 
   // Calls fn(member) for every member in [0, size()) at once (member 0 on the calling thread) and returns when all
-  // are done. Not re-entrant: fn must not call run.
+  // are done. Not re-entrant: fn must not call run. An exception thrown by any member reaches the caller (the first
+  // one, after every member has finished), instead of ending the process.
   template <typename Fn>
   void run(Fn&& fn) {
     run_raw([](void* f, int member) { (*static_cast<Fn*>(f))(member); }, &fn);
@@ -28,6 +31,7 @@ class ThreadPool {
  private:
   void run_raw(void (*fn)(void*, int), void* context);
   void work(int member);
+  void keep_first_error();
 
   std::vector<std::thread> workers_;
   void (*fn_)(void*, int) = nullptr;
@@ -35,6 +39,8 @@ class ThreadPool {
   std::atomic<uint64_t> generation_{0};  // bumped once per job; workers wait for it to change
   std::atomic<int> pending_{0};          // workers still running the current job
   std::atomic<bool> stop_{false};
+  std::mutex error_mutex_;
+  std::exception_ptr error_;  // the first exception of the current job
 };
 
 // The pool the kernels split their loops over: one thread until set_kernel_threads is called.
