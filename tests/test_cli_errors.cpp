@@ -172,6 +172,14 @@ TEST_F(CliErrors, BadOptions) {
   expect_error(generate({"--output", tmp_.file("no/such/dir/out.jsonl")}), {"out.jsonl", "cannot open"});
 }
 
+// A layout that needs more than the host has (here: under --memory-limit) is refused before anything is loaded.
+TEST_F(CliErrors, MemoryLimitRefusesALayoutThatDoesNotFit) {
+  expect_error(generate({"--memory-limit", "1M"}),
+               {"this layout needs 1.", "weights 1.04 MB + KV cache", "has 1.00 MB under --memory-limit", "--pp 2"});
+  expect_error(generate({"--memory-limit", "1Q"}), {"--memory-limit", "'1Q'"});
+  EXPECT_EQ(generate({"--memory-limit", "100M"}).exit_code, 0);
+}
+
 TEST_F(CliErrors, TokenizeAndInfoErrors) {
   test::write_file(tmp_.file("t.jsonl"), "{\"text\": \"hi\"}\n{\"txt\": \"x\"}\n");
   expect_error(test::run_meshlm({"tokenize", "--tokenizer", model_, "--input", tmp_.file("t.jsonl"), "--output", "-"}),

@@ -43,6 +43,7 @@ TEST(ParallelErrors, BadLayoutsAreRefusedWithTheReasonOnce) {
       {2, {"--pp", "2", "--layer-split", "two,three"}, "expected layer counts like 10,12,10 or 'auto'"},
       {2, {"--micro-batches", "0"}, "--micro-batches must be at least 1"},
       {2, {"--tp", "0"}, "--tp must be at least 1"},
+      {2, {"--pp", "2", "--memory-limit", "400K"}, "this layout needs"},
   };
   for (const auto& c : cases) {
     Job job;
@@ -81,6 +82,43 @@ TEST(ParallelErrors, OneRanksBadTensorEndsEveryRank) {
   EXPECT_NE(r.err.find("'model.layers.4.mlp.up_proj.weight': dtype I32 is not supported"), std::string::npos)
       << r.err;
   EXPECT_LT(seconds, 30.0);
+}
+
+}  // namespace
+}  // namespace meshlm
+
+namespace meshlm {
+namespace {
+
+// Rank 1 is given a model directory whose config.json differs in one value (as when one host has another copy of
+// the model): refused at start-up, naming the hosts and the first differing file, once.
+TEST(ParallelErrors, DifferentModelFilesOnTwoRanksAreRefused) {
+  test::TempDir tmp;
+  const std::string same = tmp.file("same"), other = tmp.file("other");
+  test::copy_dir(test::source_dir() + "/models/stories260k", same);
+  test::copy_dir(test::source_dir() + "/models/stories260k", other);
+  auto config = nlohmann::json::parse(test::read_file(other + "/config.json"));
+  config["rms_norm_eps"] = 1e-6;
+  test::write_file(other + "/config.json", config.dump());
+  test::write_file(tmp.file("p.jsonl"), "{\"prompt_ids\": [1, 2, 3], \"max_tokens\": 2}\n");
+  // Each rank picks its directory by its MPI rank: the same path on two hosts with different contents.
+  const std::string pick = "[ \"$OMPI_COMM_WORLD_RANK\" = 1 ] && m=" + other + " || m=" + same + "; exec " +
+                           test::meshlm_binary() + " generate --model $m --prompts " + tmp.file("p.jsonl") +
+                           " --output " + tmp.file("o.jsonl");
+  const auto run = [&] {
+    return test::run_command({"timeout", "-k", "5", "120", "mpirun", "--oversubscribe", "--bind-to", "none", "-np",
+                              "2", "bash", "-c", pick});
+  };
+  auto r = run();
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(count(r.err, "error: model files differ between"), 1u) << r.err;
+  EXPECT_NE(r.err.find(": config.json"), std::string::npos) << r.err;
+  // The same files again: the check passes and the job runs.
+  test::copy_dir(same, other + "2");
+  std::filesystem::remove_all(other);
+  std::filesystem::rename(other + "2", other);
+  r = run();
+  EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
 }  // namespace

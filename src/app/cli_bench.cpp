@@ -155,19 +155,22 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
     if (!help) config = load_model_config(a.model_dir);
   });
   if (help) return 0;
-  const RankPlan plan = plan_ranks(mpi, "bench", a.layout, config, a.speed.threads);
+  const RankPlan plan = plan_ranks(mpi, "bench", a.model_dir, a.layout, config, a.speed.threads);
   Groups groups = Groups::split(plan.topo.tp, plan.topo.pp);
   const int max_batch = *std::max_element(a.batches.begin(), a.batches.end());
   if (rank0)
     std::fprintf(stderr, "meshlm bench: layout tp %d x pp %d x dp %d (%s); %s kernels, %d thread%s per rank; "
                          "measuring the ceilings\n", plan.topo.tp, plan.topo.pp, plan.topo.dp, plan.topo.how.c_str(),
                  isa_name(matmul_isa()), plan.threads, plan.threads == 1 ? "" : "s");
+  MemoryNeed need;
+  const int64_t ctx = int64_t(a.prompt) + a.gen + 1;
+  mpi.all_or_none("bench", [&] { need = memory_need(a.model_dir, config, plan.layout, max_batch, ctx, a.speed); });
+  check_memory(mpi, "bench", plan, need, a.layout.memory_limit);
   const Ceilings ceilings = measure_ceilings(groups.world, a.probe_mb);
 
   LoadedModel loaded;
   mpi.all_or_none("bench", [&] {
-    loaded = load_model(a.model_dir, config, plan.layout, &groups.tp, max_batch, int64_t(a.prompt) + a.gen + 1,
-                        a.max_batch_tokens, a.speed);
+    loaded = load_model(a.model_dir, config, plan.layout, &groups.tp, max_batch, ctx, a.max_batch_tokens, a.speed);
   });
   double replica_bytes[2] = {double(loaded.weight_bytes), double(loaded.streamed_bytes)};  // summed over the replica
   MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, replica_bytes, 2, MPI_DOUBLE, MPI_SUM, groups.replica.raw()));

@@ -221,7 +221,7 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
   if (help) return 0;
 
   // Layout: from the flags, or from how the ranks sit on the hosts.
-  const RankPlan plan = plan_ranks(mpi, "generate", a.layout, config, a.speed.threads);
+  const RankPlan plan = plan_ranks(mpi, "generate", a.model_dir, a.layout, config, a.speed.threads);
   const HostFacts& facts = plan.facts;
   const Topology& topo = plan.topo;
   const ParallelLayout& layout = plan.layout;
@@ -272,6 +272,11 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
   groups.world.bcast_bytes(blob, 0);
   if (!rank0) requests = requests_from_json(std::string(blob.begin(), blob.end()));
   const JobShape shape = job_shape(a, requests, topo, context_cap);
+
+  // Memory: what each rank will hold, against its host's, before anything is read.
+  MemoryNeed need;
+  mpi.all_or_none("generate", [&] { need = memory_need(a.model_dir, config, layout, shape.slots, shape.ctx, a.speed); });
+  check_memory(mpi, "generate", plan, need, a.layout.memory_limit);
 
   // Weights: each rank reads only its rows, columns and layers.
   std::unique_ptr<Transformer> model;

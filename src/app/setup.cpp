@@ -1,15 +1,23 @@
 #include "app/setup.h"
 
+#include <mpi.h>
+
+#include <cmath>
+#include <cstdio>
+#include <map>
+
+#include "app/fingerprint.h"
 #include "core/check.h"
 #include "io/weight_index.h"
 #include "kernels/matmul.h"
 
 namespace meshlm {
 
-RankPlan plan_ranks(const MpiSession& mpi, const char* verb, const LayoutFlags& flags, const ModelConfig& config,
-                    int threads) {
+RankPlan plan_ranks(const MpiSession& mpi, const char* verb, const std::string& model_dir,
+                    const LayoutFlags& flags, const ModelConfig& config, int threads) {
   RankPlan p;
-  p.facts = gather_host_facts();
+  p.facts = gather_host_facts(flags.memory_limit);
+  check_same_files(mpi, verb, model_dir, p.facts.hosts);
   mpi.all_or_none(verb, [&] {
     p.topo = resolve_topology(flags, p.facts, config);
     p.layout = ParallelLayout::make(config, mpi.world_size(), mpi.world_rank(), p.topo.tp, p.topo.pp,
@@ -18,6 +26,57 @@ RankPlan plan_ranks(const MpiSession& mpi, const char* verb, const LayoutFlags& 
   p.threads = threads > 0 ? threads : default_threads(p.facts, mpi.world_rank());
   set_matmul_threads(p.threads);
   return p;
+}
+
+MemoryNeed memory_need(const std::string& model_dir, const ModelConfig& config, const ParallelLayout& layout,
+                       int64_t slots, int64_t ctx, const SpeedFlags& speed) {
+  MemoryNeed need;
+  const WeightIndex index(model_dir);
+  need.weights = double(load_weights(index, config, layout, speed.weight_dtype, /*read=*/false).bytes);
+  need.kv = 2.0 * double(layout.layers.size()) * double(slots) * double(ctx) *
+            double(layout.kv_heads.size() * config.head_dim) * sizeof(float);
+  return need;
+}
+
+void check_memory(const MpiSession& mpi, const char* verb, const RankPlan& plan, const MemoryNeed& need,
+                  double memory_limit) {
+  const int world = mpi.world_size();
+  std::vector<MemoryNeed> all(static_cast<size_t>(world));
+  MPI_CHECK(MPI_Allgather(&need, sizeof need, MPI_BYTE, all.data(), sizeof need, MPI_BYTE, MPI_COMM_WORLD));
+  // Per host: the ranks' needs against the host's available memory (free_per_rank sums back to it).
+  std::map<std::string, MemoryNeed> host_need;
+  std::map<std::string, double> host_free;
+  std::map<std::string, std::string> host_ranks;
+  double total_weights = 0, least_free = 0;
+  for (int r = 0; r < world; ++r) {
+    const std::string& h = plan.facts.hosts[size_t(r)];
+    host_need[h].weights += all[size_t(r)].weights, host_need[h].kv += all[size_t(r)].kv;
+    host_free[h] += plan.facts.free_per_rank[size_t(r)];
+    host_ranks[h] += (host_ranks[h].empty() ? "" : ",") + std::to_string(r);
+    total_weights += all[size_t(r)].weights;
+  }
+  for (const auto& [h, f] : host_free) least_free = least_free == 0 ? f : std::min(least_free, f);
+  for (const auto& [h, n] : host_need) {
+    if (n.weights + n.kv <= host_free[h]) continue;
+    // Pipeline stages over hosts like the smallest one would divide the weights of one replica.
+    const double replica = total_weights / std::max(1, plan.topo.dp);
+    const int stages = int(std::ceil(replica / std::max(1.0, least_free - n.kv)));
+    if (mpi.world_rank() == 0) {
+      const auto size = [](double b) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, b >= 1e9 ? "%.2f GB" : "%.2f MB", b >= 1e9 ? b / 1e9 : b / 1e6);
+        return std::string(buf);
+      };
+      std::fprintf(stderr, "meshlm %s: error: this layout needs %s on %s (ranks %s: weights %s + KV cache %s) but %s "
+                           "has %s %s; split the model over more hosts (e.g. --pp %d, one rank per host) or lower "
+                           "--max-batch / --max-context for the KV cache\n",
+                   verb, size(n.weights + n.kv).c_str(), h.c_str(), host_ranks[h].c_str(), size(n.weights).c_str(),
+                   size(n.kv).c_str(), h.c_str(), size(host_free[h]).c_str(),
+                   memory_limit > 0 ? "under --memory-limit" : "available", std::max(stages, plan.topo.pp + 1));
+      std::fflush(stderr);
+    }
+    throw AlreadyReported();
+  }
 }
 
 LoadedModel load_model(const std::string& model_dir, const ModelConfig& config, const ParallelLayout& layout,
@@ -52,7 +111,34 @@ void add_layout_options(cxxopts::Options& o) {
        cxxopts::value<std::string>())
       ("moe-split", std::string("Mixture-of-experts layers under tensor parallelism: experts (each rank holds whole "
                                 "experts) or tensor (every expert split like a dense MLP); default ") +
-                        moe_split_name(kDefaultMoeSplit), cxxopts::value<std::string>());
+                        moe_split_name(kDefaultMoeSplit), cxxopts::value<std::string>())
+      ("memory-limit", "Memory meshlm may use per host for weights and KV cache, e.g. 16G or 512M (default: what the "
+                       "host has available); a layout that needs more is refused at start-up",
+       cxxopts::value<std::string>());
+}
+
+double parse_bytes(const std::string& text) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  const std::string unit = text.substr(used);
+  const double scale = unit.empty() || unit == "B"   ? 1
+                       : unit == "K" || unit == "KB" ? 1e3
+                       : unit == "KiB"               ? 1024.0
+                       : unit == "M" || unit == "MB" ? 1e6
+                       : unit == "MiB"               ? 1048576.0
+                       : unit == "G" || unit == "GB" ? 1e9
+                       : unit == "GiB"               ? 1073741824.0
+                       : unit == "T" || unit == "TB" ? 1e12
+                       : unit == "TiB"               ? 1099511627776.0
+                                                     : 0;
+  MESH_CHECK(used > 0 && scale > 0 && v > 0 && std::isfinite(v), "--memory-limit: expected a size like 16G, 512M or "
+             "1000000, got '", text, "'");
+  return v * scale;
 }
 
 LayoutFlags read_layout_flags(const cxxopts::ParseResult& r) {
@@ -61,6 +147,7 @@ LayoutFlags read_layout_flags(const cxxopts::ParseResult& r) {
   if (r.count("pp")) f.pp = r["pp"].as<int>();
   if (r.count("layer-split")) f.layer_split = r["layer-split"].as<std::string>();
   if (r.count("moe-split")) parse_moe_split(f.moe_split = r["moe-split"].as<std::string>());
+  if (r.count("memory-limit")) f.memory_limit = parse_bytes(r["memory-limit"].as<std::string>());
   return f;
 }
 

@@ -20,13 +20,16 @@ struct RankPlan {
   int threads = 1;  // kernel threads of this rank (set_matmul_threads has been called)
   bool driver() const { return layout.pp_rank == 0 && layout.tp_rank == 0; }
 };
+// Checks first that every rank has the same meshlm and model files (app/fingerprint.h).
 // threads: --threads (0: this rank's share of its host's cores).
-RankPlan plan_ranks(const MpiSession& mpi, const char* verb, const LayoutFlags& flags, const ModelConfig& config,
-                    int threads);
+RankPlan plan_ranks(const MpiSession& mpi, const char* verb, const std::string& model_dir, const LayoutFlags& flags,
+                    const ModelConfig& config, int threads);
 
 // The layout flags generate and bench share: --tp, --pp, --layer-split, --moe-split.
 void add_layout_options(cxxopts::Options& options);
-LayoutFlags read_layout_flags(const cxxopts::ParseResult& r);
+LayoutFlags read_layout_flags(const cxxopts::ParseResult& r);  // throws Error on a bad value
+// "16G", "512M", "1.5GiB", "1000000": bytes (K/M/G/T are powers of 1000, KiB/MiB/GiB/TiB of 1024).
+double parse_bytes(const std::string& text);
 
 // The speed flags generate and bench share.
 struct SpeedFlags {
@@ -48,6 +51,18 @@ struct LoadedModel {
 // `slots` sequences of `ctx` positions; the tensor group's all-reduces as speed.comm says.
 LoadedModel load_model(const std::string& model_dir, const ModelConfig& config, const ParallelLayout& layout,
                        Group* tp, int slots, int64_t ctx, int64_t max_step_tokens, const SpeedFlags& speed);
+
+// What a rank will hold, computed before loading anything (no weights are read).
+struct MemoryNeed {
+  double weights = 0, kv = 0;  // bytes
+};
+MemoryNeed memory_need(const std::string& model_dir, const ModelConfig& config, const ParallelLayout& layout,
+                       int64_t slots, int64_t ctx, const SpeedFlags& speed);
+// Collective: refuses (rank 0 prints one line with the numbers and a suggestion; every rank throws AlreadyReported)
+// a layout whose ranks on some host need more than that host has available (capped by --memory-limit), rather
+// than being killed by the OOM killer in the middle of loading.
+void check_memory(const MpiSession& mpi, const char* verb, const RankPlan& plan, const MemoryNeed& need,
+                  double memory_limit);
 
 // --weight-dtype: "stored" (kF32 here means: keep what the checkpoint has), "q8_0" or "q4_0". Throws Error otherwise.
 DType parse_weight_dtype(const std::string& text);

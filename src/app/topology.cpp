@@ -32,7 +32,7 @@ double available_memory_bytes() {
 
 }  // namespace
 
-HostFacts gather_host_facts() {
+HostFacts gather_host_facts(double memory_limit) {
   HostFacts f;
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -48,7 +48,9 @@ HostFacts gather_host_facts() {
     int local_size, local_rank;
     double free;
     char host[64];
-  } mine{local_size, local_rank, available_memory_bytes() / local_size, {}};
+  } mine{local_size, local_rank, available_memory_bytes(), {}};
+  if (memory_limit > 0) mine.free = std::min(mine.free, memory_limit);
+  mine.free /= local_size;
   char name[MPI_MAX_PROCESSOR_NAME] = {};
   int len = 0;
   MPI_Get_processor_name(name, &len);

@@ -13,6 +13,7 @@ struct LayoutFlags {
   int tp = 0, pp = 0;        // 0: not given
   std::string layer_split;   // "", "auto" or "10,12,10"
   std::string moe_split;     // "", "experts" or "tensor" (--moe-split)
+  double memory_limit = 0;   // --memory-limit: bytes meshlm may use per host (0: what the host has available)
 };
 
 // What every rank learned about the hosts, gathered once (collective) before any choice is made.
@@ -20,10 +21,11 @@ struct HostFacts {
   int world_size = 1;
   int n_hosts = 1;
   int ranks_per_host = 1;              // 0 when hosts run different numbers of ranks, or not contiguously
-  std::vector<double> free_per_rank;   // (world) available memory per rank: the host's MemAvailable / its ranks
+  std::vector<double> free_per_rank;   // (world) available memory per rank: the host's MemAvailable (capped by
+                                       // memory_limit) / its ranks
   std::vector<std::string> hosts;      // (world) host name of each rank
 };
-HostFacts gather_host_facts();
+HostFacts gather_host_facts(double memory_limit = 0);
 
 // Kernel threads for this rank: the CPUs it may run on, shared evenly with the other ranks on its host.
 int default_threads(const HostFacts& facts, int world_rank);
