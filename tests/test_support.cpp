@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -54,9 +55,9 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-RunResult run_command(const std::vector<std::string>& command) {
-  TempDir tmp;
-  const std::string out_path = tmp.file("stdout"), err_path = tmp.file("stderr");
+namespace {
+// Starts `command` with stdout and stderr into files (mpirun's root variables set when root).
+pid_t spawn(const std::vector<std::string>& command, const std::string& out_path, const std::string& err_path) {
   std::fflush(stdout);  // or the child's freopen would write our buffered output a second time
   std::fflush(stderr);
   const pid_t pid = ::fork();
@@ -73,6 +74,10 @@ RunResult run_command(const std::vector<std::string>& command) {
     ::execvp(argv[0], argv.data());
     ::_exit(127);
   }
+  return pid;
+}
+
+RunResult finish(pid_t pid, const std::string& out_path, const std::string& err_path) {
   int status = 0;
   ::waitpid(pid, &status, 0);
   RunResult r;
@@ -80,6 +85,35 @@ RunResult run_command(const std::vector<std::string>& command) {
   r.out = read_file(out_path);
   r.err = read_file(err_path);
   return r;
+}
+}  // namespace
+
+RunResult run_command(const std::vector<std::string>& command) {
+  TempDir tmp;
+  const std::string out_path = tmp.file("stdout"), err_path = tmp.file("stderr");
+  return finish(spawn(command, out_path, err_path), out_path, err_path);
+}
+
+FaultRun run_with_fault(const std::vector<std::string>& command, const std::string& watch, size_t bytes,
+                        const std::function<void(pid_t)>& inject) {
+  TempDir tmp;
+  const std::string out_path = tmp.file("stdout"), err_path = tmp.file("stderr");
+  const pid_t pid = spawn(command, out_path, err_path);
+  FaultRun f;
+  for (int wait = 0; wait < 60000 && read_file(watch).size() < bytes; ++wait) {
+    if (::waitpid(pid, nullptr, WNOHANG) == pid) {  // ended before the fault: report it as is
+      f.result.exit_code = -1;
+      f.result.err = read_file(err_path);
+      return f;
+    }
+    ::usleep(2000);
+  }
+  f.bytes_at_fault = read_file(watch).size();
+  inject(pid);
+  const auto t0 = std::chrono::steady_clock::now();
+  f.result = finish(pid, out_path, err_path);
+  f.seconds_after_fault = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return f;
 }
 
 RunResult run_meshlm(const std::vector<std::string>& args) {

@@ -1,6 +1,9 @@
 // Helpers shared by the tests: where ../shared and the binary are, temp dirs, JSONL, running meshlm.
 #pragma once
+#include <sys/types.h>
+
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -32,6 +35,15 @@ struct RunResult {
 };
 // Runs a command (no shell, PATH searched); captures stdout and stderr.
 RunResult run_command(const std::vector<std::string>& command);
+// Starts `command`; once `watch` holds at least `bytes` bytes, calls inject() (a fault: a kill, a link down) and
+// waits for the command to end. exit_code -1: it ended before the fault.
+struct FaultRun {
+  RunResult result;
+  size_t bytes_at_fault = 0;        // of `watch`, when the fault was injected
+  double seconds_after_fault = -1;  // until the command ended
+};
+FaultRun run_with_fault(const std::vector<std::string>& command, const std::string& watch, size_t bytes,
+                        const std::function<void(pid_t)>& inject);
 // Runs `meshlm <args>`.
 RunResult run_meshlm(const std::vector<std::string>& args);
 // Starts `meshlm <args>` and kills it with SIGKILL once `watch` holds at least `bytes` bytes (or after ~4 s).

@@ -4,9 +4,13 @@
 // Needs root and network namespaces, as CI has; elsewhere it is skipped with the reason.
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <map>
+#include <sstream>
 
 #include "golden_check.h"
 
@@ -75,6 +79,81 @@ TEST_F(VirtualCluster, ExpertsSplitAcrossTwoHosts) {
   EXPECT_NE(last_err().find("experts split over the 2 tensor ranks"), std::string::npos) << last_err();
   test::check_golden(test::shared_dir() + "/golden/models/tiny-mixtral-bf16", runner(2, 1),
                      {"--tp", "2", "--moe-split", "tensor"});
+}
+
+// meshlm processes in a node's network namespace.
+int meshlm_in(const std::string& node) {
+  const auto r = test::run_command({"ip", "netns", "pids", node});
+  int n = 0;
+  std::istringstream pids(r.out);
+  for (std::string pid; pids >> pid;) n += test::read_file("/proc/" + pid + "/comm") == "meshlm\n";
+  return n;
+}
+
+// One uninterrupted answer set: id -> the whole output line.
+std::map<std::string, std::string> answers(const std::string& path) {
+  std::map<std::string, std::string> out;
+  for (const auto& j : test::read_jsonl(path)) out[j["id"].get<std::string>()] = j.dump();
+  return out;
+}
+
+// A cable pulled mid-job (link down: no FIN or RST reaches anyone). meshlm's own watchdog, not Open MPI's keepalive
+// (left at its 8-minute default here), must end every rank on both sides within the stall bound, naming the silent
+// peer; and --resume on one host must complete the output to the uninterrupted run's answers. Tensor group across the
+// hosts (tp2), and pipeline stages across them (pp2).
+TEST_F(VirtualCluster, PartitionEndsEveryRankAndResumeCompletesTheJob) {
+  test::TempDir tmp;
+  std::string prompts;
+  for (int i = 0; i < 48; ++i)
+    prompts += "{\"id\": \"r" + std::to_string(i) + "\", \"prompt\": \"Once upon a time " + std::to_string(i) +
+               "\", \"max_tokens\": 48}\n";
+  test::write_file(tmp.file("p.jsonl"), prompts);
+  const auto base = [&](const std::string& out) {
+    return std::vector<std::string>{"generate", "--prompts", tmp.file("p.jsonl"), "--output", out, "--max-batch", "4"};
+  };
+  ASSERT_EQ(test::run_meshlm(base(tmp.file("reference.jsonl"))).exit_code, 0);
+  const auto reference = answers(tmp.file("reference.jsonl"));
+  ASSERT_EQ(reference.size(), 48u);
+
+  constexpr double kStall = 4;  // --stall-timeout
+  for (const std::vector<std::string>& layout : {std::vector<std::string>{"--tp", "2"}, {"--pp", "2"}}) {
+    SCOPED_TRACE(layout[0]);
+    up(2);
+    const std::string out = tmp.file("out" + layout[0] + ".jsonl");
+    std::vector<std::string> cmd = {"timeout", "-k", "5", "120", vcluster(), "mpirun", "-np", "2", "-x",
+                                    "OPENBLAS_NUM_THREADS=1", test::meshlm_binary()};
+    for (const auto& a : base(out)) cmd.push_back(a);
+    cmd.insert(cmd.end(), {"--stall-timeout", std::to_string(kStall)});
+    cmd.insert(cmd.end(), layout.begin(), layout.end());
+    double all_gone = -1;
+    const test::FaultRun f = test::run_with_fault(cmd, out, 400, [&](pid_t launcher) {
+      test::run_command({"ip", "-n", "vc-switch", "link", "set", "node1", "down"});
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < 600 && all_gone < 0; ++i) {
+        ::usleep(100000);
+        if (meshlm_in("node0") + meshlm_in("node1") == 0)
+          all_gone = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      }
+      ::kill(launcher, SIGTERM);  // mpirun itself may wait on the lost node's daemon: not meshlm's to fix
+    });
+    ASSERT_GE(f.seconds_after_fault, 0) << "the job ended before the fault: " << f.result.err;
+    std::printf("[ partition %s ] every meshlm gone %.1f s after the link went down (bound %.0f s + 5 s for an "
+                "abort that cannot reach anyone)\n", layout[0].c_str(), all_gone, kStall);
+    EXPECT_GE(all_gone, 0) << "meshlm still running 60 s after the partition";
+    EXPECT_LT(all_gone, kStall + 5 + 5);
+    EXPECT_NE(f.result.err.find("no message from rank 1 (node1)"), std::string::npos) << f.result.err;
+    const size_t before = test::read_jsonl(out).size();
+    EXPECT_GT(before, 0u);
+    EXPECT_LT(before, 48u) << "the partition came after the job had finished";
+    test::run_command({vcluster(), "down"});
+    up_ = false;
+    // Resumed on one host: the rest is answered, and the whole output is the uninterrupted run's.
+    auto args = base(out);
+    args.push_back("--resume");
+    const auto r = test::run_meshlm(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(answers(out), reference);
+  }
 }
 
 }  // namespace

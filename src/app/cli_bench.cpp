@@ -17,6 +17,7 @@
 #include "app/commands.h"
 #include "app/setup.h"
 #include "comm/group.h"
+#include "comm/stall_watch.h"
 #include "core/timer.h"
 #include "kernels/matmul.h"
 #include "kernels/matvec.h"
@@ -172,6 +173,7 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
   mpi.all_or_none("bench", [&] {
     loaded = load_model(a.model_dir, config, plan.layout, &groups.tp, max_batch, ctx, a.max_batch_tokens, a.speed);
   });
+  if (mpi.world_size() > 1) stall_watch().arm(a.layout.stall_timeout, mpi.world_rank(), plan.facts.hosts);
   double replica_bytes[2] = {double(loaded.weight_bytes), double(loaded.streamed_bytes)};  // summed over the replica
   MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, replica_bytes, 2, MPI_DOUBLE, MPI_SUM, groups.replica.raw()));
   MPI_Comm drivers_comm = MPI_COMM_NULL;  // the replicas' drivers time each test together

@@ -19,6 +19,7 @@
 #include "app/setup.h"
 #include "app/topology.h"
 #include "comm/comm.h"
+#include "comm/stall_watch.h"
 #include "core/timer.h"
 #include "io/hdf5_writer.h"
 #include "kernels/matvec.h"
@@ -300,6 +301,8 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
     model = std::move(loaded.model);
   });
   if (rank0) print_banner(config, topo, shape, requests.size(), threads);
+  // From here every wait on a peer is bounded (a pulled cable ends the job with its name instead of a hang).
+  if (mpi.world_size() > 1) stall_watch().arm(a.layout.stall_timeout, mpi.world_rank(), facts.hosts);
   if (rank0 && is_quantized(a.speed.weight_dtype))
     std::fprintf(stderr, "meshlm: weights quantized to %s at load%s\n", dtype_name(a.speed.weight_dtype),
                  kept_unquantized ? " (some matrices kept as stored: in_features not a multiple of 32)" : "");

@@ -114,7 +114,10 @@ void add_layout_options(cxxopts::Options& o) {
                         moe_split_name(kDefaultMoeSplit), cxxopts::value<std::string>())
       ("memory-limit", "Memory meshlm may use per host for weights and KV cache, e.g. 16G or 512M (default: what the "
                        "host has available); a layout that needs more is refused at start-up",
-       cxxopts::value<std::string>());
+       cxxopts::value<std::string>())
+      ("stall-timeout", "Seconds a rank may wait for a peer before it names the silent rank and aborts the job (a "
+                        "pulled cable sends no error; default: max(60, 20x the slowest step so far))",
+       cxxopts::value<double>());
 }
 
 double parse_bytes(const std::string& text) {
@@ -148,6 +151,11 @@ LayoutFlags read_layout_flags(const cxxopts::ParseResult& r) {
   if (r.count("layer-split")) f.layer_split = r["layer-split"].as<std::string>();
   if (r.count("moe-split")) parse_moe_split(f.moe_split = r["moe-split"].as<std::string>());
   if (r.count("memory-limit")) f.memory_limit = parse_bytes(r["memory-limit"].as<std::string>());
+  if (r.count("stall-timeout")) {
+    f.stall_timeout = r["stall-timeout"].as<double>();
+    MESH_CHECK(f.stall_timeout > 0 && std::isfinite(f.stall_timeout), "--stall-timeout must be a positive number of "
+               "seconds");
+  }
   return f;
 }
 

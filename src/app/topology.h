@@ -14,6 +14,7 @@ struct LayoutFlags {
   std::string layer_split;   // "", "auto" or "10,12,10"
   std::string moe_split;     // "", "experts" or "tensor" (--moe-split)
   double memory_limit = 0;   // --memory-limit: bytes meshlm may use per host (0: what the host has available)
+  double stall_timeout = 0;  // --stall-timeout: seconds a rank may wait on a peer (0: comm/stall_watch.h's default)
 };
 
 // What every rank learned about the hosts, gathered once (collective) before any choice is made.

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "comm/comm.h"
+#include "comm/stall_watch.h"
 #include "core/check.h"
 #include "core/dtype.h"
 #include "core/timer.h"
@@ -17,7 +18,7 @@ void check(int rc) { mpi_check(rc, "MPI all-reduce (point to point)"); }
 
 void AsyncAllreduce::start(const Group& group, float* data, int64_t n, WireDType wire, int tag) {
   MESH_CHECK(stage_ == Stage::kIdle, "an all-reduce with tag ", tag, " is still in flight");
-  comm_ = group.raw(), p_ = group.size(), me_ = group.rank(), tag_ = tag;
+  comm_ = group.raw(), p_ = group.size(), me_ = group.rank(), tag_ = tag, peers_ = &group.world_ranks();
   data_ = data, n_ = n, bf16_ = wire == WireDType::kBF16;
   direct_ = p_ == 2 || n * 4 <= kDirectBytes || n < p_;
   count_comm(CommOp::kAllreduce, 0, 1, 0);
@@ -130,6 +131,7 @@ bool AsyncAllreduce::test() {
 }
 
 void AsyncAllreduce::wait() {
+  const StallScope watch(peers_, -1, "a tensor-parallel all-reduce");
   const Timer t;
   while (stage_ != Stage::kIdle) {
     check(MPI_Waitall(int(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE));

@@ -32,6 +32,7 @@ class AsyncAllreduce {
   void sum_into(int64_t begin, int64_t count);
 
   MPI_Comm comm_ = MPI_COMM_NULL;
+  const std::vector<int>* peers_ = nullptr;  // world ranks of the group's members
   int p_ = 1, me_ = 0, tag_ = 0;
   float* data_ = nullptr;
   int64_t n_ = 0;

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <new>
 
+#include "comm/stall_watch.h"
 #include "core/check.h"
 
 namespace meshlm {
@@ -51,11 +52,15 @@ MpiSession::MpiSession(int* argc, char*** argv) {
   }
 }
 
-MpiSession::~MpiSession() { MPI_Finalize(); }
+MpiSession::~MpiSession() {
+  stall_watch().disarm();
+  MPI_Finalize();
+}
 
 void MpiSession::abort_all(int code) const {
   std::fflush(stdout);
   std::fflush(stderr);
+  stall_watch().disarm();
   if (world_size_ > 1) MPI_Abort(MPI_COMM_WORLD, code);
   MPI_Finalize();
   std::exit(code);

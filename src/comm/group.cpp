@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "comm/comm.h"
+#include "comm/stall_watch.h"
 #include "core/check.h"
 #include "core/timer.h"
 #include "model/parallel_layout.h"
@@ -69,6 +70,16 @@ int to_int(int64_t n, const char* what) {
 Group::Group(MPI_Comm comm) : comm_(comm) {
   MPI_Comm_rank(comm_, &rank_);
   MPI_Comm_size(comm_, &size_);
+  // World ranks of the members, for naming a silent peer (comm/stall_watch.h).
+  std::vector<int> mine(static_cast<size_t>(size_));
+  for (int r = 0; r < size_; ++r) mine[size_t(r)] = r;
+  world_ranks_.resize(size_t(size_));
+  MPI_Group group, world;
+  MPI_CHECK(MPI_Comm_group(comm_, &group));
+  MPI_CHECK(MPI_Comm_group(MPI_COMM_WORLD, &world));
+  MPI_CHECK(MPI_Group_translate_ranks(group, size_, mine.data(), world, world_ranks_.data()));
+  MPI_Group_free(&group);
+  MPI_Group_free(&world);
 }
 
 Group::~Group() {
@@ -81,10 +92,12 @@ Group& Group::operator=(Group&& o) noexcept {
   std::swap(comm_, o.comm_);
   std::swap(rank_, o.rank_);
   std::swap(size_, o.size_);
+  std::swap(world_ranks_, o.world_ranks_);
   return *this;
 }
 
 void Group::allreduce_sum(float* data, int64_t n) {
+  const StallScope wait(&world_ranks_, -1, "an all-reduce");
   const Counted c(CommOp::kAllreduce, uint64_t(n) * sizeof(float));
   c.check(MPI_Allreduce(MPI_IN_PLACE, data, to_int(n, "allreduce"), MPI_FLOAT, MPI_SUM, comm_));
 }
@@ -98,11 +111,13 @@ MPI_Request Group::iallreduce_sum(float* data, int64_t n) {
 
 void Group::wait_allreduce(MPI_Request& request) {
   if (request == MPI_REQUEST_NULL) return;
+  const StallScope wait(nullptr, -1, "an all-reduce");
   const Counted c(CommOp::kAllreduce, 0, 0);
   c.check(MPI_Wait(&request, MPI_STATUS_IGNORE));
 }
 
 void Group::bcast(void* data, int64_t bytes, int root) {
+  const StallScope wait(&world_ranks_, peer(root), "a broadcast");
   const Counted c(CommOp::kBcast, rank_ == root ? uint64_t(bytes) * uint64_t(size_ - 1) : 0);
   c.check(MPI_Bcast(data, to_int(bytes, "bcast"), MPI_BYTE, root, comm_));
 }
@@ -115,6 +130,7 @@ void Group::bcast_bytes(std::vector<uint8_t>& data, int root) {
 }
 
 void Group::reduce_maxloc(std::vector<MaxLoc>& rows, int root) {
+  const StallScope wait(&world_ranks_, -1, "a reduction");
   const Counted c(CommOp::kReduce, rows.size() * sizeof(MaxLoc));
   const int n = to_int(int64_t(rows.size()), "reduce");
   c.check(MPI_Reduce(rank_ == root ? MPI_IN_PLACE : rows.data(), rows.data(), n, MPI_FLOAT_INT, MPI_MAXLOC, root,
@@ -122,6 +138,7 @@ void Group::reduce_maxloc(std::vector<MaxLoc>& rows, int root) {
 }
 
 void Group::gatherv(const float* mine, int64_t n, float* all, const std::vector<int>& counts, int root) {
+  const StallScope wait(&world_ranks_, -1, "a gather");
   const Counted c(CommOp::kGatherv, rank_ == root ? 0 : uint64_t(n) * sizeof(float));
   std::vector<int> displs(counts.size(), 0);
   for (size_t i = 1; i < counts.size(); ++i) displs[i] = displs[i - 1] + counts[i - 1];
@@ -130,6 +147,7 @@ void Group::gatherv(const float* mine, int64_t n, float* all, const std::vector<
 }
 
 void Group::allgather(const void* mine, int64_t bytes, void* all) {
+  const StallScope wait(&world_ranks_, -1, "an all-gather");
   const Counted c(CommOp::kAllgather, uint64_t(bytes) * uint64_t(size_ - 1));
   const int n = to_int(bytes, "allgather");
   c.check(MPI_Allgather(mine, n, MPI_BYTE, all, n, MPI_BYTE, comm_));
@@ -144,6 +162,7 @@ MPI_Request Group::isend(const void* data, int64_t bytes, int dest, int tag) {
 
 void Group::wait(MPI_Request& request) {
   if (request == MPI_REQUEST_NULL) return;
+  const StallScope wait(nullptr, -1, "a send to be taken");
   const Counted c(CommOp::kSend, 0, 0);
   c.check(MPI_Wait(&request, MPI_STATUS_IGNORE));
 }
@@ -156,11 +175,13 @@ bool Group::test(MPI_Request& request) {
 }
 
 void Group::send(const void* data, int64_t bytes, int dest, int tag) {
+  const StallScope wait(&world_ranks_, peer(dest), "a send to be taken");
   const Counted c(CommOp::kSend, uint64_t(bytes));
   c.check(MPI_Send(data, to_int(bytes, "send"), MPI_BYTE, dest, tag, comm_));
 }
 
 int Group::recv_bytes(std::vector<uint8_t>& out, int source, int tag) {
+  const StallScope wait(&world_ranks_, peer(source), "a message");
   const Counted c(CommOp::kRecv, 0);
   MPI_Status st;
   c.check(MPI_Probe(source, tag, comm_, &st));

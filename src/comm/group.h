@@ -52,6 +52,7 @@ class Group {
   int rank() const { return rank_; }
   int size() const { return size_; }
   MPI_Comm raw() const { return comm_; }
+  const std::vector<int>& world_ranks() const { return world_ranks_; }  // (size) world rank of each member
 
   void allreduce_sum(float* data, int64_t n);
   // MPI_Iallreduce; finish it with wait_allreduce(). Only bench/bench_comm uses it, to show why the layers use
@@ -79,8 +80,13 @@ class Group {
   bool probe(int source, int tag);
 
  private:
+  int peer(int r) const {  // member r's world rank, or -1 (MPI_ANY_SOURCE)
+    return r >= 0 && size_t(r) < world_ranks_.size() ? world_ranks_[size_t(r)] : -1;
+  }
+
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
+  std::vector<int> world_ranks_;
 };
 
 // The communicators of one rank: its tensor group (same stage of the same replica), its replica (all stages, for

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "comm/stall_watch.h"
 #include "core/check.h"
 #include "core/timer.h"
 #include "kernels/matmul.h"
@@ -108,6 +109,7 @@ void Pipeline::run_stage(int mb, const StepBatch& batch) {
         groups_.replica.isend(out.data(), int64_t(out.size()), layout_.stage_root(layout_.pp_rank + 1), kTagStep);
   }
   compute_s_ += timer.seconds() - (comm_stats().seconds - comm_before);
+  stall_watch().step_took(timer.seconds());
 }
 
 // Log-probabilities of the raw distribution (before temperature and filters): the chosen token's, and the k
