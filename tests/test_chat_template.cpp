@@ -62,6 +62,21 @@ TEST(Jinja, WhitespaceControlTrimAndLstripBlocks) {
   EXPECT_EQ(render("a {# note #}\nb"), "a b");
 }
 
+// range() as Python's, at the ends of int64 too; integer literals and arithmetic that overflow are errors.
+TEST(Jinja, RangeAndIntegerLimits) {
+  EXPECT_EQ(render("{{ range(4) | list }}"), "[0, 1, 2, 3]");
+  EXPECT_EQ(render("{{ range(5, 0, -2) | list }}"), "[5, 3, 1]");
+  EXPECT_EQ(render("{{ range(3, 3) | list }}{{ range(3, 1) | list }}"), "[][]");
+  EXPECT_EQ(render("{{ range(9223372036854775800, 9223372036854775807, 5) | list }}"),
+            "[9223372036854775800, 9223372036854775805]");
+  EXPECT_EQ(render("{{ -7 % 3 }} {{ 7 % -3 }} {{ -7 // 2 }}"), "2 -2 -4");
+  EXPECT_THROW(render("{{ range(10000000) | length }}"), Error);
+  EXPECT_THROW(render("{{ 99999999999999999999 }}"), Error);
+  EXPECT_THROW(render("{{ 9223372036854775807 + 1 }}"), Error);
+  EXPECT_THROW(render("{{ 4611686018427387904 * 2 }}"), Error);
+  EXPECT_THROW(render("{{ 1e300 | int }}"), Error);
+}
+
 TEST(Jinja, LoopsAndScopes) {
   const nlohmann::ordered_json v = {{"xs", {"a", "b", "c"}}, {"d", {{"k", 1}, {"j", 2}}}};
   EXPECT_EQ(render("{% for x in xs %}{{ loop.index }}{{ x }}{% if not loop.last %},{% endif %}{% endfor %}", v),

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <ctime>
 
 #include "core/check.h"
@@ -170,7 +171,9 @@ Value apply_filter(const std::string& name, const Value& v, const Args& args) {
   }
   if (name == "int") {
     if (v.is(K::kString)) return Value::integer(std::strtoll(v.s.c_str(), nullptr, 10));
-    return Value::integer(v.is_number() || v.is(K::kBool) ? int64_t(v.as_double()) : 0);
+    const double d = v.is_number() || v.is(K::kBool) ? v.as_double() : 0;
+    MESH_CHECK(std::fabs(d) < 9.2e18, "int: ", d, " is out of range");  // NaN too
+    return Value::integer(v.is(K::kInt) ? v.i : int64_t(d));
   }
   if (name == "float") return Value::number(v.is(K::kString) ? std::strtod(v.s.c_str(), nullptr) : v.as_double());
   if (name == "abs") return v.is(K::kInt) ? Value::integer(v.i < 0 ? -v.i : v.i) : Value::number(std::abs(v.f));
@@ -321,11 +324,14 @@ Value call_global(const std::string& name, const Args& args) {
     if (args.positional.size() >= 2) start = args.positional[0].i, stop = args.positional[1].i;
     if (args.positional.size() == 3) step = args.positional[2].i;
     MESH_CHECK(step != 0, "range: step must not be zero");
-    const double n = (double(stop) - double(start)) / double(step);
-    MESH_CHECK(n <= double(kMaxRange), "range: ", int64_t(n), " numbers is more than chat templates may make (",
-               kMaxRange, ")");
+    // The count in 128 bits, so that no start, stop or step can overflow.
+    const __int128 span = __int128(stop) - start;
+    const bool empty = step > 0 ? span <= 0 : span >= 0;
+    const __int128 n = empty ? 0 : (span + step + (step > 0 ? -1 : 1)) / step;  // ceil(span / step)
+    MESH_CHECK(n <= kMaxRange, "range: ", int64_t(std::min<__int128>(n, INT64_MAX)), " numbers is more than chat "
+               "templates may make (", kMaxRange, ")");
     Array out;
-    for (int64_t k = start; step > 0 ? k < stop : k > stop; k += step) out.push_back(Value::integer(k));
+    for (int64_t k = 0; k < int64_t(n); ++k) out.push_back(Value::integer(int64_t(start + __int128(k) * step)));
     return Value::array(std::move(out));
   }
   if (name == "strftime_now") {  // transformers: the current local time

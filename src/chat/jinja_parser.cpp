@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstring>
 
 #include "core/check.h"
@@ -451,8 +452,14 @@ class Parser {
         while (peek().kind == Token::Kind::kString) s += next().text;  // adjacent literals join
         return lit(Value::string(s));
       }
-      case Token::Kind::kInt: return lit(Value::integer(std::stoll(t.text)));
-      case Token::Kind::kFloat: return lit(Value::number(std::stod(t.text)));
+      case Token::Kind::kInt: {
+        int64_t v = 0;
+        const auto [end, ec] = std::from_chars(t.text.data(), t.text.data() + t.text.size(), v);
+        if (ec != std::errc() || end != t.text.data() + t.text.size())
+          fail("line ", t.line, ": integer ", t.text.substr(0, 40), " is out of range");
+        return lit(Value::integer(v));
+      }
+      case Token::Kind::kFloat: return lit(Value::number(std::strtod(t.text.c_str(), nullptr)));
       case Token::Kind::kName:
         if (t.text == "true" || t.text == "True") return lit(Value::boolean(true));
         if (t.text == "false" || t.text == "False") return lit(Value::boolean(false));
