@@ -143,6 +143,8 @@ TEST(Generate, ResumeAfterKillGivesTheUninterruptedSet) {
   test::kill_meshlm_when(slow, tmp.file("o.jsonl"), 600);
   const size_t before = test::read_jsonl(tmp.file("o.jsonl")).size();
   std::printf("[ resume ] killed after %zu of 40 lines\n", before);
+  EXPECT_GT(before, 0u) << "the kill came before any line was out";
+  EXPECT_LT(before, 40u) << "the kill came after the job had finished";
   resume = slow;
   resume.push_back("--resume");
   const auto again = test::run_meshlm(resume);

@@ -2,8 +2,12 @@
 // promptly with that rank's message. Nothing hangs (run_mpi has a time limit; these finish in seconds).
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <chrono>
 #include <fstream>
+#include <map>
+#include <sstream>
 
 #include "test_support.h"
 
@@ -119,6 +123,73 @@ TEST(ParallelErrors, DifferentModelFilesOnTwoRanksAreRefused) {
   std::filesystem::rename(other + "2", other);
   r = run();
   EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+}  // namespace
+}  // namespace meshlm
+
+namespace meshlm {
+namespace {
+
+// The pid of world rank `rank` among the processes running `marker` (found by their environment).
+pid_t rank_pid(const std::string& marker, int rank) {
+  const auto r = test::run_command({"pgrep", "-f", marker});
+  std::istringstream pids(r.out);
+  for (std::string pid; pids >> pid;) {
+    const std::string env = test::read_file("/proc/" + pid + "/environ");
+    if (env.find("OMPI_COMM_WORLD_RANK=" + std::to_string(rank) + std::string(1, '\0')) != std::string::npos)
+      return pid_t(std::stol(pid));
+  }
+  return -1;
+}
+
+// A rank killed mid-job (kill -9, as a crashed host) ends the job promptly in every layout, and --resume on one
+// process completes the output to the uninterrupted answers.
+TEST(ParallelErrors, KilledRankEndsTheJobAndResumeCompletes) {
+  test::TempDir tmp;
+  std::string prompts;
+  for (int i = 0; i < 40; ++i)
+    prompts += "{\"id\": \"k" + std::to_string(i) + "\", \"prompt\": \"Once upon a time " + std::to_string(i) +
+               "\", \"max_tokens\": 60}\n";
+  test::write_file(tmp.file("p.jsonl"), prompts);
+  const auto base = [&](const std::string& out) {
+    return std::vector<std::string>{"generate", "--prompts", tmp.file("p.jsonl"), "--output", out, "--max-batch", "2"};
+  };
+  const auto answers = [](const std::string& path) {
+    std::map<std::string, std::string> m;
+    for (const auto& j : test::read_jsonl(path)) m[j["id"].get<std::string>()] = j.dump();
+    return m;
+  };
+  ASSERT_EQ(test::run_meshlm(base(tmp.file("reference.jsonl"))).exit_code, 0);
+  const auto reference = answers(tmp.file("reference.jsonl"));
+  for (const std::vector<std::string>& layout :
+       {std::vector<std::string>{"--tp", "2"}, {"--pp", "2"}, {"--tp", "1", "--pp", "1"}}) {  // the last: dp2
+    SCOPED_TRACE(layout[0] + " " + layout[1]);
+    const std::string out = tmp.file("out" + layout[0] + layout[1] + ".jsonl");
+    std::vector<std::string> cmd = {"timeout", "-k", "5", "120", "mpirun", "--oversubscribe", "--bind-to", "none",
+                                    "--mca", "mpi_yield_when_idle", "1", "-np", "2", test::meshlm_binary()};
+    for (const auto& a : base(out)) cmd.push_back(a);
+    cmd.insert(cmd.end(), layout.begin(), layout.end());
+    const test::FaultRun f = test::run_with_fault(cmd, out, 300, [&](pid_t) {
+      const pid_t victim = rank_pid(out, 1);
+      ASSERT_GT(victim, 0);
+      ::kill(victim, SIGKILL);
+    });
+    ASSERT_GE(f.seconds_after_fault, 0) << "the job ended before the kill: " << f.result.err;
+    std::printf("[ kill %s %s ] job ended %.1f s after rank 1 was killed\n", layout[0].c_str(), layout[1].c_str(),
+                f.seconds_after_fault);
+    EXPECT_NE(f.result.exit_code, 0);
+    EXPECT_LT(f.seconds_after_fault, 15);
+    EXPECT_EQ(rank_pid(out, 0), -1) << "a rank outlived the job";
+    const size_t before = test::read_jsonl(out).size();
+    EXPECT_GT(before, 0u);
+    EXPECT_LT(before, 40u) << "the kill came after the job had finished";
+    auto args = base(out);
+    args.push_back("--resume");
+    const auto r = test::run_meshlm(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(answers(out), reference);
+  }
 }
 
 }  // namespace
