@@ -1,6 +1,9 @@
 // generate, tokenize and info through the binary: per-request seeds independent of batching, stop strings,
 // finish reasons, the eos rule, and the tokenize round trip.
 #include <gtest/gtest.h>
+
+#include <signal.h>
+
 #include <algorithm>
 #include <map>
 
@@ -150,6 +153,29 @@ TEST(Generate, ResumeAfterKillGivesTheUninterruptedSet) {
   const auto again = test::run_meshlm(resume);
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(by_id(test::read_jsonl(tmp.file("o.jsonl"))), slow_full);
+}
+
+// SIGTERM (or Ctrl-C) mid-job: the finished answers are synced, the process says how to go on and exits 143, and
+// --resume completes the output to the uninterrupted set.
+TEST(Generate, SigtermKeepsFinishedAnswersAndResumeCompletes) {
+  const auto full = by_id(generate(many_prompts(400), {"--batch-size", "1"}));
+  test::TempDir tmp;
+  test::write_file(tmp.file("p.jsonl"), many_prompts(400));
+  const std::vector<std::string> args = {test::meshlm_binary(), "generate", "--prompts", tmp.file("p.jsonl"),
+                                         "--output", tmp.file("o.jsonl"), "--batch-size", "1"};
+  const test::FaultRun f =
+      test::run_with_fault(args, tmp.file("o.jsonl"), 600, [](pid_t pid) { ::kill(pid, SIGTERM); });
+  ASSERT_GE(f.seconds_after_fault, 0) << "ended before the signal: " << f.result.err;
+  EXPECT_EQ(f.result.exit_code, 128 + SIGTERM) << f.result.err;
+  EXPECT_NE(f.result.err.find("interrupted; the answers finished so far are in the output"), std::string::npos);
+  const size_t before = test::read_jsonl(tmp.file("o.jsonl")).size();  // every line whole
+  EXPECT_GT(before, 0u);
+  EXPECT_LT(before, 40u);
+  std::vector<std::string> resume(args.begin() + 1, args.end());
+  resume.push_back("--resume");
+  const auto r = test::run_meshlm(resume);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(by_id(test::read_jsonl(tmp.file("o.jsonl"))), full);
 }
 
 TEST(Generate, MetricsJsonHasThroughputAndLatencyPercentiles) {

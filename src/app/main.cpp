@@ -12,6 +12,7 @@
 #include <string>
 
 #include "app/commands.h"
+#include "app/interrupt.h"
 #include "comm/comm.h"
 #include "core/check.h"
 #include "kernels/blas_core.h"
@@ -74,5 +75,6 @@ int main(int argc, char** argv) {
   // Only generate and bench talk over MPI; the others run as plain processes.
   if (verb != "generate" && verb != "bench") return run_verb(verb, argc - 1, argv + 1, nullptr);
   meshlm::MpiSession mpi(&argc, &argv);
+  meshlm::install_interrupt_handlers();
   return run_verb(verb, argc - 1, argv + 1, &mpi);
 }

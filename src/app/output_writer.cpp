@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "app/interrupt.h"
 #include "core/check.h"
 
 namespace meshlm {
@@ -13,10 +14,12 @@ OrderedJsonlWriter::OrderedJsonlWriter(const std::string& path, bool in_input_or
     : path_(path), in_order_(in_input_order) {
   file_ = path == "-" ? stdout : std::fopen(path.c_str(), append ? "a" : "w");
   MESH_CHECK(file_ != nullptr, path, ": cannot open for writing: ", std::strerror(errno));
+  if (file_ != stdout) set_interrupt_sync_fd(::fileno(file_));
 }
 
 OrderedJsonlWriter::~OrderedJsonlWriter() {
   if (!file_ || file_ == stdout) return;
+  set_interrupt_sync_fd(-1);
   sync();
   std::fclose(file_);
 }
