@@ -155,13 +155,8 @@ TEST(ParallelErrors, KilledRankEndsTheJobAndResumeCompletes) {
   const auto base = [&](const std::string& out) {
     return std::vector<std::string>{"generate", "--prompts", tmp.file("p.jsonl"), "--output", out, "--max-batch", "2"};
   };
-  const auto answers = [](const std::string& path) {
-    std::map<std::string, std::string> m;
-    for (const auto& j : test::read_jsonl(path)) m[j["id"].get<std::string>()] = j.dump();
-    return m;
-  };
   ASSERT_EQ(test::run_meshlm(base(tmp.file("reference.jsonl"))).exit_code, 0);
-  const auto reference = answers(tmp.file("reference.jsonl"));
+  const auto reference = test::answers_by_id(tmp.file("reference.jsonl"));
   for (const std::vector<std::string>& layout :
        {std::vector<std::string>{"--tp", "2"}, {"--pp", "2"}, {"--tp", "1", "--pp", "1"}}) {  // the last: dp2
     SCOPED_TRACE(layout[0] + " " + layout[1]);
@@ -181,14 +176,7 @@ TEST(ParallelErrors, KilledRankEndsTheJobAndResumeCompletes) {
     EXPECT_NE(f.result.exit_code, 0);
     EXPECT_LT(f.seconds_after_fault, 15);
     EXPECT_EQ(rank_pid(out, 0), -1) << "a rank outlived the job";
-    const size_t before = test::read_jsonl(out).size();
-    EXPECT_GT(before, 0u);
-    EXPECT_LT(before, 40u) << "the kill came after the job had finished";
-    auto args = base(out);
-    args.push_back("--resume");
-    const auto r = test::run_meshlm(args);
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_EQ(answers(out), reference);
+    test::expect_resume_completes(base(out), out, 40, reference);
   }
 }
 

@@ -1,5 +1,7 @@
 #include "test_support.h"
 
+#include <gtest/gtest.h>
+
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -114,6 +116,23 @@ FaultRun run_with_fault(const std::vector<std::string>& command, const std::stri
   f.result = finish(pid, out_path, err_path);
   f.seconds_after_fault = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return f;
+}
+
+std::map<std::string, std::string> answers_by_id(const std::string& path) {
+  std::map<std::string, std::string> out;
+  for (const auto& j : read_jsonl(path)) out[j["id"].get<std::string>()] = j.dump();
+  return out;
+}
+
+void expect_resume_completes(std::vector<std::string> generate_args, const std::string& out, size_t total,
+                             const std::map<std::string, std::string>& reference) {
+  const size_t before = read_jsonl(out).size();
+  EXPECT_GT(before, 0u) << "the fault came before any answer was out";
+  EXPECT_LT(before, total) << "the fault came after the job had finished";
+  generate_args.push_back("--resume");
+  const RunResult r = run_meshlm(generate_args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(answers_by_id(out), reference);
 }
 
 RunResult run_meshlm(const std::vector<std::string>& args) {

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -44,6 +45,12 @@ struct FaultRun {
 };
 FaultRun run_with_fault(const std::vector<std::string>& command, const std::string& watch, size_t bytes,
                         const std::function<void(pid_t)>& inject);
+// A JSONL output's lines keyed by "id" (each whole line as text): an answer set to compare runs by.
+std::map<std::string, std::string> answers_by_id(const std::string& path);
+// After a fault: `out` must hold part of the job (0 < lines < total); `generate_args + --resume` (one process) must
+// then complete it to `reference`.
+void expect_resume_completes(std::vector<std::string> generate_args, const std::string& out, size_t total,
+                             const std::map<std::string, std::string>& reference);
 // Runs `meshlm <args>`.
 RunResult run_meshlm(const std::vector<std::string>& args);
 // Starts `meshlm <args>` and kills it with SIGKILL once `watch` holds at least `bytes` bytes (or after ~4 s).
