@@ -15,6 +15,7 @@
 #include <functional>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -37,7 +38,13 @@ std::string read(const std::string& path) {
   ss << in.rdbuf();
   return ss.str();
 }
-void write(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
+void write(const std::string& path, const std::string& bytes) {
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) throw std::runtime_error("cannot write " + path);
+  const size_t n = std::fwrite(bytes.data(), 1, bytes.size(), f);
+  std::fclose(f);
+  if (n != bytes.size()) throw std::runtime_error("cannot write " + path);
+}
 
 std::string safetensors(const std::string& header, const std::string& data) {
   std::string out(8, '\0');

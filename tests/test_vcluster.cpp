@@ -90,11 +90,12 @@ int meshlm_in(const std::string& node) {
   return n;
 }
 
-// A cable pulled mid-job (link down: no FIN or RST reaches anyone). meshlm's own watchdog, not Open MPI's keepalive
-// (left at its 8-minute default here), must end every rank on both sides within the stall bound, naming the silent
-// peer; and --resume on one host must complete the output to the uninterrupted run's answers. Tensor group across the
-// hosts (tp2), and pipeline stages across them (pp2).
-TEST_F(VirtualCluster, PartitionEndsEveryRankAndResumeCompletesTheJob) {
+// Faults mid-job on a two-host cluster. A cable pulled (link down: no FIN or RST reaches anyone): meshlm's own
+// watchdog, not Open MPI's keepalive (left at its 8-minute default here), must end every rank on both sides within
+// the stall bound, naming the silent peer, with the tensor group (tp2) or the pipeline (pp2) across the hosts. A
+// rank killed (kill -9, a crashed host) under data parallelism (dp2) ends the job too. Each time no meshlm is left
+// on either host, and --resume on one host completes the output to the uninterrupted run's answers.
+TEST_F(VirtualCluster, FaultsEndEveryRankAndResumeCompletesTheJob) {
   test::TempDir tmp;
   std::string prompts;
   for (int i = 0; i < 48; ++i)
@@ -109,32 +110,46 @@ TEST_F(VirtualCluster, PartitionEndsEveryRankAndResumeCompletesTheJob) {
   ASSERT_EQ(reference.size(), 48u);
 
   constexpr double kStall = 4;  // --stall-timeout
-  for (const std::vector<std::string>& layout : {std::vector<std::string>{"--tp", "2"}, {"--pp", "2"}}) {
-    SCOPED_TRACE(layout[0]);
+  struct Fault {
+    const char* name;
+    std::vector<std::string> layout;
+    bool partition;  // else kill -9 of the rank on node1
+  } faults[] = {{"partition tp2", {"--tp", "2"}, true},
+                {"partition pp2", {"--pp", "2"}, true},
+                {"kill dp2", {"--tp", "1", "--pp", "1"}, false}};
+  for (const Fault& fault : faults) {
+    SCOPED_TRACE(fault.name);
     up(2);
-    const std::string out = tmp.file("out" + layout[0] + ".jsonl");
+    const std::string out = tmp.file(std::string(fault.name).replace(std::string(fault.name).find(' '), 1, "_"));
     std::vector<std::string> cmd = {"timeout", "-k", "5", "120", vcluster(), "mpirun", "-np", "2", "-x",
                                     "OPENBLAS_NUM_THREADS=1", test::meshlm_binary()};
     for (const auto& a : base(out)) cmd.push_back(a);
     cmd.insert(cmd.end(), {"--stall-timeout", std::to_string(kStall)});
-    cmd.insert(cmd.end(), layout.begin(), layout.end());
+    cmd.insert(cmd.end(), fault.layout.begin(), fault.layout.end());
     double all_gone = -1;
     const test::FaultRun f = test::run_with_fault(cmd, out, 400, [&](pid_t launcher) {
-      test::run_command({"ip", "-n", "vc-switch", "link", "set", "node1", "down"});
+      if (fault.partition) {
+        test::run_command({"ip", "-n", "vc-switch", "link", "set", "node1", "down"});
+      } else {
+        const auto pids = test::run_command({"ip", "netns", "pids", "node1"});
+        std::istringstream in(pids.out);
+        for (std::string pid; in >> pid;)
+          if (test::read_file("/proc/" + pid + "/comm") == "meshlm\n") ::kill(pid_t(std::stol(pid)), SIGKILL);
+      }
       const auto t0 = std::chrono::steady_clock::now();
       for (int i = 0; i < 600 && all_gone < 0; ++i) {
         ::usleep(100000);
         if (meshlm_in("node0") + meshlm_in("node1") == 0)
           all_gone = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       }
-      ::kill(launcher, SIGTERM);  // mpirun itself may wait on the lost node's daemon: not meshlm's to fix
+      ::kill(launcher, SIGTERM);  // mpirun itself may wait on a lost node's daemon: not meshlm's to fix
     });
     ASSERT_GE(f.seconds_after_fault, 0) << "the job ended before the fault: " << f.result.err;
-    std::printf("[ partition %s ] every meshlm gone %.1f s after the link went down (bound %.0f s + 5 s for an "
-                "abort that cannot reach anyone)\n", layout[0].c_str(), all_gone, kStall);
-    EXPECT_GE(all_gone, 0) << "meshlm still running 60 s after the partition";
+    std::printf("[ %s ] every meshlm gone %.1f s after the fault (stall bound %.0f s, + 5 s for an abort that cannot "
+                "reach anyone)\n", fault.name, all_gone, kStall);
+    EXPECT_GE(all_gone, 0) << "meshlm still running 60 s after the fault";
     EXPECT_LT(all_gone, kStall + 5 + 5);
-    EXPECT_NE(f.result.err.find("no message from rank 1 (node1)"), std::string::npos) << f.result.err;
+    if (fault.partition) EXPECT_NE(f.result.err.find("no message from rank 1 (node1)"), std::string::npos) << f.result.err;
     test::run_command({vcluster(), "down"});
     up_ = false;
     // Resumed on one host: the rest is answered, and the whole output is the uninterrupted run's.

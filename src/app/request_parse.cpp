@@ -121,14 +121,16 @@ Request parse_openai_line(const json& j, size_t index, const ParseContext& c) {
   MESH_CHECK(j.contains("custom_id") && j["custom_id"].is_string() && !j["custom_id"].get<std::string>().empty(),
              "an OpenAI batch line needs a non-empty \"custom_id\" string");
   r.custom_id = r.id = j["custom_id"].get<std::string>();
-  MESH_CHECK(j.value("method", std::string("POST")) == "POST", "\"method\" must be \"POST\"");
-  const std::string url = j.value("url", std::string());
+  MESH_CHECK(!j.contains("method") || j["method"] == "POST", "\"method\" must be \"POST\"");
+  MESH_CHECK(!j.contains("url") || j["url"].is_string(), "\"url\" must be a string");
+  const std::string url = j.contains("url") ? j["url"].get<std::string>() : "";
   MESH_CHECK(url == "/v1/chat/completions" || url == "/v1/completions",
              "\"url\" must be \"/v1/chat/completions\" or \"/v1/completions\", got \"", url, "\"");
   MESH_CHECK(j.contains("body") && j["body"].is_object(), "an OpenAI batch line needs a \"body\" object");
   const json& body = j["body"];
-  MESH_CHECK(body.value("n", 1) == 1, "\"n\" must be 1 (one completion per request)");
-  MESH_CHECK(!body.value("stream", false), "\"stream\" is not supported in a batch");
+  MESH_CHECK(!body.contains("n") || body["n"] == 1, "\"n\" must be 1 (one completion per request)");
+  MESH_CHECK(!body.contains("stream") || body["stream"] == false || body["stream"].is_null(),
+             "\"stream\" is not supported in a batch");
   if (body.contains("model") && body["model"].is_string()) r.model = body["model"].get<std::string>();
   if (url == "/v1/chat/completions") {
     r.api = Request::Api::kChat;
