@@ -107,7 +107,8 @@ std::vector<Case> cases() {
        Expect::kStartupError, "data_offsets"},
       {"offsets_overlap",
        [](Hostile& h) {
-         h.header["model.norm.weight"]["data_offsets"] = h.header["model.layers.0.input_layernorm.weight"]["data_offsets"];
+         const auto& other = h.header["model.layers.0.input_layernorm.weight"];
+         h.header["model.norm.weight"]["data_offsets"] = other["data_offsets"];
          h.write_model();
        },
        Expect::kStartupError, "overlap"},
@@ -260,7 +261,8 @@ std::vector<Case> cases() {
        Expect::kErrorRecord, "is not a token id in [0, 512)"},
       {"prompt_id_negative", [](Hostile& h) { test::write_file(h.prompts, "{\"prompt_ids\": [-1]}\n"); },
        Expect::kErrorRecord, "is not a token id"},
-      {"max_tokens_huge", [](Hostile& h) { test::write_file(h.prompts, "{\"prompt_ids\": [1], \"max_tokens\": 1e300}\n"); },
+      {"max_tokens_huge",
+       [](Hostile& h) { test::write_file(h.prompts, "{\"prompt_ids\": [1], \"max_tokens\": 1e300}\n"); },
        Expect::kErrorRecord, "\"max_tokens\" must be a positive integer"},
       // --resume of an output that is not ours
       {"resume_garbage",

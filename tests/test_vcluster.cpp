@@ -149,7 +149,8 @@ TEST_F(VirtualCluster, FaultsEndEveryRankAndResumeCompletesTheJob) {
                 "reach anyone)\n", fault.name, all_gone, kStall);
     EXPECT_GE(all_gone, 0) << "meshlm still running 60 s after the fault";
     EXPECT_LT(all_gone, kStall + 5 + 5);
-    if (fault.partition) EXPECT_NE(f.result.err.find("no message from rank 1 (node1)"), std::string::npos) << f.result.err;
+    if (fault.partition)
+      EXPECT_NE(f.result.err.find("no message from rank 1 (node1)"), std::string::npos) << f.result.err;
     test::run_command({vcluster(), "down"});
     up_ = false;
     // Resumed on one host: the rest is answered, and the whole output is the uninterrupted run's.

@@ -257,15 +257,18 @@ class Renderer {
       else MESH_CHECK(!y.defined(), "'in' needs a string, list or dict on the right, got ", y.type_name());
       return Value::boolean(in == (op == "in"));
     }
-    if (op == "+" && x.is(K::kString) && y.is(K::kString)) return check_text(x.s.size() + y.s.size()), Value::string(x.s + y.s);
+    if (op == "+" && x.is(K::kString) && y.is(K::kString)) {
+      check_text(x.s.size() + y.s.size());
+      return Value::string(x.s + y.s);
+    }
     if (op == "+" && x.is(K::kArray) && y.is(K::kArray)) {
       Array a = *x.a;
       a.insert(a.end(), y.a->begin(), y.a->end());
       return Value::array(std::move(a));
     }
     if (op == "*" && x.is(K::kString) && y.is(K::kInt)) {
-      MESH_CHECK(y.i <= 0 || x.s.empty() || x.s.size() <= kMaxText / size_t(y.i), "the chat template builds a string of "
-                 "more than ", kMaxText >> 20, " MiB");
+      MESH_CHECK(y.i <= 0 || x.s.empty() || x.s.size() <= kMaxText / size_t(y.i),
+                 "the chat template builds a string of more than ", kMaxText >> 20, " MiB");
       std::string s;
       for (int64_t k = 0; k < y.i; ++k) s += x.s;
       return Value::string(s);
