@@ -191,8 +191,15 @@ Target jinja_target() {
   return t;
 }
 
+size_t open_descriptors() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
 int fuzz(const std::string& name, Target target, long executions, uint32_t seed) {
   Mutator m(seed);
+  const size_t descriptors = open_descriptors();
   long rejected = 0;
   double slowest = 0;
   const auto start = std::chrono::steady_clock::now();
@@ -216,6 +223,11 @@ int fuzz(const std::string& name, Target target, long executions, uint32_t seed)
       write("fuzz-" + name + "-finding", input);
       return 1;
     }
+  }
+  if (open_descriptors() > descriptors + 2) {  // a parser that leaks a descriptor on some input
+    std::fprintf(stderr, "fuzz %s: %zu file descriptors open after the run, %zu before\n", name.c_str(),
+                 open_descriptors(), descriptors);
+    return 1;
   }
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("fuzz %s: %ld executions in %.1f s, %ld rejected with an error, slowest %.3f s, 0 findings\n",

@@ -119,6 +119,21 @@ TEST(Safetensors, RejectsMalformedFiles) {
   expect_error(file("missing"), "cannot open");
 }
 
+// A file refused by the constructor leaves no descriptor open (a fuzz run once ran out of them).
+TEST(Safetensors, RefusedFilesLeaveNoDescriptorOpen) {
+  test::TempDir tmp;
+  const std::string path = tmp.file("bad.safetensors");
+  test::write_safetensors_raw(path, "{\"a\": 1}", "");
+  const auto open_fds = [] {
+    size_t n = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+    return n;
+  };
+  const size_t before = open_fds();
+  for (int i = 0; i < 200; ++i) EXPECT_THROW(SafetensorsFile{path}, Error);
+  EXPECT_LE(open_fds(), before + 1);
+}
+
 TEST(WeightIndex, ReadsShardedCheckpoints) {
   test::TempDir tmp;
   test::write_safetensors(tmp.file("s1.safetensors"), {{"a", "F32", {2}, f32_bytes({1, 2})}});

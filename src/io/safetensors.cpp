@@ -41,6 +41,17 @@ int64_t TensorInfo::numel() const {
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   MESH_CHECK(fd_ >= 0, path, ": cannot open: ", std::strerror(errno));
+  try {  // a constructor that throws runs no destructor: close the file here (a fuzz run ran out of descriptors)
+    read_header();
+  } catch (...) {
+    ::close(fd_);
+    fd_ = -1;
+    throw;
+  }
+}
+
+void SafetensorsFile::read_header() {
+  const std::string& path = path_;
   struct stat st {};
   MESH_CHECK(::fstat(fd_, &st) == 0, path, ": cannot stat: ", std::strerror(errno));
   const uint64_t file_size = uint64_t(st.st_size);

@@ -55,6 +55,7 @@ class SafetensorsFile {
 
  private:
   void pread_exact(void* dst, uint64_t nbytes, uint64_t offset) const;
+  void read_header();
   void parse_header(const std::string& header, uint64_t data_begin, uint64_t file_size);
 
   std::string path_;
