@@ -8,10 +8,5 @@ inline uint32x4_t load_bytes(const uint8_t* p) {  // exactly 4 bytes: the last o
 }
 inline uint32x4_t high4(uint32x4_t v) { return vshrq_n_u32(v, 4); }
 inline V to_f32(uint32x4_t v) { return vcvtq_f32_u32(v); }
-struct Lut {  // 4 lanes cannot index 16 values: scale·q + bias computed
-  V scale, bias;
-};
-inline Lut make_lut(float scale, float bias) { return {vdupq_n_f32(scale), vdupq_n_f32(bias)}; }
-inline V lookup(const Lut& lut, uint32x4_t v) {
-  return vfmaq_f32(lut.bias, to_f32(vandq_u32(v, vdupq_n_u32(15))), lut.scale);
-}
+inline uint32x4_t low4(uint32x4_t v) { return vandq_u32(v, vdupq_n_u32(15)); }
+#include "kernels/affine_computed_lut.h"

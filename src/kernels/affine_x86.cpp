@@ -49,13 +49,8 @@ inline __m256i load_bytes(const uint8_t* p) {
 }
 inline __m256i high4(__m256i v) { return _mm256_srli_epi32(v, 4); }
 inline V to_f32(__m256i v) { return _mm256_cvtepi32_ps(v); }
-struct Lut {  // 8 lanes cannot index 16 values: scale·q + bias computed
-  V scale, bias;
-};
-inline Lut make_lut(float scale, float bias) { return {_mm256_set1_ps(scale), _mm256_set1_ps(bias)}; }
-inline V lookup(const Lut& lut, __m256i v) {
-  return _mm256_fmadd_ps(to_f32(_mm256_and_si256(v, _mm256_set1_epi32(15))), lut.scale, lut.bias);
-}
+inline __m256i low4(__m256i v) { return _mm256_and_si256(v, _mm256_set1_epi32(15)); }
+#include "kernels/affine_computed_lut.h"
 #include "kernels/affine_impl.h"
 }  // namespace affine_avx2
 
