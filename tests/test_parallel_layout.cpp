@@ -137,17 +137,6 @@ TEST(ParallelLayout, MakeGivesEachRankItsSlices) {
   EXPECT_EQ(l.stage_root(1), 2);
 }
 
-TEST(AutoLayout, TensorWithinHostPipelineAcrossHosts) {
-  EXPECT_EQ(choose_layout(8, 4, 32, 32).tp, 4);  // 2 hosts x 4 ranks
-  EXPECT_EQ(choose_layout(8, 4, 32, 32).pp, 2);
-  EXPECT_EQ(choose_layout(3, 1, 32, 32).tp, 1);  // 3 hosts, one rank each
-  EXPECT_EQ(choose_layout(3, 1, 32, 32).pp, 3);
-  EXPECT_EQ(choose_layout(4, 0, 32, 32).pp, 4);  // uneven hosts: no tensor parallel
-  EXPECT_EQ(choose_layout(6, 6, 4, 32).tp, 3);   // 4 heads cap tp at a divisor of 6
-  EXPECT_EQ(choose_layout(6, 6, 4, 32).pp, 2);
-  EXPECT_EQ(choose_layout(4, 1, 8, 2).pp, 2);    // 2 layers cap pp; the rest becomes dp
-}
-
 TEST(CheckDegrees, ImpossibleLayoutsSayWhy) {
   ModelConfig c;
   c.n_layers = 2, c.n_heads = 4, c.n_kv_heads = 2, c.hidden_dim = 64, c.vocab_size = 512;

@@ -1,6 +1,6 @@
 // A real multi-host job: ../shared/cluster/vcluster makes network namespaces with emulated Thunderbolt links, and
-// mpirun starts ranks in them as on separate hosts (TCP between hosts). The automatic layout must put the pipeline
-// across hosts (and tensor parallelism inside a host), and the goldens must still match.
+// mpirun starts ranks in them as on separate hosts (TCP between hosts). The automatic layout must make replicas of a
+// model that fits on a host and split one that does not, and the goldens must still match.
 // Needs root and network namespaces, as CI has; elsewhere it is skipped with the reason.
 #include <gtest/gtest.h>
 
@@ -34,9 +34,11 @@ class VirtualCluster : public ::testing::Test {
     up_ = true;
   }
   // mpirun across the nodes, with a time limit and fast detection of a lost node.
-  test::Runner runner(int np, int slots) {
-    return [np, slots](const std::vector<std::string>& args) {
+  // ucx: Open MPI's UCX point-to-point layer (over TCP here) instead of ob1/tcp.
+  test::Runner runner(int np, int slots, bool ucx = false) {
+    return [np, slots, ucx](const std::vector<std::string>& args) {
       std::vector<std::string> cmd = {"timeout", "-k", "5", "240", vcluster(), "mpirun"};
+      if (ucx) cmd.push_back("--ucx");
       if (slots > 1) cmd.insert(cmd.end(), {"--slots", std::to_string(slots), "--shm"});
       cmd.insert(cmd.end(), {"-np", std::to_string(np), "-x", "OPENBLAS_NUM_THREADS=1", "--mca",
                              "oob_tcp_keepalive_time", "5", "--mca", "oob_tcp_keepalive_intvl", "1", "--mca",
@@ -54,20 +56,30 @@ class VirtualCluster : public ::testing::Test {
   bool up_ = false;
 };
 
-TEST_F(VirtualCluster, PipelineAcrossThreeHosts) {
+// A model that fits on each host runs as one replica per host; with --memory-limit below one copy of the model the
+// planner must split it across the hosts (the pipeline or the tensor group over TCP), and the goldens still match.
+TEST_F(VirtualCluster, ReplicasWhenTheModelFitsSplitAcrossHostsWhenItDoesNot) {
   up(3);
   for (const std::string& name : {std::string("models/stories260k"), std::string("golden/models/tiny-llama3-bf16")}) {
     SCOPED_TRACE(name);
     test::check_golden(test::shared_dir() + "/" + name, runner(3, 1), {});
-    EXPECT_NE(last_err().find("layout tp 1 x pp 3 x dp 1 (auto: 3 ranks on 3 hosts"), std::string::npos) << last_err();
+    EXPECT_NE(last_err().find("layout tp 1 x pp 1 x dp 3 (auto: a replica"), std::string::npos) << last_err();
+    EXPECT_NE(last_err().find("fits on one host"), std::string::npos) << last_err();
     for (const char* host : {"node0", "node1", "node2"}) EXPECT_NE(last_err().find(host), std::string::npos) << host;
   }
+  // tiny-llama3-bf16 holds 0.39 MB: 0.3 MB per host leaves no room for a copy on one host.
+  test::check_golden(test::shared_dir() + "/golden/models/tiny-llama3-bf16", runner(3, 1), {"--memory-limit", "300K"});
+  EXPECT_NE(last_err().find("x dp 1 (auto: a replica"), std::string::npos) << last_err();
+  EXPECT_NE(last_err().find("needs 3 hosts"), std::string::npos) << last_err();
 }
 
+// Two ranks per host, and a model that must be split over both hosts: the tensor group inside a host (shared memory),
+// the pipeline across the link.
 TEST_F(VirtualCluster, TensorInsideHostsPipelineAcrossTwoHosts) {
   up(2);
-  test::check_golden(test::shared_dir() + "/golden/models/tiny-qwen2-f32", runner(4, 2), {});
-  EXPECT_NE(last_err().find("layout tp 2 x pp 2 x dp 1 (auto: 4 ranks on 2 hosts"), std::string::npos) << last_err();
+  test::check_golden(test::shared_dir() + "/golden/models/tiny-qwen2-f32", runner(4, 2), {"--memory-limit", "400K"});
+  EXPECT_NE(last_err().find("layout tp 2 x pp 2 x dp 1 (auto: a replica"), std::string::npos) << last_err();
+  EXPECT_NE(last_err().find("pipeline across hosts"), std::string::npos) << last_err();
 }
 
 // Mixture of experts with the tensor group across hosts (TCP between its ranks): each host holds half the experts, or
@@ -79,6 +91,27 @@ TEST_F(VirtualCluster, ExpertsSplitAcrossTwoHosts) {
   EXPECT_NE(last_err().find("experts split over the 2 tensor ranks"), std::string::npos) << last_err();
   test::check_golden(test::shared_dir() + "/golden/models/tiny-mixtral-bf16", runner(2, 1),
                      {"--tp", "2", "--moe-split", "tensor"});
+}
+
+// Every layout over UCX (mpirun --mca pml ucx, as `vcluster mpirun --ucx` sets it) gives the goldens, as over TCP.
+TEST_F(VirtualCluster, EveryLayoutOverUcx) {
+  up(2);
+  const std::string model = test::shared_dir() + "/golden/models/tiny-qwen2-f32";
+  const std::vector<std::vector<std::string>> layouts = {
+      {}, {"--tp", "2", "--pp", "1"}, {"--tp", "1", "--pp", "2"}, {"--tp", "2", "--pp", "2"}, {"--tp", "4"},
+      {"--tp", "1", "--pp", "1"}};
+  for (const auto& layout : layouts) {
+    SCOPED_TRACE(layout.empty() ? "auto" : layout[1] + "," + (layout.size() > 3 ? layout[3] : "-"));
+    test::check_golden(model, runner(4, 2, /*ucx=*/true), layout);
+  }
+  // The job really ran on UCX: Open MPI names the point-to-point component it selected.
+  test::TempDir tmp;
+  test::write_file(tmp.file("p.jsonl"), "{\"id\": \"a\", \"prompt\": \"Once upon a time\", \"max_tokens\": 4}\n");
+  const auto r = test::run_command({"timeout", "120", vcluster(), "mpirun", "--ucx", "--mca", "pml_base_verbose", "10",
+                                    "-np", "2", test::meshlm_binary(), "generate", "--prompts", tmp.file("p.jsonl"),
+                                    "--output", tmp.file("out.jsonl"), "--tp", "2"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE((r.out + r.err).find("component ucx selected"), std::string::npos) << r.out << r.err;
 }
 
 // meshlm processes in a node's network namespace.

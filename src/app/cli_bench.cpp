@@ -156,9 +156,14 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
     if (!help) config = load_model_config(a.model_dir);
   });
   if (help) return 0;
-  const RankPlan plan = plan_ranks(mpi, "bench", a.model_dir, a.layout, config, a.speed.threads);
-  Groups groups = Groups::split(plan.topo.tp, plan.topo.pp);
   const int max_batch = *std::max_element(a.batches.begin(), a.batches.end());
+  Workload work;  // every replica runs the largest batch
+  work.requests = int64_t(max_batch) * mpi.world_size(), work.max_batch = max_batch;
+  work.prompt_len = a.prompt, work.gen_len = a.gen, work.ctx = a.prompt + a.gen + 1;
+  work.max_batch_tokens = a.max_batch_tokens;
+  const RankPlan plan = plan_ranks(mpi, "bench", survey_hosts(mpi, "bench", a.model_dir, a.layout), a.model_dir,
+                                   a.layout, config, a.speed, work);
+  Groups groups = Groups::split(plan.topo.tp, plan.topo.pp);
   if (rank0)
     std::fprintf(stderr, "meshlm bench: layout tp %d x pp %d x dp %d (%s); %s kernels, %d thread%s per rank; "
                          "measuring the ceilings\n", plan.topo.tp, plan.topo.pp, plan.topo.dp, plan.topo.how.c_str(),

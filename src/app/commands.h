@@ -7,6 +7,7 @@ class MpiSession;
 
 int run_generate(int argc, char** argv, const MpiSession& mpi);
 int run_bench(int argc, char** argv, const MpiSession& mpi);
+int run_plan(int argc, char** argv, const MpiSession& mpi);
 int run_tokenize(int argc, char** argv);
 int run_info(int argc, char** argv);
 int run_render(int argc, char** argv);

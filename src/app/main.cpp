@@ -2,6 +2,7 @@
 //
 //   meshlm generate --model DIR --prompts FILE --output FILE   run a prompt file
 //   meshlm bench --model DIR [--batch 1,8,32]                   pp/tg tokens/s against the machine's ceilings
+//   meshlm plan --model DIR [--prompts FILE]                    rank the layouts of this job's hosts and links
 //   meshlm tokenize --tokenizer DIR --input FILE --output FILE text <-> ids
 //   meshlm info --model DIR                                     what a checkpoint holds
 //   meshlm render --tokenizer DIR --input FILE --output FILE   messages -> chat template text
@@ -25,6 +26,7 @@ void usage(FILE* out) {
                "usage: meshlm <command> [options]      (each command has --help)\n\n"
                "  generate   generate completions for a JSONL prompt file\n"
                "  bench      prefill/decode tokens/s of a layout, against measured ceilings\n"
+               "  plan       measure the hosts and links, rank every layout, print the best command\n"
                "  tokenize   encode text to token ids, or decode ids (--decode)\n"
                "  info       describe a model directory\n"
                "  render     render chat messages with a model's chat template\n",
@@ -37,6 +39,7 @@ int run_verb(const std::string& verb, int argc, char** argv, const meshlm::MpiSe
   try {
     if (verb == "generate") return meshlm::run_generate(argc, argv, *mpi);
     if (verb == "bench") return meshlm::run_bench(argc, argv, *mpi);
+    if (verb == "plan") return meshlm::run_plan(argc, argv, *mpi);
     if (verb == "tokenize") return meshlm::run_tokenize(argc, argv);
     if (verb == "render") return meshlm::run_render(argc, argv);
     return meshlm::run_info(argc, argv);
@@ -67,13 +70,14 @@ int main(int argc, char** argv) {
     return 0;
   }
   const std::string verb = argv[1];
-  if (verb != "generate" && verb != "bench" && verb != "tokenize" && verb != "info" && verb != "render") {
+  const bool over_mpi = verb == "generate" || verb == "bench" || verb == "plan";
+  if (!over_mpi && verb != "tokenize" && verb != "info" && verb != "render") {
     std::fprintf(stderr, "meshlm: unknown command '%s'\n\n", verb.c_str());
     usage(stderr);
     return 2;
   }
-  // Only generate and bench talk over MPI; the others run as plain processes.
-  if (verb != "generate" && verb != "bench") return run_verb(verb, argc - 1, argv + 1, nullptr);
+  // Only generate, bench and plan talk over MPI; the others run as plain processes.
+  if (!over_mpi) return run_verb(verb, argc - 1, argv + 1, nullptr);
   meshlm::MpiSession mpi(&argc, &argv);
   meshlm::install_interrupt_handlers();
   return run_verb(verb, argc - 1, argv + 1, &mpi);

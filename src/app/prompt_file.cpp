@@ -1,9 +1,11 @@
 #include "app/prompt_file.h"
 
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "chat/chat_template.h"
 #include "core/check.h"
 #include "core/text_util.h"
 #include "tokenizer/utf8.h"
@@ -127,6 +129,20 @@ std::vector<Request> requests_from_json(const std::string& text) {
     out.push_back(std::move(r));
   }
   return out;
+}
+
+PromptFile read_prompt_file(const std::string& path, const std::string& model_dir, const std::string& chat_template,
+                            const Tokenizer* tokenizer, const RequestDefaults& defaults, int vocab_size,
+                            const PromptOptions& options) {
+  std::unique_ptr<ChatTemplate> chat;
+  if (!chat_template.empty() || ChatTemplate::in_config(model_dir))
+    chat = std::make_unique<ChatTemplate>(ChatTemplate::load(model_dir, chat_template));
+  const ParseContext context{defaults, tokenizer, [&]() -> const ChatTemplate& {
+                               if (!chat) chat = std::make_unique<ChatTemplate>(ChatTemplate::load(model_dir,
+                                                                                                  chat_template));
+                               return *chat;
+                             }, vocab_size};
+  return read_prompt_file(path, context, options);
 }
 
 }  // namespace meshlm

@@ -37,6 +37,12 @@ struct PromptOptions {
 };
 
 PromptFile read_prompt_file(const std::string& path, const ParseContext& context, const PromptOptions& options);
+// The same, with a model's chat template for "messages" lines (chat_template: a file instead of the model's, or "").
+// A template that is there is parsed first, so that one that cannot run stops the job at start-up rather than
+// becoming an error record per "messages" line; without one, such lines are error records.
+PromptFile read_prompt_file(const std::string& path, const std::string& model_dir, const std::string& chat_template,
+                            const Tokenizer* tokenizer, const RequestDefaults& defaults, int vocab_size,
+                            const PromptOptions& options);
 
 // Parsed requests as JSON text, for rank 0 to hand them to the other ranks (which never read the prompt file).
 std::string requests_to_json(const std::vector<Request>& requests);

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <map>
 
+#include "app/cluster_probe.h"
 #include "app/fingerprint.h"
 #include "core/check.h"
 #include "io/weight_index.h"
@@ -13,18 +14,45 @@
 
 namespace meshlm {
 
-RankPlan plan_ranks(const MpiSession& mpi, const char* verb, const std::string& model_dir,
-                    const LayoutFlags& flags, const ModelConfig& config, int threads) {
+HostFacts survey_hosts(const MpiSession& mpi, const char* verb, const std::string& model_dir,
+                       const LayoutFlags& flags) {
+  HostFacts facts = gather_host_facts(flags.memory_limit);
+  check_same_files(mpi, verb, model_dir, facts.hosts);
+  return facts;
+}
+
+double replica_weight_bytes(const std::string& model_dir, const ModelConfig& config, const SpeedFlags& speed) {
+  const WeightIndex index(model_dir);
+  return double(load_weights(index, config, ParallelLayout::single(config), speed.weight_dtype, false).bytes);
+}
+
+RankPlan plan_ranks(const MpiSession& mpi, const char* verb, HostFacts facts, const std::string& model_dir,
+                    const LayoutFlags& flags, const ModelConfig& config, const SpeedFlags& speed,
+                    const Workload& work) {
   RankPlan p;
-  p.facts = gather_host_facts(flags.memory_limit);
-  check_same_files(mpi, verb, model_dir, p.facts.hosts);
+  p.facts = std::move(facts);
+  p.threads = speed.threads > 0 ? speed.threads : default_threads(p.facts, mpi.world_rank());
+  set_matmul_threads(p.threads);  // the probe measures with the threads the rank will run
+  std::unique_ptr<AutoPlan> plan;
+  if (flags.tp == 0 && flags.pp == 0 && mpi.world_size() > 1) {
+    double bytes = 0;
+    mpi.all_or_none(verb, [&] { bytes = replica_weight_bytes(model_dir, config, speed); });
+    const ClusterProbe probe = probe_cluster(p.facts, /*quick=*/true);
+    plan = std::make_unique<AutoPlan>();
+    plan->cluster = probe.cluster;
+    mpi.all_or_none(verb, [&] {
+      plan->rows = plan_layouts(plan->cluster, model_spec(config, bytes), work, flags.moe_split);
+      if (!flags.layer_split.empty() && flags.layer_split != "auto") {
+        const size_t stages = parse_layer_split(flags.layer_split).size();
+        std::erase_if(plan->rows, [&](const PlanRow& r) { return size_t(r.pp) != stages; });
+      }
+    });
+  }
   mpi.all_or_none(verb, [&] {
-    p.topo = resolve_topology(flags, p.facts, config);
+    p.topo = resolve_topology(flags, p.facts, config, plan.get());
     p.layout = ParallelLayout::make(config, mpi.world_size(), mpi.world_rank(), p.topo.tp, p.topo.pp,
                                     p.topo.layer_counts, p.topo.moe_split);
   });
-  p.threads = threads > 0 ? threads : default_threads(p.facts, mpi.world_rank());
-  set_matmul_threads(p.threads);
   return p;
 }
 

@@ -20,10 +20,16 @@ struct RankPlan {
   int threads = 1;  // kernel threads of this rank (set_matmul_threads has been called)
   bool driver() const { return layout.pp_rank == 0 && layout.tp_rank == 0; }
 };
-// Checks first that every rank has the same meshlm and model files (app/fingerprint.h).
-// threads: --threads (0: this rank's share of its host's cores).
-RankPlan plan_ranks(const MpiSession& mpi, const char* verb, const std::string& model_dir, const LayoutFlags& flags,
-                    const ModelConfig& config, int threads);
+struct SpeedFlags;
+// Collective: what every rank knows of its host, after checking that every rank has the same meshlm and model
+// files (app/fingerprint.h).
+HostFacts survey_hosts(const MpiSession& mpi, const char* verb, const std::string& model_dir, const LayoutFlags& flags);
+// The layout of every rank: from --tp/--pp, or (without them, on more than one rank) the planner's best for `work`
+// after a quick measurement of the hosts and links. Sets this rank's kernel threads (--threads, or its share of its
+// host's cores).
+RankPlan plan_ranks(const MpiSession& mpi, const char* verb, HostFacts facts, const std::string& model_dir,
+                    const LayoutFlags& flags, const ModelConfig& config, const SpeedFlags& speed,
+                    const Workload& work);
 
 // The layout flags generate and bench share: --tp, --pp, --layer-split, --moe-split.
 void add_layout_options(cxxopts::Options& options);
@@ -63,6 +69,9 @@ MemoryNeed memory_need(const std::string& model_dir, const ModelConfig& config, 
 // than being killed by the OOM killer in the middle of loading.
 void check_memory(const MpiSession& mpi, const char* verb, const RankPlan& plan, const MemoryNeed& need,
                   double memory_limit);
+
+// Bytes one whole copy of the model holds as loaded (a dry run: nothing is read).
+double replica_weight_bytes(const std::string& model_dir, const ModelConfig& config, const SpeedFlags& speed);
 
 // --weight-dtype: "stored" (kF32 here means: keep what the checkpoint has), "q8_0" or "q4_0". Throws Error otherwise.
 DType parse_weight_dtype(const std::string& text);

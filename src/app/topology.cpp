@@ -72,16 +72,23 @@ HostFacts gather_host_facts(double memory_limit) {
   return f;
 }
 
-Topology resolve_topology(const LayoutFlags& flags, const HostFacts& facts, const ModelConfig& c) {
+Topology resolve_topology(const LayoutFlags& flags, const HostFacts& facts, const ModelConfig& c,
+                          const AutoPlan* plan) {
   Topology t;
   std::ostringstream how;
   if (flags.tp == 0 && flags.pp == 0 && facts.world_size == 1) {
     how << "one rank";
   } else if (flags.tp == 0 && flags.pp == 0) {
-    const AutoLayout a = choose_layout(facts.world_size, facts.ranks_per_host, c.n_heads, c.n_layers);
-    t.tp = a.tp, t.pp = a.pp;
-    how << "auto: " << facts.world_size << " ranks on " << facts.n_hosts << " host" << (facts.n_hosts > 1 ? "s" : "")
-        << ", tensor parallel within a host, pipeline across hosts (set --tp/--pp to choose)";
+    MESH_CHECK(plan && !plan->rows.empty(), "no layout of ", facts.world_size, " ranks suits this model");
+    const PlanRow& best = plan->rows.front();
+    t.tp = best.tp, t.pp = best.pp, t.dp = best.dp, t.moe_split = best.moe_split;
+    t.layer_counts = best.layer_counts;
+    t.how = "auto: " + plan_reason(plan->cluster, best) + " (set --tp/--pp to choose)";
+    check_degrees(facts.world_size, t.tp, t.pp, c, t.moe_split);
+    if (flags.layer_split.empty() || flags.layer_split == "auto") return t;
+    t.layer_counts = layer_counts(c.n_layers, t.pp, parse_layer_split(flags.layer_split));
+    t.how += "; layers from --layer-split";
+    return t;
   } else {
     t.tp = std::max(flags.tp, 1), t.pp = std::max(flags.pp, 1);
     how << "from --tp/--pp";

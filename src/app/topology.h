@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "app/planner.h"
 #include "io/hf_config.h"
 #include "model/parallel_layout.h"
 
@@ -38,6 +39,13 @@ struct Topology {
   std::string how;                     // one line: how it was chosen
 };
 // Pure: the same answer on every rank. Throws Error with the reason for an impossible layout.
-Topology resolve_topology(const LayoutFlags& flags, const HostFacts& facts, const ModelConfig& config);
+// Without --tp/--pp on more than one rank the layout is the planner's first row (`plan`, app/planner.h), which must
+// then be given with the cluster it was made for.
+struct AutoPlan {
+  ClusterSpec cluster;
+  std::vector<PlanRow> rows;  // best first
+};
+Topology resolve_topology(const LayoutFlags& flags, const HostFacts& facts, const ModelConfig& config,
+                          const AutoPlan* plan = nullptr);
 
 }  // namespace meshlm

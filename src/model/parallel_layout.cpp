@@ -53,18 +53,20 @@ std::vector<int64_t> layer_counts(int64_t n_layers, int64_t P, const std::vector
 }
 
 std::vector<int64_t> layer_counts_fit(const std::vector<double>& cost, const std::vector<double>& capacity,
-                                      const std::vector<double>& extra) {
+                                      const std::vector<double>& extra, const std::vector<double>& limit) {
   const int64_t L = int64_t(cost.size()), P = int64_t(capacity.size());
   MESH_CHECK(P >= 1 && P <= L, "pipeline size ", P, " must be between 1 and the ", L, " layers");
   std::vector<double> prefix(size_t(L + 1), 0.0), cap(capacity);
   for (int64_t i = 0; i < L; ++i) prefix[size_t(i + 1)] = prefix[size_t(i)] + cost[size_t(i)];
   double cap_sum = 0;
   for (double& c : cap) cap_sum += (c = std::max(c, 1e-300));
-  // Load of stage s holding layers [i, j).
-  auto load = [&](int64_t s, int64_t i, int64_t j) {
-    return (prefix[size_t(j)] - prefix[size_t(i)] + (extra.empty() ? 0.0 : extra[size_t(s)])) / cap[size_t(s)];
-  };
   constexpr double kInf = std::numeric_limits<double>::infinity();
+  // Load of stage s holding layers [i, j); infinite past the stage's limit.
+  auto load = [&](int64_t s, int64_t i, int64_t j) {
+    const double held = prefix[size_t(j)] - prefix[size_t(i)] + (extra.empty() ? 0.0 : extra[size_t(s)]);
+    if (!limit.empty() && held > limit[size_t(s)]) return kInf;
+    return held / cap[size_t(s)];
+  };
   // Pass 1: the smallest possible busiest load. best[s][j]: stages 0..s covering layers [0, j).
   std::vector<std::vector<double>> best(size_t(P), std::vector<double>(size_t(L + 1), kInf));
   for (int64_t j = 1; j <= L; ++j) best[0][size_t(j)] = load(0, 0, j);
@@ -73,17 +75,18 @@ std::vector<int64_t> layer_counts_fit(const std::vector<double>& cost, const std
       for (int64_t i = s; i < j; ++i)
         best[size_t(s)][size_t(j)] = std::min(best[size_t(s)][size_t(j)],
                                               std::max(best[size_t(s - 1)][size_t(i)], load(s, i, j)));
-  const double limit = best[size_t(P - 1)][size_t(L)] * (1 + 1e-9) + 1e-12;
+  if (best[size_t(P - 1)][size_t(L)] == kInf) return {};  // no split within the limits
+  const double busiest = best[size_t(P - 1)][size_t(L)] * (1 + 1e-9) + 1e-12;
   // Pass 2: among splits within that limit, counts nearest the capacity-proportional ones.
   std::vector<std::vector<double>> off(size_t(P), std::vector<double>(size_t(L + 1), kInf));
   std::vector<std::vector<int64_t>> from(size_t(P), std::vector<int64_t>(size_t(L + 1), 0));
   auto target = [&](int64_t s) { return double(L) * cap[size_t(s)] / cap_sum; };
   for (int64_t j = 1; j <= L; ++j)
-    if (load(0, 0, j) <= limit) off[0][size_t(j)] = std::fabs(double(j) - target(0));
+    if (load(0, 0, j) <= busiest) off[0][size_t(j)] = std::fabs(double(j) - target(0));
   for (int64_t s = 1; s < P; ++s)
     for (int64_t j = s + 1; j <= L; ++j)
       for (int64_t i = s; i < j; ++i) {
-        if (off[size_t(s - 1)][size_t(i)] == kInf || load(s, i, j) > limit) continue;
+        if (off[size_t(s - 1)][size_t(i)] == kInf || load(s, i, j) > busiest) continue;
         const double o = off[size_t(s - 1)][size_t(i)] + std::fabs(double(j - i) - target(s));
         if (o < off[size_t(s)][size_t(j)] - 1e-12) off[size_t(s)][size_t(j)] = o, from[size_t(s)][size_t(j)] = i;
       }
@@ -138,22 +141,6 @@ Placement place(int world_rank, int tp_size, int pp_size) {
 
 int world_rank_of(const Placement& p, int tp_size, int pp_size) {
   return (p.dp * pp_size + p.pp) * tp_size + p.tp;
-}
-
-namespace {
-// The largest divisor of n that is <= cap (at least 1).
-int largest_divisor_upto(int n, int cap) {
-  for (int d = std::min(n, cap); d > 1; --d)
-    if (n % d == 0) return d;
-  return 1;
-}
-}  // namespace
-
-AutoLayout choose_layout(int world_size, int ranks_per_host, int n_heads, int n_layers) {
-  AutoLayout a;
-  if (ranks_per_host > 1 && world_size % ranks_per_host == 0) a.tp = largest_divisor_upto(ranks_per_host, n_heads);
-  a.pp = largest_divisor_upto(world_size / a.tp, n_layers);
-  return a;
 }
 
 MoeSplit parse_moe_split(const std::string& text) {

@@ -49,8 +49,10 @@ std::vector<int64_t> layer_counts(int64_t n_layers, int64_t P, const std::vector
 // Contiguous stages over layers of unequal cost (layer_costs: one per layer, e.g. its weight bytes), every stage at
 // least one layer. Minimizes the largest (stage cost + extra[s]) / capacity[s]; among equal answers, the counts
 // nearest to layer_costs.size() * capacity[s] / Σ capacity. Exact (dynamic programming over the cut points).
+// limit (optional, one per stage): the most a stage may hold (its layer costs + extra); empty result when no split
+// stays within the limits.
 std::vector<int64_t> layer_counts_fit(const std::vector<double>& layer_costs, const std::vector<double>& capacity,
-                                      const std::vector<double>& extra);
+                                      const std::vector<double>& extra, const std::vector<double>& limit = {});
 // Matmul parameters of each layer (attention, and the dense MLP or all experts + router + shared expert) and of the
 // lm_head: what the pipeline split weighs, since a stage holds (and at large batches reads) all of them.
 std::vector<double> layer_params(const ModelConfig& c);
@@ -75,14 +77,6 @@ struct Placement {
 };
 Placement place(int world_rank, int tp_size, int pp_size);
 int world_rank_of(const Placement& p, int tp_size, int pp_size);
-
-// The layout chosen when the user gives no --tp/--pp: TP across the ranks of one host (when every host runs the same
-// number of ranks), PP across hosts, DP for what is left. Layers and heads cap each degree.
-struct AutoLayout {
-  int tp = 1, pp = 1;
-};
-AutoLayout choose_layout(int world_size, int ranks_per_host /* 0 = differs between hosts */, int n_heads,
-                         int n_layers);
 
 // Checks a requested --tp/--pp against the world and the model; throws Error with the reason.
 void check_degrees(int world_size, int tp, int pp, const ModelConfig& c, MoeSplit split = MoeSplit::kExperts);
