@@ -2,6 +2,10 @@
 // greedy and for seeded sampling, with kv heads replicated (multi-query) and uneven splits; each rank loads only
 // its share of the weights.
 #include <gtest/gtest.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -198,6 +202,45 @@ TEST(ParallelEquivalence, OverlappedAllReducePartsAndBf16Wire) {
   EXPECT_LT(rank_op(pp_bf16, 0, "send", "bytes_sent"), rank_op(pp_f32, 0, "send", "bytes_sent") * 3 / 4);
   EXPECT_GT(logit_error(ref, tmp, "pp_bf16"), 0.0f);
   EXPECT_LT(logit_error(ref, tmp, "pp_bf16"), 0.05f);
+}
+
+// Replicas take requests from one queue, so a slower replica takes fewer: replica 0 runs on core 0 next to a busy
+// loop (about half a core), replica 1 has core 1 to itself. The answers are those of one rank.
+TEST(ParallelEquivalence, ReplicasTakeRequestsFromOneQueue) {
+  cpu_set_t cpus;
+  if (sched_getaffinity(0, sizeof cpus, &cpus) != 0 || !CPU_ISSET(0, &cpus) || !CPU_ISSET(1, &cpus))
+    GTEST_SKIP() << "needs cores 0 and 1";
+  test::TempDir tmp;
+  std::string prompts;
+  for (int i = 0; i < 48; ++i)
+    prompts += "{\"id\": \"r" + std::to_string(i) + "\", \"prompt\": \"Once upon a time " + std::to_string(i) +
+               "\", \"max_tokens\": 64}\n";
+  test::write_file(tmp.file("p.jsonl"), prompts);
+  const auto args = [&](const std::string& tag) {
+    return std::vector<std::string>{"generate", "--prompts", tmp.file("p.jsonl"), "--output", tmp.file(tag + ".jsonl"),
+                                    "--metrics-json", tmp.file(tag + ".json"), "--max-batch", "2", "--tp", "1",
+                                    "--pp", "1", "--threads", "1"};
+  };
+  ASSERT_EQ(test::run_meshlm(args("one")).exit_code, 0);
+  const pid_t busy = fork();
+  if (busy == 0) {
+    execlp("taskset", "taskset", "-c", "0", "sh", "-c", "while :; do :; done", nullptr);
+    _exit(127);
+  }
+  std::vector<std::string> slow = {"taskset", "-c", "0", test::meshlm_binary()}, fast = {"taskset", "-c", "1",
+                                                                                           test::meshlm_binary()};
+  for (const std::string& a : args("two")) slow.push_back(a), fast.push_back(a);
+  const auto r = test::run_mpi_each({slow, fast});
+  kill(busy, SIGKILL);
+  waitpid(busy, nullptr, 0);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(test::answers_by_id(tmp.file("two.jsonl")), test::answers_by_id(tmp.file("one.jsonl")));
+  const nlohmann::json two = nlohmann::json::parse(test::read_file(tmp.file("two.json")));
+  const int64_t slow_count = two["ranks"][0]["requests"], fast_count = two["ranks"][1]["requests"];
+  EXPECT_EQ(slow_count + fast_count, 48);
+  std::printf("[ queue ] the replica next to a busy loop took %lld requests, the other %lld\n", (long long)slow_count,
+              (long long)fast_count);
+  EXPECT_GE(fast_count, slow_count * 5 / 4) << "the faster replica should take more";
 }
 
 TEST(ParallelEquivalence, BadWireFlagsAreRefused) {

@@ -170,6 +170,17 @@ RunResult run_mpi(int np, const std::vector<std::string>& args) {
   return run_command(command);
 }
 
+RunResult run_mpi_each(const std::vector<std::vector<std::string>>& commands) {
+  std::vector<std::string> command = {"timeout", "-k", "5",  "240", "mpirun", "--oversubscribe", "--bind-to", "none",
+                                      "--mca", "mpi_yield_when_idle", "1"};
+  for (size_t i = 0; i < commands.size(); ++i) {
+    if (i > 0) command.push_back(":");
+    command.insert(command.end(), {"-np", "1"});
+    command.insert(command.end(), commands[i].begin(), commands[i].end());
+  }
+  return run_command(command);
+}
+
 }  // namespace meshlm::test
 
 namespace meshlm::test {

@@ -58,6 +58,8 @@ RunResult run_meshlm(const std::vector<std::string>& args);
 size_t kill_meshlm_when(const std::vector<std::string>& args, const std::string& watch, size_t bytes);
 // Runs `mpirun -np N meshlm <args>` on this host (oversubscribed, ranks yield when idle), under a time limit.
 RunResult run_mpi(int np, const std::vector<std::string>& args);
+// One mpirun, rank i running commands[i] (a program and its arguments: mpirun's "-np 1 A : -np 1 B" form).
+RunResult run_mpi_each(const std::vector<std::vector<std::string>>& commands);
 
 }  // namespace meshlm::test
 

@@ -13,6 +13,7 @@
 #include "app/progress.h"
 #include "app/prompt_file.h"
 #include "app/result_format.h"
+#include "app/request_queue.h"
 #include "app/resume.h"
 #include "app/result_sink.h"
 #include "app/run_metrics.h"
@@ -158,6 +159,22 @@ JobShape job_shape(const GenerateArgs& a, const std::vector<Request>& requests, 
   return s;
 }
 
+// What the planner weighs the layouts by: these requests' counts and lengths.
+Workload workload_of(const GenerateArgs& a, const std::vector<Request>& requests, int context_cap) {
+  Workload w;
+  w.requests = int64_t(requests.size());
+  w.max_batch = a.batch_size, w.max_batch_tokens = a.max_batch_tokens;
+  double prompt = 0, gen = 0;
+  w.ctx = 1;
+  for (const Request& r : requests) {
+    prompt += double(r.prompt.size()), gen += double(r.max_tokens);
+    w.ctx = std::max<int64_t>(w.ctx, int64_t(r.prompt.size()) + r.max_tokens);
+  }
+  w.ctx = std::min<int64_t>(w.ctx, context_cap);
+  if (!requests.empty()) w.prompt_len = prompt / double(requests.size()), w.gen_len = gen / double(requests.size());
+  return w;
+}
+
 // Run metadata for --h5: what ran, where, and with which layout.
 std::map<std::string, std::string> run_attributes(const GenerateArgs& a, const Topology& t, const HostFacts& facts) {
   std::string hosts;
@@ -221,37 +238,23 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
   });
   if (help) return 0;
 
-  // Layout: from the flags, or from how the ranks sit on the hosts.
-  const RankPlan plan = plan_ranks(mpi, "generate", a.model_dir, a.layout, config, a.speed.threads);
-  const HostFacts& facts = plan.facts;
-  const Topology& topo = plan.topo;
-  const ParallelLayout& layout = plan.layout;
-  const int threads = plan.threads;
-  const bool driver = plan.driver();
+  const HostFacts surveyed = survey_hosts(mpi, "generate", a.model_dir, a.layout);
 
   // Requests: rank 0 reads and tokenizes the prompt file; the other ranks get the parsed requests.
   const int context_cap = a.max_context > 0 ? std::min(a.max_context, config.max_seq_len) : config.max_seq_len;
+  const bool has_tokenizer = std::filesystem::exists(std::filesystem::path(a.model_dir) / "tokenizer.json");
   std::unique_ptr<Tokenizer> tokenizer;
   PromptFile file;
   std::set<std::string> done_keys;  // rank 0, --resume: what the output already holds
   mpi.all_or_none("generate", [&] {
-    const bool has_tokenizer = std::filesystem::exists(std::filesystem::path(a.model_dir) / "tokenizer.json");
-    if (driver && has_tokenizer) tokenizer = Tokenizer::load(a.model_dir);
     if (!rank0) return;
-    if (!has_tokenizer)
+    if (has_tokenizer) tokenizer = Tokenizer::load(a.model_dir);
+    else
       std::fprintf(stderr, "meshlm: warning: %s has no tokenizer.json: prompts must be prompt_ids and text stays "
                            "empty\n", a.model_dir.c_str());
-    std::unique_ptr<ChatTemplate> chat;
-    // A template that is there is parsed now, so that one it cannot run stops the job at start-up rather than
-    // becoming an error record per "messages" line; without one, such lines are error records.
-    if (!a.chat_template.empty() || ChatTemplate::in_config(a.model_dir))
-      chat = std::make_unique<ChatTemplate>(ChatTemplate::load(a.model_dir, a.chat_template));
-    ParseContext context{a.defaults, tokenizer.get(), [&]() -> const ChatTemplate& {
-                           if (!chat) chat = std::make_unique<ChatTemplate>(ChatTemplate::load(a.model_dir, a.chat_template));
-                           return *chat;
-                         }, config.vocab_size};
     a.prompt_options.max_context = context_cap;
-    file = read_prompt_file(a.prompts, context, a.prompt_options);
+    file = read_prompt_file(a.prompts, a.model_dir, a.chat_template, tokenizer.get(), a.defaults, config.vocab_size,
+                            a.prompt_options);
     if (a.resume) {
       done_keys = completed_keys(a.output);
       const size_t done = drop_completed(file, done_keys);
@@ -264,14 +267,29 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
     }
   });
   std::vector<Request>& requests = file.requests;
-  Groups groups = Groups::split(topo.tp, topo.pp);
-  std::vector<uint8_t> blob;
-  if (rank0) {
-    const std::string text = requests_to_json(requests);
-    blob.assign(text.begin(), text.end());
+  {
+    Group world(MPI_COMM_WORLD);
+    std::vector<uint8_t> blob;
+    if (rank0) {
+      const std::string text = requests_to_json(requests);
+      blob.assign(text.begin(), text.end());
+    }
+    world.bcast_bytes(blob, 0);
+    if (!rank0) requests = requests_from_json(std::string(blob.begin(), blob.end()));
   }
-  groups.world.bcast_bytes(blob, 0);
-  if (!rank0) requests = requests_from_json(std::string(blob.begin(), blob.end()));
+
+  // Layout: from the flags, or planned for these requests on these hosts.
+  const RankPlan plan = plan_ranks(mpi, "generate", surveyed, a.model_dir, a.layout, config, a.speed,
+                                   workload_of(a, requests, context_cap));
+  const HostFacts& facts = plan.facts;
+  const Topology& topo = plan.topo;
+  const ParallelLayout& layout = plan.layout;
+  const int threads = plan.threads;
+  const bool driver = plan.driver();
+  mpi.all_or_none("generate", [&] {
+    if (driver && !rank0 && has_tokenizer) tokenizer = Tokenizer::load(a.model_dir);
+  });
+  Groups groups = Groups::split(topo.tp, topo.pp);
   const JobShape shape = job_shape(a, requests, topo, context_cap);
 
   // Memory: what each rank will hold, against its host's, before anything is read.
@@ -316,30 +334,36 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
   Latencies latencies;
   Progress progress(file.entries, rank0);
   if (driver) {
-    std::vector<Request> mine;
-    for (size_t i = size_t(layout.dp_rank); i < requests.size(); i += size_t(topo.dp)) mine.push_back(requests[i]);
+    // Replicas take requests from one queue on rank 0, so a faster replica takes more.
+    std::vector<int> drivers;
+    for (int d = 0; d < topo.dp; ++d) drivers.push_back(world_rank_of({d, 0, 0}, topo.tp, topo.pp));
+    RequestQueue queue(groups.world, drivers, requests.size(), shape.slots);
     const std::string model_name = std::filesystem::path(a.model_dir).lexically_normal().filename().string();
-    my_requests = int64_t(mine.size());
     EngineOptions opts;
     opts.batch_size = shape.slots;
     opts.prefill_chunk = a.prefill_chunk;
     opts.top_logprobs = a.logprobs;
     opts.keep_first_logits = !a.dump_logits.empty();
     Engine engine(pipeline, tokenizer.get(), config.eos_ids, opts);
+    const auto between_steps = [&] {
+      queue.serve();
+      sink->poll();
+      progress.update(sink->written(), sink->tokens());
+    };
     engine.run(
-        mine,
+        requests, [&](bool wait) { return queue.take(wait); },
         [&](size_t i, Completion&& c) {
           latencies.ttft.push_back(c.ttft_s);
           if (c.token_ids.size() > 1) latencies.tpot.push_back(c.decode_s / double(c.token_ids.size() - 1));
-          const ResultRow row{mine[i].id, c.finish_reason, c.token_ids, int32_t(mine[i].prompt.size()),
+          const Request& r = requests[i];
+          const ResultRow row{r.id, c.finish_reason, c.token_ids, int32_t(r.prompt.size()),
                               c.queue_s, c.ttft_s, c.decode_s, c.chosen_logprob, c.top_logprobs, c.top_ids};
-          sink->put(mine[i].entry, completion_line(mine[i], c, model_name), c.first_logits, &row);
+          sink->put(r.entry, completion_line(r, c, model_name), c.first_logits, &row);
         },
-        [&] {
-          sink->poll();
-          progress.update(sink->written(), sink->tokens());
-        });
+        between_steps);
     pipeline.stop();
+    queue.finish(between_steps);
+    my_requests = queue.taken();
     stats = engine.stats();
   } else {
     pipeline.serve();

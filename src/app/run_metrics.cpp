@@ -191,7 +191,7 @@ void write_metrics_json(const std::string& path, const RunInfo& info, const std:
         ops[comm_op_name(CommOp(i))] = {{"calls", r.comm_ops[i].calls}, {"bytes_sent", r.comm_ops[i].bytes_sent},
                                         {"seconds", r.comm_ops[i].seconds}};
     rows.push_back({{"rank", r.world_rank}, {"host", r.host}, {"dp", r.dp}, {"pp", r.pp}, {"tp", r.tp},
-                    {"layers", {r.layer_begin, r.layer_end}}, {"weight_bytes", r.weight_bytes},
+                    {"requests", r.requests}, {"layers", {r.layer_begin, r.layer_end}}, {"weight_bytes", r.weight_bytes},
                     {"kv_cache_bytes", r.kv_bytes}, {"peak_rss_bytes", r.peak_rss}, {"compute_s", r.compute_s},
                     {"comm_s", r.comm_s}, {"bytes_sent", r.bytes_sent}, {"comm_by_call", ops}, {"wall_s", r.wall_s}});
     if (info.expert_rows.size() == ranks.size()) {

@@ -134,6 +134,15 @@ void Engine::apply(MicroBatch& mb, const StepResult& result, const std::vector<R
 
 void Engine::run(const std::vector<Request>& requests, const std::function<void(size_t, Completion&&)>& on_done,
                  const std::function<void()>& on_step) {
+  size_t next = 0;
+  run(requests, [&](bool) -> std::optional<size_t> {
+    if (next < requests.size()) return next++;
+    return std::nullopt;
+  }, on_done, on_step);
+}
+
+void Engine::run(const std::vector<Request>& requests, const RequestSource& source,
+                 const std::function<void(size_t, Completion&&)>& on_done, const std::function<void()>& on_step) {
   run_timer_ = Timer();
   const int n_mb = runner_.micro_batches();
   std::vector<MicroBatch> mbs(static_cast<size_t>(n_mb));
@@ -141,7 +150,7 @@ void Engine::run(const std::vector<Request>& requests, const std::function<void(
     const Range slots = even_split(options_.batch_size, n_mb, k);
     for (int64_t slot = slots.end - 1; slot >= slots.begin; --slot) mbs[size_t(k)].free_slots.push_back(int(slot));
   }
-  size_t next = 0;
+  std::optional<size_t> waiting;  // a request taken while every slot was busy, or after a wait
   while (true) {
     bool busy = false;
     for (int k = 0; k < n_mb; ++k) {
@@ -153,10 +162,14 @@ void Engine::run(const std::vector<Request>& requests, const std::function<void(
         apply(mb, result, requests, on_done);
         mb.in_flight = false;
       }
-      while (!mb.free_slots.empty() && next < requests.size()) {  // admit into free slots, in input order
+      while (!mb.free_slots.empty()) {  // admit into free slots, in the order the source gives
+        if (!waiting) waiting = source(false);
+        if (!waiting) break;
         Sequence s;
         s.result.queue_s = run_timer_.seconds();
-        s.request = next++;
+        s.request = *waiting;
+        waiting.reset();
+        MESH_CHECK(s.request < requests.size(), "request ", s.request, " of ", requests.size());
         s.slot = mb.free_slots.back();
         mb.free_slots.pop_back();
         s.rng = Rng(requests[s.request].sampling.seed);
@@ -171,7 +184,10 @@ void Engine::run(const std::vector<Request>& requests, const std::function<void(
       mb.in_flight = busy = true;
     }
     if (on_step) on_step();
-    if (!busy) break;
+    if (busy) continue;
+    // Every slot is free and the source had nothing ready: wait for more, or for the end.
+    waiting = source(true);
+    if (!waiting) break;
   }
   stats_.total_s = run_timer_.seconds();
 }

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "core/timer.h"
@@ -35,6 +36,11 @@ class Engine {
   // (if set) once per round of micro-batches.
   void run(const std::vector<Request>& requests, const std::function<void(size_t, Completion&&)>& on_done,
            const std::function<void()>& on_step = {});
+  // Where the requests to run come from: source(false) gives the index (into `requests`) of the next one to admit,
+  // or none when none is ready now; source(true) waits, and none then means that no more will come.
+  using RequestSource = std::function<std::optional<size_t>(bool wait)>;
+  void run(const std::vector<Request>& requests, const RequestSource& source,
+           const std::function<void(size_t, Completion&&)>& on_done, const std::function<void()>& on_step = {});
   const EngineStats& stats() const { return stats_; }
 
  private:
