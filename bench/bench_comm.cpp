@@ -4,12 +4,14 @@
 // collectives stay in step.
 //   mpirun -np 2 build/bench/bench_comm [--benchmark_filter=f32] [--max-bytes=N]
 //   ../shared/cluster/vcluster mpirun -np 2 build/bench/bench_comm      (emulated links)
+//   ../shared/cluster/vcluster mpirun --ucx -np 2 build/bench/bench_comm   (the UCX path; scripts/bench_ucx runs both)
 // Counters: lat_us (time per all-reduce), algbw_GBps (payload bytes / time) and busbw_GBps (algbw · 2(p-1)/p, the
 // bytes each rank's link carries in a ring all-reduce; comparable across rank counts, as in nccl-tests).
 #include <benchmark/benchmark.h>
 #include <mpi.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -55,6 +57,27 @@ void allreduce(benchmark::State& state, Mode mode) {
   state.SetBytesProcessed(int64_t(state.iterations()) * n * 4);
 }
 
+// Ping-pong between rank 0 and the last rank (what a pipeline's stage-to-stage sends do); the other ranks wait.
+// lat_us is one way (half a round trip).
+void ping_pong(benchmark::State& state) {
+  const int64_t bytes = state.range(0);
+  std::vector<uint8_t> buf(static_cast<size_t>(bytes));
+  const int me = g_world->rank(), last = g_world->size() - 1;
+  MPI_Barrier(g_world->raw());
+  for (auto _ : state) {
+    if (me == 0) {
+      g_world->send(buf.data(), bytes, last, 9);
+      g_world->recv_bytes(buf, last, 9);
+    } else if (me == last) {
+      g_world->recv_bytes(buf, 0, 9);
+      g_world->send(buf.data(), bytes, 0, 9);
+    }
+  }
+  state.counters["lat_us"] =
+      benchmark::Counter(2e-6, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  state.counters["algbw_GBps"] = benchmark::Counter(double(bytes) * 2e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 void register_all(int64_t max_bytes) {
   const struct {
     const char* name;
@@ -69,6 +92,13 @@ void register_all(int64_t max_bytes) {
           ->Iterations(iterations_for(bytes))
           ->UseRealTime()
           ->Unit(benchmark::kMicrosecond);
+  for (int64_t bytes = 4; bytes <= max_bytes; bytes *= 16)
+    benchmark::RegisterBenchmark("pingpong", ping_pong)
+        ->Arg(bytes)
+        ->ArgName("bytes")
+        ->Iterations(iterations_for(bytes))
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond);
 }
 
 // Prints nothing: ranks other than 0 run the same benchmarks in step with rank 0.
@@ -102,6 +132,10 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
   register_all(max_bytes);
   benchmark::AddCustomContext("ranks", std::to_string(mpi.world_size()));
+  // The point-to-point layer mpirun was told to use (--mca pml ucx sets OMPI_MCA_pml in every rank): ob1 (Open MPI's
+  // own TCP / shared memory transports) unless UCX was asked for.
+  const char* pml = std::getenv("OMPI_MCA_pml");
+  benchmark::AddCustomContext("pml", pml && *pml ? pml : "ob1 (default)");
   std::vector<char> hosts(size_t(mpi.world_size()) * 64, 0);
   char mine[64] = {};
   std::snprintf(mine, sizeof mine, "%s", mpi.host().c_str());
