@@ -8,7 +8,7 @@ packages=(
   libopenblas-dev
   libhdf5-dev
   libcxxopts-dev nlohmann-json3-dev
-  libpcre2-dev libicu-dev
+  libpcre2-dev libicu-dev zlib1g-dev
   libgtest-dev libbenchmark-dev
   libsimde-dev                                # tests: the NEON kernels, emulated on x86
   iproute2 iptables iputils-ping util-linux   # ../shared/cluster/vcluster, for the multi-host test

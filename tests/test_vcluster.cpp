@@ -40,7 +40,13 @@ class VirtualCluster : public ::testing::Test {
       std::vector<std::string> cmd = {"timeout", "-k", "5", "240", vcluster(), "mpirun"};
       if (ucx) cmd.push_back("--ucx");
       if (slots > 1) cmd.insert(cmd.end(), {"--slots", std::to_string(slots), "--shm"});
-      cmd.insert(cmd.end(), {"-np", std::to_string(np), "-x", "OPENBLAS_NUM_THREADS=1", "--mca",
+      // vcluster's --ucx passes UCX's settings in mca_base_env_list, which Open MPI will not mix with -x.
+      if (ucx)
+        cmd.insert(cmd.end(), {"--mca", "mca_base_env_list",
+                               "UCX_TLS=tcp,self;UCX_NET_DEVICES=eth0;OPENBLAS_NUM_THREADS=1"});
+      else
+        cmd.insert(cmd.end(), {"-x", "OPENBLAS_NUM_THREADS=1"});
+      cmd.insert(cmd.end(), {"-np", std::to_string(np), "--mca",
                              "oob_tcp_keepalive_time", "5", "--mca", "oob_tcp_keepalive_intvl", "1", "--mca",
                              "oob_tcp_keepalive_probes", "3", test::meshlm_binary()});
       cmd.insert(cmd.end(), args.begin(), args.end());

@@ -151,11 +151,10 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
   BenchArgs a;
   ModelConfig config;
   bool help = false;
-  mpi.all_or_none("bench", [&] {
-    help = !parse_bench(argc, argv, a, !rank0);
-    if (!help) config = load_model_config(a.model_dir);
-  });
+  mpi.all_or_none("bench", [&] { help = !parse_bench(argc, argv, a, !rank0); });
   if (help) return 0;
+  const std::string model_name = std::filesystem::path(a.model_dir).lexically_normal().filename().string();
+  const ModelSource source = open_model(mpi, "bench", a.model_dir, a.layout, config);
   const int max_batch = *std::max_element(a.batches.begin(), a.batches.end());
   Workload work;  // every replica runs the largest batch
   work.requests = int64_t(max_batch) * mpi.world_size(), work.max_batch = max_batch;
@@ -172,6 +171,7 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
   const int64_t ctx = int64_t(a.prompt) + a.gen + 1;
   mpi.all_or_none("bench", [&] { need = memory_need(a.model_dir, config, plan.layout, max_batch, ctx, a.speed); });
   check_memory(mpi, "bench", plan, need, a.layout.memory_limit);
+  fetch_slices(mpi, "bench", source, config, plan.layout, a.speed.weight_dtype);
   const Ceilings ceilings = measure_ceilings(groups.world, a.probe_mb);
 
   LoadedModel loaded;
@@ -225,7 +225,7 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
       if (!rank0) continue;
       BenchRow row;
       row.label = a.label;
-      row.model = std::filesystem::path(a.model_dir).lexically_normal().filename().string();
+      row.model = model_name;
       row.size_gb = replica_bytes[0] * 1e-9, row.params_b = matmul_params(config) * 1e-9;
       row.dtype = is_quantized(a.speed.weight_dtype) ? dtype_name(a.speed.weight_dtype)
                   : config.affine.quantized()

@@ -32,6 +32,7 @@ namespace meshlm {
 namespace {
 
 struct GenerateArgs {
+  std::string model_arg;  // --model as given (names the model in the output); model_dir: where this rank reads it
   std::string model_dir, prompts, output, dump_logits, metrics_json, chat_template, h5;
   PromptOptions prompt_options;
   RequestDefaults defaults;
@@ -95,7 +96,7 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
   cxxopts::ParseResult r;
   if (!parse_options(o, argc, argv, r, quiet)) return false;
   a.layout = read_layout_flags(r);
-  a.model_dir = r["model"].as<std::string>();
+  a.model_arg = a.model_dir = r["model"].as<std::string>();
   a.prompts = required(r, "prompts");
   a.output = required(r, "output");
   a.prompt_options.format = parse_prompt_format(r["prompt-format"].as<std::string>());
@@ -180,7 +181,7 @@ std::map<std::string, std::string> run_attributes(const GenerateArgs& a, const T
   std::string hosts;
   for (const std::string& h : facts.hosts)
     if (hosts.find(h) == std::string::npos) hosts += (hosts.empty() ? "" : ",") + h;
-  return {{"model", a.model_dir},
+  return {{"model", a.model_arg},
           {"meshlm_version", MESHLM_VERSION},
           {"layout", "tp " + std::to_string(t.tp) + " x pp " + std::to_string(t.pp) + " x dp " + std::to_string(t.dp)},
           {"hosts", hosts},
@@ -229,14 +230,13 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
   GenerateArgs a;
   ModelConfig config;
   bool help = false;
+  mpi.all_or_none("generate", [&] { help = !parse_generate(argc, argv, a, !rank0); });
+  if (help) return 0;
+  const ModelSource source = open_model(mpi, "generate", a.model_dir, a.layout, config);
   mpi.all_or_none("generate", [&] {
-    help = !parse_generate(argc, argv, a, !rank0);
-    if (help) return;
-    config = load_model_config(a.model_dir);
     MESH_CHECK(a.logprobs <= config.vocab_size, "--logprobs ", a.logprobs, " is more than the ", config.vocab_size,
                " tokens of the vocabulary");
   });
-  if (help) return 0;
 
   const HostFacts surveyed = survey_hosts(mpi, "generate", a.model_dir, a.layout);
 
@@ -296,6 +296,7 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
   MemoryNeed need;
   mpi.all_or_none("generate", [&] { need = memory_need(a.model_dir, config, layout, shape.slots, shape.ctx, a.speed); });
   check_memory(mpi, "generate", plan, need, a.layout.memory_limit);
+  const FetchStats fetched = fetch_slices(mpi, "generate", source, config, layout, a.speed.weight_dtype);
 
   // Weights: each rank reads only its rows, columns and layers.
   std::unique_ptr<Transformer> model;
@@ -338,7 +339,7 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
     std::vector<int> drivers;
     for (int d = 0; d < topo.dp; ++d) drivers.push_back(world_rank_of({d, 0, 0}, topo.tp, topo.pp));
     RequestQueue queue(groups.world, drivers, requests.size(), shape.slots);
-    const std::string model_name = std::filesystem::path(a.model_dir).lexically_normal().filename().string();
+    const std::string model_name = std::filesystem::path(a.model_arg).lexically_normal().filename().string();
     EngineOptions opts;
     opts.batch_size = shape.slots;
     opts.prefill_chunk = a.prefill_chunk;
@@ -376,6 +377,7 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
   RankMetrics m;
   m.world_rank = mpi.world_rank(), m.dp = layout.dp_rank, m.pp = layout.pp_rank, m.tp = layout.tp_rank;
   m.layer_begin = layout.layers.begin, m.layer_end = layout.layers.end;
+  m.received_bytes = fetched.bytes, m.received_s = fetched.seconds;
   m.weight_bytes = weight_bytes, m.kv_bytes = model->kv_bytes(), m.peak_rss = peak_rss_bytes();
   const CommStats comm = comm_stats().since(comm_start);
   m.bytes_sent = comm.bytes_sent, m.comm_s = comm.seconds;
@@ -390,7 +392,7 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
   const Latencies all_latencies = gather_latencies(groups.world, latencies);
   auto all_expert_rows = gather_expert_rows(groups.world, expert_rows);
   if (rank0) {
-    const RunInfo info{a.model_dir, topo, shape.micro_batches, shape.slots, all_latencies, std::move(all_expert_rows)};
+    const RunInfo info{a.model_arg, topo, shape.micro_batches, shape.slots, all_latencies, std::move(all_expert_rows)};
     print_summary(stderr, info, all);
     if (!a.metrics_json.empty()) write_metrics_json(a.metrics_json, info, all);
   }

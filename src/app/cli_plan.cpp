@@ -28,7 +28,8 @@ namespace meshlm {
 namespace {
 
 struct PlanArgs {
-  std::string model_dir, prompts, json;
+  std::string model_arg, model_dir, prompts, json;  // model_arg: --model as given; model_dir: where it is read here
+  ModelSource source;
   LayoutFlags layout;
   SpeedFlags speed;
   Workload work;
@@ -112,7 +113,7 @@ std::string layout_name(const PlanRow& r, const ModelConfig& c) {
 
 std::string command_line(const PlanArgs& a, const PlanRow& best, const ModelConfig& c, int world) {
   std::string cmd = "mpirun --hostfile HOSTFILE -np " + std::to_string(world) + " meshlm generate --model " +
-                    a.model_dir + " " + best.command_flags();
+                    a.model_arg + " " + best.command_flags();
   if (c.is_moe() && best.tp > 1) cmd += std::string(" --moe-split ") + moe_split_name(best.moe_split);
   if (a.layout.memory_limit > 0) cmd += " --memory-limit " + std::to_string(int64_t(a.layout.memory_limit));
   if (a.speed.weight_dtype != DType::kF32) cmd += std::string(" --weight-dtype ") + dtype_name(a.speed.weight_dtype);
@@ -188,6 +189,9 @@ double measure_layout(const PlanRow& row, const PlanArgs& a, const ModelConfig& 
   mpi.all_or_none("plan", [&] {
     layout = ParallelLayout::make(config, mpi.world_size(), mpi.world_rank(), row.tp, row.pp, row.layer_counts,
                                   row.moe_split);
+  });
+  fetch_slices(mpi, "plan", a.source, config, layout, a.speed.weight_dtype);
+  mpi.all_or_none("plan", [&] {
     loaded = load_model(a.model_dir, config, layout, &groups.tp, slots, ctx, a.work.max_batch_tokens, a.speed);
   });
   Pipeline pipeline(*loaded.model, groups, std::min(row.pp, slots), a.speed.comm.wire);
@@ -216,11 +220,10 @@ int run_plan(int argc, char** argv, const MpiSession& mpi) {
   PlanArgs a;
   ModelConfig config;
   bool help = false;
-  mpi.all_or_none("plan", [&] {
-    help = !parse_plan(argc, argv, a, !rank0);
-    if (!help) config = load_model_config(a.model_dir);
-  });
+  mpi.all_or_none("plan", [&] { help = !parse_plan(argc, argv, a, !rank0); });
   if (help) return 0;
+  a.model_arg = a.model_dir;
+  a.source = open_model(mpi, "plan", a.model_dir, a.layout, config);
   const HostFacts facts = survey_hosts(mpi, "plan", a.model_dir, a.layout);
   workload_from_prompts(mpi, a, config);
   set_matmul_threads(a.speed.threads > 0 ? a.speed.threads : default_threads(facts, mpi.world_rank()));
@@ -235,7 +238,8 @@ int run_plan(int argc, char** argv, const MpiSession& mpi) {
     print_cluster(probe, a, config, bytes);
     print_table(rows, config, a.show);
     std::printf("\nbest: %s: %s\ncommand: %s\n", layout_name(rows[0], config).c_str(),
-                plan_reason(probe.cluster, rows[0]).c_str(), command_line(a, rows[0], config, mpi.world_size()).c_str());
+                plan_reason(probe.cluster, rows[0]).c_str(),
+                command_line(a, rows[0], config, mpi.world_size()).c_str());
     std::fflush(stdout);
   }
 

@@ -91,8 +91,10 @@ ClusterProbe probe_cluster(const HostFacts& facts, bool quick) {
                                            : std::vector<int64_t>{8, 4096, 65536, 1 << 20, 8 << 20};
   const auto measure = [&](int a, int b) {
     std::vector<LinkSample> s;
-    for (int64_t bytes : sizes) s.push_back({double(bytes), ping_pong(a, b, bytes, bytes > 65536 ? (quick ? 3 : 6)
-                                                                                                  : (quick ? 10 : 50))});
+    for (int64_t bytes : sizes) {
+      const int reps = bytes > 65536 ? (quick ? 3 : 6) : (quick ? 10 : 50);
+      s.push_back({double(bytes), ping_pong(a, b, bytes, reps)});
+    }
     return s;
   };
   std::vector<bool> seen(cl.hosts.size(), false);

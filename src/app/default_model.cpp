@@ -19,7 +19,8 @@ const char* default_model_dir() {
     const fs::path installed = bin.parent_path() / "share" / "meshlm" / "models" / "stories260k";
     fs::path at = bin;
     for (int up = 0; up < 4; ++up, at = at.parent_path())  // PREFIX/bin, build/, build/tests/, build/bench/...
-      for (const fs::path& candidate : {at / "share" / "meshlm" / "models" / "stories260k", at / "models" / "stories260k"})
+      for (const fs::path& candidate :
+           {at / "share" / "meshlm" / "models" / "stories260k", at / "models" / "stories260k"})
         if (fs::exists(candidate / "config.json", ec)) return candidate.lexically_normal().string();
     return installed.lexically_normal().string();  // not there: errors name where it should be
   }();

@@ -160,6 +160,10 @@ void print_summary(FILE* out, const RunInfo& info, const std::vector<RankMetrics
     std::fprintf(out, "meshlm: %4d  %-12.12s %3d %2d %2d  [%3lld,%3lld) %10.2f %7.2f %12.1f %10.3f %7.3f %9.2f\n",
                  r.world_rank, r.host, r.dp, r.pp, r.tp, (long long)r.layer_begin, (long long)r.layer_end,
                  r.weight_bytes / 1e6, r.kv_bytes / 1e6, r.peak_rss / 1e6, r.compute_s, r.comm_s, r.bytes_sent / 1e6);
+  for (const RankMetrics& r : ranks)
+    if (r.received_bytes > 0)
+      std::fprintf(out, "meshlm: rank %d (%s) was sent its weights: %.2f MB in %.2f s (%.1f MB/s)\n", r.world_rank,
+                   r.host, r.received_bytes / 1e6, r.received_s, r.received_bytes / 1e6 / std::max(r.received_s, 1e-9));
   print_comm_ops(out, ranks);
   print_expert_load(out, info, ranks);
 }
@@ -193,7 +197,8 @@ void write_metrics_json(const std::string& path, const RunInfo& info, const std:
     rows.push_back({{"rank", r.world_rank}, {"host", r.host}, {"dp", r.dp}, {"pp", r.pp}, {"tp", r.tp},
                     {"requests", r.requests}, {"layers", {r.layer_begin, r.layer_end}}, {"weight_bytes", r.weight_bytes},
                     {"kv_cache_bytes", r.kv_bytes}, {"peak_rss_bytes", r.peak_rss}, {"compute_s", r.compute_s},
-                    {"comm_s", r.comm_s}, {"bytes_sent", r.bytes_sent}, {"comm_by_call", ops}, {"wall_s", r.wall_s}});
+                    {"comm_s", r.comm_s}, {"bytes_sent", r.bytes_sent}, {"comm_by_call", ops}, {"wall_s", r.wall_s},
+                    {"weights_received_bytes", r.received_bytes}, {"weights_received_s", r.received_s}});
     if (info.expert_rows.size() == ranks.size()) {
       rows.back()["expert_rows"] = info.expert_rows[size_t(&r - ranks.data())];
       rows.back()["expert_work"] = r.expert_work;

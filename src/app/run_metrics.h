@@ -19,6 +19,8 @@ struct RankMetrics {
   double compute_s = 0, comm_s = 0, wall_s = 0;
   OpStats comm_ops[kCommOps];  // communication by kind of call (comm_s and bytes_sent are their sums)
   int64_t requests = 0, prompt_tokens = 0, generated_tokens = 0;  // drivers only
+  uint64_t received_bytes = 0;  // weights sent to this rank by one that has the model (app/model_share.h)
+  double received_s = 0;
   double expert_work = 0;  // MoE: token rows through this rank's experts x its share of each expert's width
   char host[64] = {};
 };

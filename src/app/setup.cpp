@@ -14,6 +14,14 @@
 
 namespace meshlm {
 
+ModelSource open_model(const MpiSession& mpi, const char* verb, std::string& model_dir, const LayoutFlags& flags,
+                       ModelConfig& config) {
+  const ModelSource source = share_model_files(mpi, verb, model_dir, flags.model_cache);
+  model_dir = source.dir;
+  mpi.all_or_none(verb, [&] { config = load_model_config(model_dir); });
+  return source;
+}
+
 HostFacts survey_hosts(const MpiSession& mpi, const char* verb, const std::string& model_dir,
                        const LayoutFlags& flags) {
   HostFacts facts = gather_host_facts(flags.memory_limit);
@@ -143,6 +151,9 @@ void add_layout_options(cxxopts::Options& o) {
       ("memory-limit", "Memory meshlm may use per host for weights and KV cache, e.g. 16G or 512M (default: what the "
                        "host has available); a layout that needs more is refused at start-up",
        cxxopts::value<std::string>())
+      ("model-cache", "Where a host without the model (its --model missing or incomplete) keeps the slices it is sent "
+                      "by a rank that has it, so that the next run reads them there (default: a temporary directory)",
+       cxxopts::value<std::string>())
       ("stall-timeout", "Seconds a rank may wait for a peer before it names the silent rank and aborts the job (a "
                         "pulled cable sends no error; default: max(60, 20x the slowest step so far))",
        cxxopts::value<double>());
@@ -178,6 +189,7 @@ LayoutFlags read_layout_flags(const cxxopts::ParseResult& r) {
   if (r.count("pp")) f.pp = r["pp"].as<int>();
   if (r.count("layer-split")) f.layer_split = r["layer-split"].as<std::string>();
   if (r.count("moe-split")) parse_moe_split(f.moe_split = r["moe-split"].as<std::string>());
+  if (r.count("model-cache")) f.model_cache = r["model-cache"].as<std::string>();
   if (r.count("memory-limit")) f.memory_limit = parse_bytes(r["memory-limit"].as<std::string>());
   if (r.count("stall-timeout")) {
     f.stall_timeout = r["stall-timeout"].as<double>();

@@ -5,6 +5,7 @@
 #include <cxxopts.hpp>
 #include <memory>
 
+#include "app/model_share.h"
 #include "app/topology.h"
 #include "comm/comm.h"
 #include "comm/group.h"
@@ -21,6 +22,11 @@ struct RankPlan {
   bool driver() const { return layout.pp_rank == 0 && layout.tp_rank == 0; }
 };
 struct SpeedFlags;
+// Collective, after the options are parsed: makes sure every rank can read the model (app/model_share.h: a rank
+// without it gets the small files and headers now, its slices in fetch_slices() later), points model_dir at where
+// this rank reads it, and loads the config.
+ModelSource open_model(const MpiSession& mpi, const char* verb, std::string& model_dir, const LayoutFlags& flags,
+                       ModelConfig& config);
 // Collective: what every rank knows of its host, after checking that every rank has the same meshlm and model
 // files (app/fingerprint.h).
 HostFacts survey_hosts(const MpiSession& mpi, const char* verb, const std::string& model_dir, const LayoutFlags& flags);

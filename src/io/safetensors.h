@@ -53,6 +53,14 @@ class SafetensorsFile {
 
   uint64_t bytes_read() const { return bytes_read_; }
 
+  // A half-open byte range of the file.
+  struct ByteRange {
+    uint64_t begin = 0, end = 0;
+  };
+  // From now on (to == nullptr: no longer) reads append the ranges they would read to `to` and fill the
+  // destination with zeros, reading nothing: what a rank will read, found before the bytes are on this host.
+  void record_reads(std::vector<ByteRange>* to) const { record_ = to; }
+
  private:
   void pread_exact(void* dst, uint64_t nbytes, uint64_t offset) const;
   void read_header();
@@ -63,6 +71,7 @@ class SafetensorsFile {
   std::vector<TensorInfo> tensors_;
   std::unordered_map<std::string, size_t> by_name_;
   mutable uint64_t bytes_read_ = 0;
+  mutable std::vector<ByteRange>* record_ = nullptr;
 };
 
 }  // namespace meshlm

@@ -73,4 +73,8 @@ uint64_t WeightIndex::bytes_read() const {
   return n;
 }
 
+void WeightIndex::record_reads(std::map<std::string, std::vector<SafetensorsFile::ByteRange>>& to) const {
+  for (const auto& f : files_) f->record_reads(&to[fs::path(f->path()).filename().string()]);
+}
+
 }  // namespace meshlm

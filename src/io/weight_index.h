@@ -1,6 +1,7 @@
 // The safetensors files of one model directory: a single model.safetensors, or shards listed in
 // model.safetensors.index.json. Looks tensors up by name; reads only the bytes asked for.
 #pragma once
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -21,6 +22,8 @@ class WeightIndex {
   // All tensors of all files, in file order.
   std::vector<const TensorInfo*> all() const;
   uint64_t bytes_read() const;
+  // Every file's reads recorded instead of done (SafetensorsFile::record_reads), keyed by file name (no directory).
+  void record_reads(std::map<std::string, std::vector<SafetensorsFile::ByteRange>>& to) const;
 
  private:
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
