@@ -18,10 +18,7 @@ RequestQueue::RequestQueue(Group& world, std::vector<int> drivers, size_t total,
   replica_ = int(me - drivers_.begin());
   const size_t dp = drivers_.size(), dealt = std::min(total_, dp * size_t(batch_));
   for (size_t i = size_t(replica_); i < dealt; i += dp) local_.push_back(i);
-  next_ = dealt;
-  if (dp == 1) ended_here_ = true;  // one replica: everything is local
-  if (dp == 1)
-    for (size_t i = dealt; i < total_; ++i) local_.push_back(i);
+  next_ = dealt;  // rank 0 hands out the rest, and takes its own from there too
 }
 
 std::vector<uint64_t> RequestQueue::grant(int64_t want) {
