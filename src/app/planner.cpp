@@ -123,7 +123,7 @@ class Evaluator {
         }
         if (s == P_ - 1) bytes += m_.head_bytes / T_, flops += logit_rows * m_.head_flops / T_;
         const double tm = bytes / std::max(bw(r), 1.0) + kLayerOverhead * double(layers.size());
-        const double tc = flops / std::max(rate(r), 1.0);
+        const double tc = flops / (std::max(rate(r), 1.0) * matmul_efficiency(rows));
         if (std::max(tm, tc) > worst) worst = std::max(tm, tc), mem = tm, comp = tc;
       }
       double comm = 0;
@@ -157,6 +157,9 @@ class Evaluator {
     const int64_t begin = std::accumulate(counts.begin(), counts.begin() + s, int64_t(0));
     return {begin, begin + counts[size_t(s)]};
   }
+  // Share of the sgemm rate a matmul of `rows` activation rows reaches: few rows leave the kernels short of work
+  // (bench/RESULTS.md: batched decode of 8-64 rows ran at about half the sgemm ceiling; 512-row prefill near it).
+  static double matmul_efficiency(double rows) { return rows / (rows + 8.0); }
   // Share of a layer's routed experts that `rows` tokens touch.
   double touched(double rows) const {
     const MoeConfig& e = m_.config.moe;

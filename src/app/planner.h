@@ -3,7 +3,8 @@
 // Pure (no MPI): `meshlm plan`, and generate / bench without --tp/--pp, call it with the same numbers on every rank.
 //
 // The model of a step (per replica; ranks on one host share its bandwidth and sgemm rate evenly):
-//   stage time(n rows) = max over its tp ranks of max(bytes read / rank bandwidth, flops / rank rate)
+//   stage time(n rows) = max over its tp ranks of max(bytes read / rank bandwidth,
+//                                                      flops / (rank sgemm rate x n / (n + 8)))
 //                        + per layer two all-reduces of n x dim floats over the tp group's link
 //   one micro-batch's trip = Σ stages (stage time + send to the next stage) + the tokens' return to the driver
 //   a round of M micro-batches = max(trip, M x slowest stage); it yields every slot's tokens.
