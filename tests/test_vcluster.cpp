@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <map>
 #include <sstream>
+#include <nlohmann/json.hpp>
 
 #include "golden_check.h"
 
@@ -86,6 +87,63 @@ TEST_F(VirtualCluster, TensorInsideHostsPipelineAcrossTwoHosts) {
   test::check_golden(test::shared_dir() + "/golden/models/tiny-qwen2-f32", runner(4, 2), {"--memory-limit", "400K"});
   EXPECT_NE(last_err().find("layout tp 2 x pp 2 x dp 1 (auto: a replica"), std::string::npos) << last_err();
   EXPECT_NE(last_err().find("pipeline across hosts"), std::string::npos) << last_err();
+}
+
+// `meshlm plan` on two hosts: the hosts, the link and the ranked layouts, a --json file with them, a --verify run
+// beside its prediction, and a command line that runs and gives the goldens.
+TEST_F(VirtualCluster, PlanPrintsARankedTableAndACommandThatRuns) {
+  up(2);
+  test::TempDir tmp;
+  const std::string model = test::shared_dir() + "/golden/models/tiny-llama3-bf16";
+  const auto r = runner(2, 1)({"plan", "--model", model, "--memory-limit", "300K", "--json", tmp.file("plan.json"),
+                               "--verify", "1", "--batch", "4", "--prompt-len", "8", "--gen-len", "8"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* text : {"| node0 | 1 |", "| node1 | 1 |", "link between hosts:", "| 1 | tp ", "measured / predicted"})
+    EXPECT_NE(r.out.find(text), std::string::npos) << text << " in " << r.out;
+  const auto plan = nlohmann::json::parse(test::read_file(tmp.file("plan.json")));
+  ASSERT_GE(plan["rows"].size(), 2u);
+  EXPECT_FALSE(plan["rows"].back()["fits"].get<bool>()) << "dp 2 cannot fit in 300 KB per host";
+  EXPECT_EQ(plan["verify"].size(), 1u);
+  EXPECT_GT(plan["verify"][0]["measured_tok_s"].get<double>(), 0);
+  // The command, with the placeholders filled in, runs the goldens' prompts.
+  const size_t at = r.out.find("command: mpirun ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  std::istringstream words(r.out.substr(at, r.out.find('\n', at) - at));
+  std::vector<std::string> args;
+  bool after_binary = false;
+  for (std::string w; words >> w;) {
+    if (after_binary && w != "generate" && w != "--prompts" && w != "--output" && w != "PROMPTS.jsonl" &&
+        w != "OUT.jsonl")
+      args.push_back(w);
+    after_binary |= w == "meshlm";
+  }
+  ASSERT_FALSE(args.empty());
+  EXPECT_EQ(args[0], "--model");
+  test::check_golden(model, runner(2, 1), std::vector<std::string>(args.begin() + 2, args.end()));
+}
+
+// A host without the model: node1's rank is given a directory that does not exist, receives its slices over the
+// link, and the answers are the goldens.
+TEST_F(VirtualCluster, HostWithoutTheModelIsSentItsSlices) {
+  up(2);
+  test::TempDir tmp;
+  const std::string model = test::shared_dir() + "/golden/models/tiny-qwen2-f32";
+  test::write_file(tmp.file("p.jsonl"), "{\"id\": \"a\", \"prompt\": \"Hello there\", \"max_tokens\": 16}\n");
+  ASSERT_EQ(test::run_meshlm({"generate", "--model", model, "--prompts", tmp.file("p.jsonl"), "--output",
+                              tmp.file("one.jsonl")}).exit_code, 0);
+  for (const char* tp : {"1", "2"}) {
+    const std::string out = tmp.file(std::string("two-tp") + tp + ".jsonl");
+    std::vector<std::string> cmd = {"timeout", "-k", "5", "240", vcluster(), "mpirun", "-x", "OPENBLAS_NUM_THREADS=1"};
+    for (const std::string& dir : {model, tmp.file("nowhere")}) {
+      if (dir != model) cmd.push_back(":");
+      cmd.insert(cmd.end(), {"-np", "1", test::meshlm_binary(), "generate", "--model", dir, "--prompts",
+                             tmp.file("p.jsonl"), "--output", out, "--tp", tp, "--pp", "1"});
+    }
+    const auto r = test::run_command(cmd);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find("rank 1 (node1) was sent its weights"), std::string::npos) << r.err;
+    EXPECT_EQ(test::answers_by_id(out), test::answers_by_id(tmp.file("one.jsonl")));
+  }
 }
 
 // Mixture of experts with the tensor group across hosts (TCP between its ranks): each host holds half the experts, or

@@ -180,6 +180,8 @@ void close_all(std::map<std::string, int>& fds) {
     if (fd >= 0) ::close(fd);
 }
 
+std::vector<uint8_t> chunk_buffer() { return std::vector<uint8_t>(size_t(kChunk) + 4); }  // [u32 CRC-32][bytes]
+
 struct Piece {
   std::string file;
   uint64_t begin, end;
@@ -217,19 +219,25 @@ void serve(Group& world, const std::string& dir, int to) {
   world.send(error.data(), int64_t(error.size()), to, kTagReply);
   if (!error.empty()) return;
   std::map<std::string, int> fds;
-  std::vector<uint8_t> chunk(size_t(kChunk) + 4);
+  // Two chunk buffers: one is read and checksummed while the other is on its way.
+  std::vector<uint8_t> buffers[2] = {chunk_buffer(), chunk_buffer()};
+  MPI_Request sending[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+  int current = 0;
   int64_t filled = 0;
   const auto flush = [&] {
+    std::vector<uint8_t>& chunk = buffers[current];
     const uint32_t crc = uint32_t(crc32(0L, chunk.data() + 4, uInt(filled)));
     std::memcpy(chunk.data(), &crc, 4);
-    world.send(chunk.data(), filled + 4, to, kTagChunk);
+    sending[current] = world.isend(chunk.data(), filled + 4, to, kTagChunk);
+    current ^= 1;
+    Group::wait(sending[current]);
     filled = 0;
   };
   for (const Piece& p : pieces) {
     const int fd = open_once(fds, dir, p.file, O_RDONLY);
     for (uint64_t at = p.begin; at < p.end;) {
       const int64_t n = std::min<int64_t>(kChunk - filled, int64_t(p.end - at));
-      uint8_t* to_fill = chunk.data() + 4 + filled;
+      uint8_t* to_fill = buffers[current].data() + 4 + filled;
       if (error.empty() && (fd < 0 || ::pread(fd, to_fill, size_t(n), off_t(at)) != n))
         error = dir + "/" + p.file + ": read failed at byte " + std::to_string(at);
       if (!error.empty()) std::memset(to_fill, 0, size_t(n));
@@ -238,6 +246,7 @@ void serve(Group& world, const std::string& dir, int to) {
     }
   }
   if (filled > 0) flush();
+  for (MPI_Request& r : sending) Group::wait(r);
   close_all(fds);
   world.send(error.data(), int64_t(error.size()), to, kTagReply);
 }
@@ -259,16 +268,33 @@ uint64_t receive(Group& world, const std::string& dir, int from, const std::map<
   size_t piece = 0;
   uint64_t at = pieces.empty() ? 0 : pieces[0].begin;
   std::map<std::string, int> fds;
-  while (received < total) {
-    world.recv_bytes(in, from, kTagChunk);
-    MESH_CHECK(in.size() >= 4 && in.size() - 4 <= total - received, "malformed chunk of the model from rank ", from);
+  // Every chunk but the last is full, so their number is known: the next one is already being received while this
+  // one is checked and written.
+  const uint64_t chunks = (total + uint64_t(kChunk) - 1) / uint64_t(kChunk);
+  std::vector<uint8_t> buffers[2] = {chunk_buffer(), chunk_buffer()};
+  MPI_Request receiving[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+  const auto post = [&](uint64_t chunk) {
+    if (chunk < chunks)
+      MPI_CHECK(MPI_Irecv(buffers[chunk % 2].data(), int(kChunk) + 4, MPI_BYTE, from, kTagChunk, world.raw(),
+                          &receiving[chunk % 2]));
+  };
+  post(0);
+  for (uint64_t chunk = 0; chunk < chunks; ++chunk) {
+    MPI_Status status;
+    MPI_CHECK(MPI_Wait(&receiving[chunk % 2], &status));
+    post(chunk + 1);
+    int count = 0;
+    MPI_CHECK(MPI_Get_count(&status, MPI_BYTE, &count));
+    const std::vector<uint8_t>& in = buffers[chunk % 2];
+    const size_t size = size_t(count);
+    MESH_CHECK(size >= 4 && size - 4 <= total - received, "malformed chunk of the model from rank ", from);
     uint32_t crc = 0;
     std::memcpy(&crc, in.data(), 4);
-    if (error.empty() && crc != uint32_t(crc32(0L, in.data() + 4, uInt(in.size() - 4))))
+    if (error.empty() && crc != uint32_t(crc32(0L, in.data() + 4, uInt(size - 4))))
       error = "a chunk of the model from rank " + std::to_string(from) + " failed its CRC-32 check";
-    for (size_t off = 4; off < in.size();) {
+    for (size_t off = 4; off < size;) {
       const Piece& p = pieces[piece];
-      const size_t n = size_t(std::min<uint64_t>(p.end - at, in.size() - off));
+      const size_t n = size_t(std::min<uint64_t>(p.end - at, size - off));
       const int fd = error.empty() ? open_once(fds, dir, p.file, O_WRONLY) : -1;
       if (error.empty() && (fd < 0 || ::pwrite(fd, in.data() + off, n, off_t(at)) != ssize_t(n)))
         error = dir + "/" + p.file + ": cannot write: " + std::strerror(errno);
@@ -279,6 +305,7 @@ uint64_t receive(Group& world, const std::string& dir, int from, const std::map<
   for (auto& [name, fd] : fds)
     if (fd >= 0 && error.empty() && ::fsync(fd) != 0) error = dir + "/" + name + ": fsync failed";
   close_all(fds);
+  MESH_CHECK(received == total, "the model from rank ", from, " came ", total - received, " bytes short");
   world.recv_bytes(in, from, kTagReply);  // the source's status
   MESH_CHECK(in.empty(), "rank ", from, " could not send the model: ", std::string(in.begin(), in.end()));
   MESH_CHECK(error.empty(), error);
