@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
-#include <random>
 #include <sstream>
 
 #include "app/bench_report.h"
@@ -117,19 +116,6 @@ double matmul_params(const ModelConfig& c) {
   return std::accumulate(layers.begin(), layers.end(), 0.0) + head_params(c);
 }
 
-// b requests: the pp test prefills `prompt` random tokens and takes one; the tg test starts from one token and
-// generates `gen` (no eos stops: the engine gets no eos ids).
-std::vector<Request> make_requests(int b, int prompt, int gen, int vocab) {
-  std::mt19937 rng(7);
-  std::vector<Request> out(static_cast<size_t>(b));
-  for (Request& r : out) {
-    r.prompt.resize(size_t(prompt));
-    for (int& t : r.prompt) t = int(rng() % unsigned(vocab));
-    r.max_tokens = gen;
-  }
-  return out;
-}
-
 struct Ceilings {
   double read_gbps = 0, sgemm_gflops = 0;  // summed over the ranks
 };
@@ -202,7 +188,9 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
         expert_bytes.push_back(double(loaded.model->moe().expert_bytes_read() - expert_bytes_before));
         continue;
       }
-      const auto requests = make_requests(b, prefill ? a.prompt : 1, prefill ? 1 : a.gen, config.vocab_size);
+      // The pp test prefills `prompt` random tokens and takes one; the tg test starts from one token and generates
+      // `gen` (no eos stops: the engine gets no eos ids).
+      const auto requests = random_requests(b, prefill ? a.prompt : 1, prefill ? 1 : a.gen, config.vocab_size, 7);
       std::vector<double> tps;
       double seconds_sum = 0, steps_sum = 0;
       for (int rep = 0; rep <= a.reps; ++rep) {  // rep 0 warms up

@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <random>
 
 #include "app/cli_common.h"
 #include "app/cluster_probe.h"
@@ -164,18 +163,6 @@ nlohmann::json row_json(const PlanRow& r) {
           {"seconds", r.seconds}, {"bound", r.bound}, {"flags", r.command_flags()}};
 }
 
-// Random prompts of the workload's mean length, `gen` tokens each (no eos stops).
-std::vector<Request> synthetic_requests(int64_t n, int prompt, int gen, int vocab) {
-  std::mt19937 rng(11);
-  std::vector<Request> out(static_cast<size_t>(n));
-  for (Request& r : out) {
-    r.prompt.resize(size_t(prompt));
-    for (int& t : r.prompt) t = int(rng() % unsigned(vocab));
-    r.max_tokens = gen;
-  }
-  return out;
-}
-
 // Runs `requests` synthetic requests on this layout (replicas share them as generate does); returns generated
 // tokens per second of the whole job.
 double measure_layout(const PlanRow& row, const PlanArgs& a, const ModelConfig& config, const MpiSession& mpi,
@@ -195,7 +182,7 @@ double measure_layout(const PlanRow& row, const PlanArgs& a, const ModelConfig& 
     loaded = load_model(a.model_dir, config, layout, &groups.tp, slots, ctx, a.work.max_batch_tokens, a.speed);
   });
   Pipeline pipeline(*loaded.model, groups, std::min(row.pp, slots), a.speed.comm.wire);
-  const std::vector<Request> all = synthetic_requests(requests, prompt, a.verify_gen, config.vocab_size);
+  const std::vector<Request> all = random_requests(requests, prompt, a.verify_gen, config.vocab_size, 11);
   MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
   const Timer t;
   if (pipeline.is_driver()) {

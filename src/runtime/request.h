@@ -1,5 +1,6 @@
 // One generation request and its result.
 #pragma once
+#include <random>
 #include <string>
 #include <vector>
 
@@ -33,5 +34,18 @@ struct Completion {
   std::vector<int> top_ids;           // (tokens * k)
   std::vector<float> top_logprobs;    // (tokens * k)
 };
+
+// n requests of `prompt` random token ids each (a fixed seed: the same on every rank), `gen` tokens to generate:
+// what bench and plan --verify run.
+inline std::vector<Request> random_requests(int64_t n, int prompt, int gen, int vocab, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<Request> out(static_cast<size_t>(n));
+  for (Request& r : out) {
+    r.prompt.resize(size_t(prompt));
+    for (int& t : r.prompt) t = int(rng() % unsigned(vocab));
+    r.max_tokens = gen;
+  }
+  return out;
+}
 
 }  // namespace meshlm
