@@ -48,6 +48,7 @@ RankPlan plan_ranks(const MpiSession& mpi, const char* verb, HostFacts facts, co
     const ClusterProbe probe = probe_cluster(p.facts, /*quick=*/true);
     plan = std::make_unique<AutoPlan>();
     plan->cluster = probe.cluster;
+    plan->probe_seconds = probe.seconds;
     mpi.all_or_none(verb, [&] {
       plan->rows = plan_layouts(plan->cluster, model_spec(config, bytes), work, flags.moe_split);
       if (!flags.layer_split.empty() && flags.layer_split != "auto") {

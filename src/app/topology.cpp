@@ -4,6 +4,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -83,7 +84,10 @@ Topology resolve_topology(const LayoutFlags& flags, const HostFacts& facts, cons
     const PlanRow& best = plan->rows.front();
     t.tp = best.tp, t.pp = best.pp, t.dp = best.dp, t.moe_split = best.moe_split;
     t.layer_counts = best.layer_counts;
-    t.how = "auto: " + plan_reason(plan->cluster, best) + " (set --tp/--pp to choose)";
+    char measured[48];
+    std::snprintf(measured, sizeof measured, " (hosts measured in %.2f s; set --tp/--pp to choose)",
+                  plan->probe_seconds);
+    t.how = "auto: " + plan_reason(plan->cluster, best) + measured;
     check_degrees(facts.world_size, t.tp, t.pp, c, t.moe_split);
     if (flags.layer_split.empty() || flags.layer_split == "auto") return t;
     t.layer_counts = layer_counts(c.n_layers, t.pp, parse_layer_split(flags.layer_split));

@@ -45,6 +45,7 @@ struct Topology {
 struct AutoPlan {
   ClusterSpec cluster;
   std::vector<PlanRow> rows;  // best first
+  double probe_seconds = 0;   // how long measuring the cluster took
 };
 Topology resolve_topology(const LayoutFlags& flags, const HostFacts& facts, const ModelConfig& config,
                           const AutoPlan* plan = nullptr);
