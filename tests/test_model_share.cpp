@@ -119,6 +119,14 @@ TEST_F(ModelShare, IncompleteModelDirectoryIsCompleted) {
   EXPECT_GT(sent[1], 0u);
 }
 
+TEST_F(ModelShare, UnwritableCacheEndsEveryRankWithTheReason) {
+  test::write_file(tmp.file("a-file"), "x");
+  run(model(), tmp.file("nowhere"), {"--model-cache", tmp.file("a-file") + "/cache"}, "unwritable", 1);
+  EXPECT_NE(last.err.find("a-file/cache: cannot hold the model's files (Not a directory); give --model-cache a "
+                          "directory this host can write"), std::string::npos) << last.err;
+  EXPECT_EQ(last.err.find("MPI_ABORT"), std::string::npos) << "every rank should agree on the error, not be killed";
+}
+
 TEST_F(ModelShare, PartialCopyWithNoRankToCompleteItIsRefused) {
   const std::string cache = tmp.file("cache");
   run(model(), tmp.file("nowhere"), {"--tp", "2", "--model-cache", cache}, "fill");  // rank 1's half only

@@ -373,7 +373,12 @@ ModelSource share_model_files(const MpiSession& mpi, const char* verb, const std
       temporary.path = fs::temp_directory_path() / ("meshlm-model-" + std::to_string(::getpid()));
       dir = temporary.path;
     }
-    unpack_model(bundle, dir);
+    try {
+      unpack_model(bundle, dir);
+    } catch (const fs::filesystem_error& e) {
+      fail(dir.string(), ": cannot hold the model's files (", e.code().message(), ")",
+           cache_dir.empty() ? "" : "; give --model-cache a directory this host can write");
+    }
     out.dir = dir.string();
   });
   return out;
