@@ -211,11 +211,7 @@ TEST(ParallelEquivalence, ReplicasTakeRequestsFromOneQueue) {
   if (sched_getaffinity(0, sizeof cpus, &cpus) != 0 || !CPU_ISSET(0, &cpus) || !CPU_ISSET(1, &cpus))
     GTEST_SKIP() << "needs cores 0 and 1";
   test::TempDir tmp;
-  std::string prompts;
-  for (int i = 0; i < 48; ++i)
-    prompts += "{\"id\": \"r" + std::to_string(i) + "\", \"prompt\": \"Once upon a time " + std::to_string(i) +
-               "\", \"max_tokens\": 64}\n";
-  test::write_file(tmp.file("p.jsonl"), prompts);
+  test::write_file(tmp.file("p.jsonl"), test::story_prompts(48, 64));
   const auto args = [&](const std::string& tag) {
     return std::vector<std::string>{"generate", "--prompts", tmp.file("p.jsonl"), "--output", tmp.file(tag + ".jsonl"),
                                     "--metrics-json", tmp.file(tag + ".json"), "--max-batch", "2", "--tp", "1",

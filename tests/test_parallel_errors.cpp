@@ -147,11 +147,7 @@ pid_t rank_pid(const std::string& marker, int rank) {
 // process completes the output to the uninterrupted answers.
 TEST(ParallelErrors, KilledRankEndsTheJobAndResumeCompletes) {
   test::TempDir tmp;
-  std::string prompts;
-  for (int i = 0; i < 40; ++i)
-    prompts += "{\"id\": \"k" + std::to_string(i) + "\", \"prompt\": \"Once upon a time " + std::to_string(i) +
-               "\", \"max_tokens\": 60}\n";
-  test::write_file(tmp.file("p.jsonl"), prompts);
+  test::write_file(tmp.file("p.jsonl"), test::story_prompts(40, 60, "k"));
   const auto base = [&](const std::string& out) {
     return std::vector<std::string>{"generate", "--prompts", tmp.file("p.jsonl"), "--output", out, "--max-batch", "2"};
   };

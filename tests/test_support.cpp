@@ -170,6 +170,14 @@ RunResult run_mpi(int np, const std::vector<std::string>& args) {
   return run_command(command);
 }
 
+std::string story_prompts(int n, int max_tokens, const std::string& prefix) {
+  std::string out;
+  for (int i = 0; i < n; ++i)
+    out += "{\"id\": \"" + prefix + std::to_string(i) + "\", \"prompt\": \"Once upon a time " + std::to_string(i) +
+           "\", \"max_tokens\": " + std::to_string(max_tokens) + "}\n";
+  return out;
+}
+
 RunResult run_mpi_each(const std::vector<std::vector<std::string>>& commands) {
   std::vector<std::string> command = {"timeout", "-k", "5",  "240", "mpirun", "--oversubscribe", "--bind-to", "none",
                                       "--mca", "mpi_yield_when_idle", "1"};

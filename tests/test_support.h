@@ -51,6 +51,8 @@ std::map<std::string, std::string> answers_by_id(const std::string& path);
 // then complete it to `reference`.
 void expect_resume_completes(std::vector<std::string> generate_args, const std::string& out, size_t total,
                              const std::map<std::string, std::string>& reference);
+// n JSONL prompt lines {"id": "<prefix><i>", "prompt": "Once upon a time <i>", "max_tokens": max_tokens}.
+std::string story_prompts(int n, int max_tokens, const std::string& prefix = "r");
 // Runs `meshlm <args>`.
 RunResult run_meshlm(const std::vector<std::string>& args);
 // Starts `meshlm <args>` and kills it with SIGKILL once `watch` holds at least `bytes` bytes (or after ~4 s).

@@ -195,11 +195,7 @@ int meshlm_in(const std::string& node) {
 // on either host, and --resume on one host completes the output to the uninterrupted run's answers.
 TEST_F(VirtualCluster, FaultsEndEveryRankAndResumeCompletesTheJob) {
   test::TempDir tmp;
-  std::string prompts;
-  for (int i = 0; i < 48; ++i)
-    prompts += "{\"id\": \"r" + std::to_string(i) + "\", \"prompt\": \"Once upon a time " + std::to_string(i) +
-               "\", \"max_tokens\": 48}\n";
-  test::write_file(tmp.file("p.jsonl"), prompts);
+  test::write_file(tmp.file("p.jsonl"), test::story_prompts(48, 48));
   const auto base = [&](const std::string& out) {
     return std::vector<std::string>{"generate", "--prompts", tmp.file("p.jsonl"), "--output", out, "--max-batch", "4"};
   };
