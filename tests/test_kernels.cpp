@@ -254,12 +254,45 @@ TEST(Rope, LinearScalingDividesPositions) {
   }
 }
 
+// Keys and values of T positions in one contiguous run of rows: the table 0, 1, 2, ... over blocks of B positions.
+struct Contiguous {
+  std::vector<int> table;
+  KvRows rows;
+  Contiguous(const std::vector<float>& k, const std::vector<float>& v, int64_t T, int64_t row_floats, int64_t B = 4) {
+    for (int64_t b = 0; b * B < T; ++b) table.push_back(int(b));
+    rows = {k.data(), v.data(), table.data(), B, row_floats};
+  }
+};
+
+// The same rows scattered over a pool of blocks in shuffled order (padding rows of garbage), read through a table.
+struct Paged {
+  std::vector<float> k, v;
+  std::vector<int> table;
+  KvRows rows;
+  Paged(const std::vector<float>& kc, const std::vector<float>& vc, int64_t T, int64_t row_floats, int64_t B) {
+    const int64_t n = (T + B - 1) / B, pool = 2 * n + 1;
+    std::vector<int> order(static_cast<size_t>(pool));
+    for (int64_t i = 0; i < pool; ++i) order[size_t(i)] = int(i);
+    std::shuffle(order.begin(), order.end(), std::mt19937(3));
+    table.assign(order.begin(), order.begin() + n);
+    k.assign(size_t(pool * B * row_floats), 1e6f);  // unused rows: huge, so reading one would show
+    v = k;
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t i = 0; i < row_floats; ++i) {
+        const size_t at = size_t((table[size_t(t / B)] * B + t % B) * row_floats + i);
+        k[at] = kc[size_t(t * row_floats + i)], v[at] = vc[size_t(t * row_floats + i)];
+      }
+    rows = {k.data(), v.data(), table.data(), B, row_floats};
+  }
+};
+
 TEST(Attention, MatchesNaiveSoftmaxWithGqa) {
   const int64_t hd = 4, n_heads = 4, n_kv = 2, T = 5;
   const auto q = randn(size_t(n_heads * hd), 5), k = randn(size_t(T * n_kv * hd), 6), v = randn(size_t(T * n_kv * hd), 7);
   std::vector<float> out(size_t(n_heads * hd));
   std::vector<float> scores(static_cast<size_t>(T));
-  attend(q.data(), k.data(), v.data(), 1, T - 1, {n_heads, n_kv, hd, 2}, scores.data(), out.data());
+  const Contiguous kv(k, v, T, n_kv * hd);
+  attend(q.data(), kv.rows, 1, T - 1, {n_heads, n_kv, hd, 2}, scores.data(), out.data());
   for (int64_t h = 0; h < n_heads; ++h) {
     const int64_t kvh = h / 2;
     std::vector<double> p;
@@ -279,18 +312,47 @@ TEST(Attention, MatchesNaiveSoftmaxWithGqa) {
   }
 }
 
+TEST(Attention, BlockTablesGiveWhatContiguousRowsGive) {
+  // 45 positions in blocks of 16 (the last one partly filled), scattered over a pool in shuffled order: decode
+  // attention and a prefill run through the table equal the same over contiguous rows, bit for bit.
+  const int64_t hd = 8, n_heads = 4, n_kv = 2, T = 45, B = 16;
+  const auto q = randn(size_t(20 * n_heads * hd), 21), k = randn(size_t(T * n_kv * hd), 22),
+             v = randn(size_t(T * n_kv * hd), 23);
+  const AttentionShape shape{n_heads, n_kv, hd, 2};
+  const Contiguous flat(k, v, T, n_kv * hd, T);
+  const Paged paged(k, v, T, n_kv * hd, B);
+  ASSERT_NE(paged.table, (std::vector<int>{0, 1, 2})) << "the shuffle should move the blocks";
+  std::vector<float> a(size_t(n_heads * hd)), b(a.size()), scores(static_cast<size_t>(T));
+  for (int64_t first : {int64_t(0), int64_t(17)}) {
+    attend(q.data(), flat.rows, first, T - 1, shape, scores.data(), a.data());
+    attend(q.data(), paged.rows, first, T - 1, shape, scores.data(), b.data());
+    EXPECT_EQ(a, b) << "decode from " << first;
+  }
+  const int64_t m = 20, pos0 = T - m;  // the run's own keys are the last 20 positions
+  RunScratch s1, s2;
+  for (int64_t window : {int64_t(0), int64_t(9)}) {
+    std::vector<float> run_a(size_t(m * n_heads * hd)), run_b(run_a.size());
+    attend_run(q.data(), m, pos0, window, flat.rows, shape, 0, n_heads, s1, run_a.data());
+    attend_run(q.data(), m, pos0, window, paged.rows, shape, 0, n_heads, s2, run_b.data());
+    EXPECT_EQ(run_a, run_b) << "run, window " << window;
+  }
+}
+
 TEST(Attention, RunOfTokensMatchesTokenByToken) {
   // A prefill run of 150 tokens (three blocks of query rows) at positions 20..169 over a cache of 170, GQA 3/1 with
-  // heads split [1, 3) as a second kernel thread would take them; with and without a sliding window.
+  // heads split [1, 3) as a second kernel thread would take them; with and without a sliding window; read through
+  // a shuffled block table.
   const int64_t hd = 8, n_heads = 3, n_kv = 1, T = 170, pos0 = 20, m = 150;
   const auto q = randn(size_t(m * n_heads * hd), 11), k = randn(size_t(T * n_kv * hd), 12), v = randn(size_t(T * n_kv * hd), 13);
   const AttentionShape shape{n_heads, n_kv, hd, 3};
+  const Paged kv(k, v, T, n_kv * hd, 16);
   for (int64_t window : {int64_t(0), int64_t(37)}) {
-    std::vector<float> run(q.size(), -1.0f), one(size_t(n_heads * hd)), scores(static_cast<size_t>(T)), scratch;
-    attend_run(q.data(), m, pos0, window, k.data(), v.data(), shape, 1, 3, scratch, run.data());
+    std::vector<float> run(q.size(), -1.0f), one(size_t(n_heads * hd)), scores(static_cast<size_t>(T));
+    RunScratch scratch;
+    attend_run(q.data(), m, pos0, window, kv.rows, shape, 1, 3, scratch, run.data());
     for (int64_t i = 0; i < m; ++i) {
       const int64_t pos = pos0 + i, first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
-      attend(&q[size_t(i * n_heads * hd)], k.data(), v.data(), first, pos, shape, scores.data(), one.data());
+      attend(&q[size_t(i * n_heads * hd)], kv.rows, first, pos, shape, scores.data(), one.data());
       for (int64_t j = 0; j < n_heads * hd; ++j) {
         const float got = run[size_t(i * n_heads * hd + j)];
         if (j < hd) EXPECT_EQ(got, -1.0f) << "head 0 is another thread's";

@@ -156,13 +156,14 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
   MemoryNeed need;
   const int64_t ctx = int64_t(a.prompt) + a.gen + 1;
   mpi.all_or_none("bench", [&] { need = memory_need(a.model_dir, config, plan.layout, max_batch, ctx, a.speed); });
-  check_memory(mpi, "bench", plan, need, a.layout.memory_limit);
+  const int64_t kv_blocks = check_memory(mpi, "bench", plan, need, a.layout);
   fetch_slices(mpi, "bench", source, config, plan.layout, a.speed.weight_dtype);
   const Ceilings ceilings = measure_ceilings(groups.world, a.probe_mb);
 
   LoadedModel loaded;
   mpi.all_or_none("bench", [&] {
-    loaded = load_model(a.model_dir, config, plan.layout, &groups.tp, max_batch, ctx, a.max_batch_tokens, a.speed);
+    loaded = load_model(a.model_dir, config, plan.layout, &groups.tp, max_batch, kv_blocks, ctx, a.max_batch_tokens,
+                        a.speed);
   });
   if (mpi.world_size() > 1) stall_watch().arm(a.layout.stall_timeout, mpi.world_rank(), plan.facts.hosts);
   double replica_bytes[2] = {double(loaded.weight_bytes), double(loaded.streamed_bytes)};  // summed over the replica

@@ -45,6 +45,7 @@ struct GenerateArgs {
   int max_context = 0;         // 0: from the requests, capped by the model
   SpeedFlags speed;            // --threads, --weight-dtype, --wire-dtype, --comm-chunks
   bool in_input_order = false, resume = false;
+  bool prefix_cache = true;    // --no-prefix-cache turns it off
 };
 
 bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
@@ -79,6 +80,8 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
       ("prefill-chunk", "Prompt tokens one sequence may prefill per step (0 = up to --max-batch-tokens); long "
                         "prompts prefill in chunks mixed with the running requests' decode tokens",
        cxxopts::value<int>()->default_value("0"))
+      ("no-prefix-cache", "Prefill every prompt in full, instead of reusing the KV blocks of a prefix (system prompt, "
+                          "shared document) that an earlier request of the job computed")
       ("max-context", "Cap on positions per sequence (0 = what the requests need, up to the model's limit)",
        cxxopts::value<int>()->default_value("0"))
       ("micro-batches", "Micro-batches in flight through the pipeline (default: one per stage)",
@@ -108,6 +111,7 @@ bool parse_generate(int argc, char** argv, GenerateArgs& a, bool quiet) {
   MESH_CHECK(order == "completion" || order == "input", "--output-order must be completion or input, got '", order, "'");
   a.in_input_order = order == "input";
   a.resume = r.count("resume") > 0;
+  a.prefix_cache = r.count("no-prefix-cache") == 0;
   if (r.count("dump-logits")) a.dump_logits = r["dump-logits"].as<std::string>();
   if (r.count("h5")) a.h5 = r["h5"].as<std::string>();
   a.logprobs = r["logprobs"].as<int>();
@@ -201,7 +205,8 @@ void open_hdf5_outputs(const GenerateArgs& a, const std::map<std::string, std::s
                        : std::make_unique<H5Results>(a.h5, attributes, a.logprobs);
 }
 
-void print_banner(const ModelConfig& c, const Topology& t, const JobShape& s, size_t n_requests, int threads) {
+void print_banner(const ModelConfig& c, const Topology& t, const JobShape& s, size_t n_requests, int threads,
+                  int64_t kv_blocks, double kv_bytes) {
   std::fprintf(stderr, "meshlm: %s (%s), %d layers, dim %d, vocab %d; %zu requests, batch %d, context %lld\n",
                c.arch_name.c_str(), arch_label(c.arch), c.n_layers, c.dim, c.vocab_size, n_requests, s.slots,
                (long long)s.ctx);
@@ -216,8 +221,10 @@ void print_banner(const ModelConfig& c, const Topology& t, const JobShape& s, si
   if (c.is_moe())
     std::fprintf(stderr, "meshlm: mixture of experts: %d experts, top %d, %s split over the %d tensor rank%s\n",
                  c.moe.n_experts, c.moe.top_k, moe_split_name(t.moe_split), t.tp, t.tp == 1 ? "" : "s");
-  std::fprintf(stderr, "meshlm: kernels %s, %d thread%s on rank 0\n", isa_name(matmul_isa()), threads,
-               threads == 1 ? "" : "s");
+  std::fprintf(stderr, "meshlm: kernels %s, %d thread%s on rank 0; KV cache %lld blocks of %lld positions (%.1f MB on "
+                       "rank 0, %.1f sequences at full context)\n", isa_name(matmul_isa()), threads,
+               threads == 1 ? "" : "s", (long long)kv_blocks, (long long)KVCache::kBlockTokens, kv_bytes / 1e6,
+               double(kv_blocks) / double(KVCache::blocks_for(s.ctx)));
   if (t.pp > 1 && s.micro_batches < t.pp)
     std::fprintf(stderr, "meshlm: warning: %d micro-batches cannot keep %d stages busy (raise --max-batch)\n",
                  s.micro_batches, t.pp);
@@ -295,7 +302,7 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
   // Memory: what each rank will hold, against its host's, before anything is read.
   MemoryNeed need;
   mpi.all_or_none("generate", [&] { need = memory_need(a.model_dir, config, layout, shape.slots, shape.ctx, a.speed); });
-  check_memory(mpi, "generate", plan, need, a.layout.memory_limit);
+  const int64_t kv_blocks = check_memory(mpi, "generate", plan, need, a.layout);
   const FetchStats fetched = fetch_slices(mpi, "generate", source, config, layout, a.speed.weight_dtype);
 
   // Weights: each rank reads only its rows, columns and layers.
@@ -313,13 +320,13 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
     sink = std::make_unique<ResultSink>(groups.world, a.output, std::move(ids), a.in_input_order, a.resume,
                                         std::move(dump), std::move(results));
     for (const LineError& e : file.errors) sink->put(e.entry, error_line(file.format, e), {}, nullptr);
-    LoadedModel loaded = load_model(a.model_dir, config, layout, &groups.tp, shape.slots, shape.ctx,
+    LoadedModel loaded = load_model(a.model_dir, config, layout, &groups.tp, shape.slots, kv_blocks, shape.ctx,
                                     a.max_batch_tokens, a.speed);
     kept_unquantized = loaded.kept_unquantized;
     weight_bytes = loaded.weight_bytes;
     model = std::move(loaded.model);
   });
-  if (rank0) print_banner(config, topo, shape, requests.size(), threads);
+  if (rank0) print_banner(config, topo, shape, requests.size(), threads, kv_blocks, double(model->kv_bytes()));
   // From here every wait on a peer is bounded (a pulled cable ends the job with its name instead of a hang).
   if (mpi.world_size() > 1) stall_watch().arm(a.layout.stall_timeout, mpi.world_rank(), facts.hosts);
   if (rank0 && is_quantized(a.speed.weight_dtype))
@@ -338,13 +345,14 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
     // Replicas take requests from one queue on rank 0, so a faster replica takes more.
     std::vector<int> drivers;
     for (int d = 0; d < topo.dp; ++d) drivers.push_back(world_rank_of({d, 0, 0}, topo.tp, topo.pp));
-    RequestQueue queue(groups.world, drivers, requests.size(), shape.slots);
+    RequestQueue queue(groups.world, drivers, requests, shape.slots);
     const std::string model_name = std::filesystem::path(a.model_arg).lexically_normal().filename().string();
     EngineOptions opts;
     opts.batch_size = shape.slots;
     opts.prefill_chunk = a.prefill_chunk;
     opts.top_logprobs = a.logprobs;
     opts.keep_first_logits = !a.dump_logits.empty();
+    opts.prefix_cache = a.prefix_cache;
     Engine engine(pipeline, tokenizer.get(), config.eos_ids, opts);
     const auto between_steps = [&] {
       queue.serve();
@@ -384,6 +392,8 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
   std::copy(std::begin(comm.by_op), std::end(comm.by_op), std::begin(m.comm_ops));
   m.compute_s = pipeline.compute_seconds(), m.wall_s = wall.seconds();
   m.requests = my_requests, m.prompt_tokens = stats.prompt_tokens, m.generated_tokens = stats.generated_tokens;
+  m.reused_tokens = stats.reused_tokens, m.preemptions = stats.preemptions;
+  m.kv_blocks = stats.kv_blocks, m.kv_blocks_peak = stats.kv_blocks_peak, m.kv_blocks_cached = stats.kv_blocks_cached;
   const std::vector<int64_t>& expert_rows = model->moe().expert_rows();
   m.expert_work = double(std::accumulate(expert_rows.begin(), expert_rows.end(), int64_t(0))) *
                   double(layout.expert_hidden.size()) / std::max(1, config.moe.expert_dim);

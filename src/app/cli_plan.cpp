@@ -179,7 +179,8 @@ double measure_layout(const PlanRow& row, const PlanArgs& a, const ModelConfig& 
   });
   fetch_slices(mpi, "plan", a.source, config, layout, a.speed.weight_dtype);
   mpi.all_or_none("plan", [&] {
-    loaded = load_model(a.model_dir, config, layout, &groups.tp, slots, ctx, a.work.max_batch_tokens, a.speed);
+    loaded = load_model(a.model_dir, config, layout, &groups.tp, slots, slots * KVCache::blocks_for(ctx), ctx,
+                        a.work.max_batch_tokens, a.speed);
   });
   Pipeline pipeline(*loaded.model, groups, std::min(row.pp, slots), a.speed.comm.wire);
   const std::vector<Request> all = random_requests(requests, prompt, a.verify_gen, config.vocab_size, 11);

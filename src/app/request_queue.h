@@ -3,8 +3,12 @@
 // another still has a backlog. World rank 0 (the driver of replica 0) holds the queue; the other drivers ask it for
 // more whenever fewer than a batch are waiting, and it answers between its own steps.
 //
-// Each replica starts with a batch dealt round-robin (no message needed); the rest is handed out in input order,
-// at most a 1/dp share of what is left per answer, so the tail spreads evenly.
+// Requests that share a prefix go to the same replica, whose prefix cache then computes it once: requests are
+// grouped by the longest run of whole KV blocks their prompt shares with another request's, and a replica is given
+// its own groups' requests first, then the next group nobody has (in input order), and only when neither is left
+// does it take from another replica's group (so no replica idles while another has a backlog). Each replica starts
+// with a batch dealt that way on every driver alike (no message needed); the rest is handed out by rank 0, at most
+// a 1/dp share of what is left per answer, so the tail spreads evenly.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -14,6 +18,7 @@
 #include <vector>
 
 #include "comm/group.h"
+#include "runtime/request.h"
 
 namespace meshlm {
 
@@ -21,7 +26,7 @@ class RequestQueue {
  public:
   // drivers: world rank of each replica's driver (replica d's is drivers[d]); total: requests in the job; batch:
   // requests a replica keeps waiting in its own queue. Only drivers construct one.
-  RequestQueue(Group& world, std::vector<int> drivers, size_t total, int batch);
+  RequestQueue(Group& world, std::vector<int> drivers, const std::vector<Request>& requests, int batch);
 
   // The index of the next request for this replica; none when none is here now (wait == false), or when the job
   // has none left for it (wait == true blocks until one of the two).
@@ -44,12 +49,19 @@ class RequestQueue {
  private:
   void ask();
   void take_grant(const std::vector<uint8_t>& message);
-  std::vector<uint64_t> grant(int64_t want);  // rank 0
+  std::vector<uint64_t> grant(int replica, size_t n);  // what replica gets next; the deal, and rank 0
 
   Group& world_;
   std::vector<int> drivers_;
   int replica_ = 0;
-  size_t total_ = 0, next_ = 0;  // rank 0: the first request not yet handed out
+  size_t total_ = 0, left_ = 0;  // rank 0: requests not yet handed out
+  struct PrefixGroup {
+    std::deque<size_t> items;  // request indices not yet handed out, in input order
+    int owner = -1;            // the replica that took its first request
+  };
+  std::vector<PrefixGroup> groups_;         // in order of their first request
+  std::vector<std::vector<size_t>> owned_;  // (dp) groups each replica owns that still have requests
+  size_t next_group_ = 0;                   // groups before it all have owners
   int batch_ = 1;
   std::deque<size_t> local_;
   bool asked_ = false, ended_here_ = false;

@@ -11,6 +11,7 @@
 
 #include "comm/comm.h"
 #include "core/check.h"
+#include "model/kv_cache.h"
 
 namespace meshlm {
 
@@ -73,14 +74,19 @@ std::vector<std::vector<double>> gather_expert_rows(Group& world, const std::vec
 
 namespace {
 struct Totals {
-  int64_t requests = 0, prompt = 0, generated = 0;
+  int64_t requests = 0, prompt = 0, generated = 0;  // prompt: computed + reused
+  int64_t computed = 0, reused = 0, preemptions = 0, kv_blocks = 0, kv_peak = 0, kv_cached = 0;
   double wall = 0;
+  double hit_rate() const { return prompt > 0 ? double(reused) / double(prompt) : 0.0; }
 };
 Totals totals(const std::vector<RankMetrics>& ranks) {
   Totals t;
   for (const RankMetrics& r : ranks) {
     t.requests += r.requests;
-    t.prompt += r.prompt_tokens;
+    t.prompt += r.prompt_tokens + r.reused_tokens;
+    t.computed += r.prompt_tokens, t.reused += r.reused_tokens, t.preemptions += r.preemptions;
+    t.kv_blocks = std::max(t.kv_blocks, r.kv_blocks), t.kv_peak = std::max(t.kv_peak, r.kv_blocks_peak);
+    t.kv_cached = std::max(t.kv_cached, r.kv_blocks_cached);
     t.generated += r.generated_tokens;
     t.wall = std::max(t.wall, r.wall_s);
   }
@@ -154,6 +160,11 @@ void print_summary(FILE* out, const RunInfo& info, const std::vector<RankMetrics
                "TPOT mean %.2f p50 %.2f p99 %.2f ms; compute %.2f s, communication %.2f s (all ranks)\n",
                t.requests / wall, t.prompt / wall, t.generated / wall, 1e3 * ttft.mean, 1e3 * ttft.p50, 1e3 * ttft.p99,
                1e3 * tpot.mean, 1e3 * tpot.p50, 1e3 * tpot.p99, compute, comm);
+  std::fprintf(out, "meshlm: prompt tokens %lld computed, %lld reused from the prefix cache (hit rate %.1f%%); KV blocks "
+                    "per replica %lld: peak %lld used (%lld free), %lld caching prefixes at the end; %lld "
+                    "preemption%s\n", (long long)t.computed, (long long)t.reused, 100.0 * t.hit_rate(),
+               (long long)t.kv_blocks, (long long)t.kv_peak, (long long)(t.kv_blocks - t.kv_peak),
+               (long long)t.kv_cached, (long long)t.preemptions, t.preemptions == 1 ? "" : "s");
   std::fprintf(out, "meshlm: rank  host          dp pp tp  layers    weights MB   KV MB  peak RSS MB  compute s"
                     "  comm s   sent MB\n");
   for (const RankMetrics& r : ranks)
@@ -177,6 +188,12 @@ void write_metrics_json(const std::string& path, const RunInfo& info, const std:
                  {"batch_size", info.batch_size}, {"how", info.topology.how}};
   j["requests"] = t.requests;
   j["prompt_tokens"] = t.prompt;
+  j["prompt_tokens_computed"] = t.computed;
+  j["prompt_tokens_reused"] = t.reused;
+  j["prefix_hit_rate"] = t.hit_rate();
+  j["preemptions"] = t.preemptions;
+  j["kv_blocks"] = {{"block_tokens", KVCache::kBlockTokens}, {"per_replica", t.kv_blocks}, {"peak_used", t.kv_peak},
+                    {"free_at_peak", t.kv_blocks - t.kv_peak}, {"cached_at_end", t.kv_cached}};
   j["generated_tokens"] = t.generated;
   j["seconds"] = t.wall;
   j["generated_tokens_per_s"] = t.generated / std::max(t.wall, 1e-9);
@@ -195,7 +212,8 @@ void write_metrics_json(const std::string& path, const RunInfo& info, const std:
         ops[comm_op_name(CommOp(i))] = {{"calls", r.comm_ops[i].calls}, {"bytes_sent", r.comm_ops[i].bytes_sent},
                                         {"seconds", r.comm_ops[i].seconds}};
     rows.push_back({{"rank", r.world_rank}, {"host", r.host}, {"dp", r.dp}, {"pp", r.pp}, {"tp", r.tp},
-                    {"requests", r.requests}, {"layers", {r.layer_begin, r.layer_end}}, {"weight_bytes", r.weight_bytes},
+                    {"requests", r.requests}, {"prompt_tokens_computed", r.prompt_tokens},
+                    {"prompt_tokens_reused", r.reused_tokens}, {"kv_blocks_peak_used", r.kv_blocks_peak}, {"layers", {r.layer_begin, r.layer_end}}, {"weight_bytes", r.weight_bytes},
                     {"kv_cache_bytes", r.kv_bytes}, {"peak_rss_bytes", r.peak_rss}, {"compute_s", r.compute_s},
                     {"comm_s", r.comm_s}, {"bytes_sent", r.bytes_sent}, {"comm_by_call", ops}, {"wall_s", r.wall_s},
                     {"weights_received_bytes", r.received_bytes}, {"weights_received_s", r.received_s}});

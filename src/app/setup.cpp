@@ -1,5 +1,7 @@
 #include "app/setup.h"
 
+#include "model/kv_cache.h"
+
 #include <mpi.h>
 
 #include <cmath>
@@ -11,6 +13,7 @@
 #include "core/check.h"
 #include "io/weight_index.h"
 #include "kernels/matmul.h"
+#include "model/kv_cache.h"
 
 namespace meshlm {
 
@@ -70,13 +73,15 @@ MemoryNeed memory_need(const std::string& model_dir, const ModelConfig& config, 
   MemoryNeed need;
   const WeightIndex index(model_dir);
   need.weights = double(load_weights(index, config, layout, speed.weight_dtype, /*read=*/false).bytes);
-  need.kv = 2.0 * double(layout.layers.size()) * double(slots) * double(ctx) *
-            double(layout.kv_heads.size() * config.head_dim) * sizeof(float);
+  need.kv_block = double(KVCache::block_bytes(layout.layers.size(), layout.kv_heads.size() * config.head_dim));
+  const int64_t per_sequence = KVCache::blocks_for(ctx);
+  need.min_blocks = double(per_sequence);
+  need.kv = need.kv_block * double(per_sequence) * double(slots);
   return need;
 }
 
-void check_memory(const MpiSession& mpi, const char* verb, const RankPlan& plan, const MemoryNeed& need,
-                  double memory_limit) {
+int64_t check_memory(const MpiSession& mpi, const char* verb, const RankPlan& plan, const MemoryNeed& need,
+                     const LayoutFlags& flags) {
   const int world = mpi.world_size();
   std::vector<MemoryNeed> all(static_cast<size_t>(world));
   MPI_CHECK(MPI_Allgather(&need, sizeof need, MPI_BYTE, all.data(), sizeof need, MPI_BYTE, MPI_COMM_WORLD));
@@ -87,37 +92,69 @@ void check_memory(const MpiSession& mpi, const char* verb, const RankPlan& plan,
   double total_weights = 0, least_free = 0;
   for (int r = 0; r < world; ++r) {
     const std::string& h = plan.facts.hosts[size_t(r)];
-    host_need[h].weights += all[size_t(r)].weights, host_need[h].kv += all[size_t(r)].kv;
+    const MemoryNeed& n = all[size_t(r)];
+    host_need[h].weights += n.weights, host_need[h].kv += n.kv;
+    host_need[h].kv_block += flags.kv_memory > 0 ? flags.kv_memory : n.kv_block * n.min_blocks;  // the least KV
     host_free[h] += plan.facts.free_per_rank[size_t(r)];
     host_ranks[h] += (host_ranks[h].empty() ? "" : ",") + std::to_string(r);
-    total_weights += all[size_t(r)].weights;
+    total_weights += n.weights;
   }
+  const auto size = [](double b) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, b >= 1e9 ? "%.2f GB" : "%.2f MB", b >= 1e9 ? b / 1e9 : b / 1e6);
+    return std::string(buf);
+  };
   for (const auto& [h, f] : host_free) least_free = least_free == 0 ? f : std::min(least_free, f);
   for (const auto& [h, n] : host_need) {
-    if (n.weights + n.kv <= host_free[h]) continue;
+    const double least_kv = n.kv_block;
+    if (n.weights + least_kv <= host_free[h]) continue;
     // Pipeline stages over hosts like the smallest one would divide the weights of one replica.
     const double replica = total_weights / std::max(1, plan.topo.dp);
-    const int stages = int(std::ceil(replica / std::max(1.0, least_free - n.kv)));
+    const int stages = int(std::ceil(replica / std::max(1.0, least_free - least_kv)));
     if (mpi.world_rank() == 0) {
-      const auto size = [](double b) {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, b >= 1e9 ? "%.2f GB" : "%.2f MB", b >= 1e9 ? b / 1e9 : b / 1e6);
-        return std::string(buf);
-      };
-      std::fprintf(stderr, "meshlm %s: error: this layout needs %s on %s (ranks %s: weights %s + KV cache %s) but %s "
-                           "has %s %s; split the model over more hosts (e.g. --pp %d, one rank per host) or lower "
-                           "--max-batch / --max-context for the KV cache\n",
-                   verb, size(n.weights + n.kv).c_str(), h.c_str(), host_ranks[h].c_str(), size(n.weights).c_str(),
-                   size(n.kv).c_str(), h.c_str(), size(host_free[h]).c_str(),
-                   memory_limit > 0 ? "under --memory-limit" : "available", std::max(stages, plan.topo.pp + 1));
+      std::fprintf(stderr, "meshlm %s: error: this layout needs %s on %s (ranks %s: weights %s + KV cache %s%s) but "
+                           "%s has %s %s; split the model over more hosts (e.g. --pp %d, one rank per host) or lower "
+                           "--max-context%s\n",
+                   verb, size(n.weights + least_kv).c_str(), h.c_str(), host_ranks[h].c_str(),
+                   size(n.weights).c_str(), size(least_kv).c_str(),
+                   flags.kv_memory > 0 ? " (--kv-memory)" : " for one sequence", h.c_str(), size(host_free[h]).c_str(),
+                   flags.memory_limit > 0 ? "under --memory-limit" : "available", std::max(stages, plan.topo.pp + 1),
+                   flags.kv_memory > 0 ? " or --kv-memory" : "");
       std::fflush(stderr);
     }
     throw AlreadyReported();
   }
+  // Blocks: --kv-memory per rank, or the rank's share of what its host has left after the weights (keeping a tenth
+  // for activations), never more than every sequence in flight at full context can use. Every rank of the job takes
+  // the least.
+  int64_t blocks = INT64_MAX;
+  std::string tightest;
+  for (int r = 0; r < world; ++r) {
+    const std::string& h = plan.facts.hosts[size_t(r)];
+    const MemoryNeed& n = all[size_t(r)];
+    const double left = 0.9 * (host_free[h] - host_need[h].weights) * (n.kv / std::max(1.0, host_need[h].kv));
+    const double budget = flags.kv_memory > 0 ? flags.kv_memory : std::min(n.kv, left);
+    const int64_t b = int64_t(budget / n.kv_block);
+    if (b < blocks) blocks = b, tightest = h;
+  }
+  const int64_t least = int64_t(all[0].min_blocks);
+  if (blocks < least) {
+    if (mpi.world_rank() == 0) {
+      std::fprintf(stderr, "meshlm %s: error: the KV cache on %s holds %lld blocks of %lld positions%s, but one sequence "
+                           "of %lld positions needs %lld; raise --kv-memory or lower --max-context\n",
+                   verb, tightest.c_str(), (long long)blocks, (long long)KVCache::kBlockTokens,
+                   flags.kv_memory > 0 ? " (--kv-memory)" : " after the weights",
+                   (long long)(least * KVCache::kBlockTokens), (long long)least);
+      std::fflush(stderr);
+    }
+    throw AlreadyReported();
+  }
+  return blocks;
 }
 
 LoadedModel load_model(const std::string& model_dir, const ModelConfig& config, const ParallelLayout& layout,
-                       Group* tp, int slots, int64_t ctx, int64_t max_step_tokens, const SpeedFlags& speed) {
+                       Group* tp, int slots, int64_t kv_blocks, int64_t ctx, int64_t max_step_tokens,
+                       const SpeedFlags& speed) {
   LoadedModel m;
   const WeightIndex index(model_dir);
   ModelWeights weights = load_weights(index, config, layout, speed.weight_dtype);
@@ -126,7 +163,8 @@ LoadedModel load_model(const std::string& model_dir, const ModelConfig& config, 
   const bool embedding_is_head = layout.last_stage() && weights.lm_head.empty();
   if (!embedding_is_head) m.streamed_bytes -= weights.embed_tokens.held_bytes();
   for (const LayerWeights& L : weights.layers) m.streamed_bytes -= L.moe.expert_bytes;  // read only when routed to
-  m.model = std::make_unique<Transformer>(config, std::move(weights), layout, tp, slots, ctx, max_step_tokens);
+  m.model = std::make_unique<Transformer>(config, std::move(weights), layout, tp, slots, kv_blocks, ctx,
+                                          max_step_tokens);
   m.model->set_tp_comm(speed.comm);
   return m;
 }
@@ -152,6 +190,9 @@ void add_layout_options(cxxopts::Options& o) {
       ("memory-limit", "Memory meshlm may use per host for weights and KV cache, e.g. 16G or 512M (default: what the "
                        "host has available); a layout that needs more is refused at start-up",
        cxxopts::value<std::string>())
+      ("kv-memory", "KV cache per rank, e.g. 2G (default: the rank's share of what its host has left after the weights, "
+                    "up to what --max-batch sequences at full context use); paged in blocks of 16 positions, so short "
+                    "sequences take only what they fill", cxxopts::value<std::string>())
       ("model-cache", "Where a host without the model (its --model missing or incomplete) keeps the slices it is sent "
                       "by a rank that has it, so that the next run reads them there (default: a temporary directory)",
        cxxopts::value<std::string>())
@@ -160,7 +201,7 @@ void add_layout_options(cxxopts::Options& o) {
        cxxopts::value<double>());
 }
 
-double parse_bytes(const std::string& text) {
+double parse_bytes(const std::string& text, const char* option) {
   size_t used = 0;
   double v = 0;
   try {
@@ -179,7 +220,7 @@ double parse_bytes(const std::string& text) {
                        : unit == "T" || unit == "TB" ? 1e12
                        : unit == "TiB"               ? 1099511627776.0
                                                      : 0;
-  MESH_CHECK(used > 0 && scale > 0 && v > 0 && std::isfinite(v), "--memory-limit: expected a size like 16G, 512M or "
+  MESH_CHECK(used > 0 && scale > 0 && v > 0 && std::isfinite(v), option, ": expected a size like 16G, 512M or "
              "1000000, got '", text, "'");
   return v * scale;
 }
@@ -191,7 +232,8 @@ LayoutFlags read_layout_flags(const cxxopts::ParseResult& r) {
   if (r.count("layer-split")) f.layer_split = r["layer-split"].as<std::string>();
   if (r.count("moe-split")) parse_moe_split(f.moe_split = r["moe-split"].as<std::string>());
   if (r.count("model-cache")) f.model_cache = r["model-cache"].as<std::string>();
-  if (r.count("memory-limit")) f.memory_limit = parse_bytes(r["memory-limit"].as<std::string>());
+  if (r.count("memory-limit")) f.memory_limit = parse_bytes(r["memory-limit"].as<std::string>(), "--memory-limit");
+  if (r.count("kv-memory")) f.kv_memory = parse_bytes(r["kv-memory"].as<std::string>(), "--kv-memory");
   if (r.count("stall-timeout")) {
     f.stall_timeout = r["stall-timeout"].as<double>();
     MESH_CHECK(f.stall_timeout > 0 && std::isfinite(f.stall_timeout), "--stall-timeout must be a positive number of "

@@ -41,7 +41,7 @@ RankPlan plan_ranks(const MpiSession& mpi, const char* verb, HostFacts facts, co
 void add_layout_options(cxxopts::Options& options);
 LayoutFlags read_layout_flags(const cxxopts::ParseResult& r);  // throws Error on a bad value
 // "16G", "512M", "1.5GiB", "1000000": bytes (K/M/G/T are powers of 1000, KiB/MiB/GiB/TiB of 1024).
-double parse_bytes(const std::string& text);
+double parse_bytes(const std::string& text, const char* option = "--memory-limit");
 
 // The speed flags generate and bench share.
 struct SpeedFlags {
@@ -59,22 +59,29 @@ struct LoadedModel {
                                 // routed experts, which count as they are used: Transformer::moe())
   int kept_unquantized = 0;     // with --weight-dtype: matrices left in their stored dtype
 };
-// Reads this rank's rows, columns and layers (quantized when speed.weight_dtype is kQ8_0 / kQ4_0); KV cache for
-// `slots` sequences of `ctx` positions; the tensor group's all-reduces as speed.comm says.
+// Reads this rank's rows, columns and layers (quantized when speed.weight_dtype is kQ8_0 / kQ4_0); a KV cache of
+// kv_blocks blocks (check_memory's) for up to `slots` sequences of up to `ctx` positions; the tensor group's
+// all-reduces as speed.comm says.
 LoadedModel load_model(const std::string& model_dir, const ModelConfig& config, const ParallelLayout& layout,
-                       Group* tp, int slots, int64_t ctx, int64_t max_step_tokens, const SpeedFlags& speed);
+                       Group* tp, int slots, int64_t kv_blocks, int64_t ctx, int64_t max_step_tokens,
+                       const SpeedFlags& speed);
 
 // What a rank will hold, computed before loading anything (no weights are read).
 struct MemoryNeed {
-  double weights = 0, kv = 0;  // bytes
+  double weights = 0;     // bytes
+  double kv = 0;          // bytes of KV cache that `slots` sequences at full context would use
+  double kv_block = 0;    // bytes of one KV block on this rank
+  double min_blocks = 0;  // blocks of one sequence at full context
 };
 MemoryNeed memory_need(const std::string& model_dir, const ModelConfig& config, const ParallelLayout& layout,
                        int64_t slots, int64_t ctx, const SpeedFlags& speed);
 // Collective: refuses (rank 0 prints one line with the numbers and a suggestion; every rank throws AlreadyReported)
-// a layout whose ranks on some host need more than that host has available (capped by --memory-limit), rather
-// than being killed by the OOM killer in the middle of loading.
-void check_memory(const MpiSession& mpi, const char* verb, const RankPlan& plan, const MemoryNeed& need,
-                  double memory_limit);
+// a layout whose ranks on some host need more than that host has available (capped by --memory-limit) for their
+// weights and one sequence's KV cache (or --kv-memory), rather than being killed by the OOM killer in the middle of
+// loading. Returns the KV blocks every rank allocates: --kv-memory's, or what is left after the weights, up to
+// need.kv.
+int64_t check_memory(const MpiSession& mpi, const char* verb, const RankPlan& plan, const MemoryNeed& need,
+                     const LayoutFlags& flags);
 
 // Bytes one whole copy of the model holds as loaded (a dry run: nothing is read).
 double replica_weight_bytes(const std::string& model_dir, const ModelConfig& config, const SpeedFlags& speed);

@@ -15,6 +15,7 @@ struct LayoutFlags {
   std::string layer_split;   // "", "auto" or "10,12,10"
   std::string moe_split;     // "", "experts" or "tensor" (--moe-split)
   double memory_limit = 0;   // --memory-limit: bytes meshlm may use per host (0: what the host has available)
+  double kv_memory = 0;      // --kv-memory: KV cache bytes per rank (0: what is left after the weights)
   std::string model_cache;   // --model-cache: where a rank without the model keeps what it is sent
   double stall_timeout = 0;  // --stall-timeout: seconds a rank may wait on a peer (0: comm/stall_watch.h's default)
 };

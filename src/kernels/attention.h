@@ -1,5 +1,5 @@
-// Causal GQA attention over a sequence's cached keys and values: of one query token (decode), or of a run of
-// consecutive tokens of one sequence (a prefill chunk) by sgemm.
+// Causal GQA attention over a sequence's cached keys and values, read through its block table: of one query token
+// (decode), or of a run of consecutive tokens of one sequence (a prefill chunk) by sgemm.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -15,17 +15,35 @@ struct AttentionShape {
   int64_t first_kv_head = 0;  // global index of this rank's first kv head
 };
 
+// One sequence's keys and values in one layer: position t's row (n_kv_heads * head_dim values) is row
+// t % block_tokens of block table[t / block_tokens]. A contiguous cache is the table 0, 1, 2, ...
+struct KvRows {
+  const float* k = nullptr;  // the layer's blocks: (n_blocks, block_tokens, n_kv_heads * head_dim)
+  const float* v = nullptr;
+  const int* table = nullptr;
+  int64_t block_tokens = 1;
+  int64_t row_floats = 0;  // n_kv_heads * head_dim
+  int64_t block_offset(int64_t b) const { return int64_t(table[b]) * block_tokens * row_floats; }
+};
+
 // out (n_heads, head_dim) = softmax(q · Kᵀ / sqrt(head_dim)) · V over cache positions [first, last].
-// q: (n_heads, head_dim). k_cache, v_cache: (positions, n_kv_heads * head_dim) rows of this sequence.
-// Local query head h (global first_q_head + h) reads global kv head (first_q_head + h) / group. scores: scratch of at least last + 1 floats.
-void attend(const float* q, const float* k_cache, const float* v_cache, int64_t first, int64_t last,
-            const AttentionShape& shape, float* scores, float* out);
+// q: (n_heads, head_dim). Local query head h (global first_q_head + h) reads global kv head (first_q_head + h) /
+// group. scores: scratch of at least last + 1 floats.
+void attend(const float* q, const KvRows& kv, int64_t first, int64_t last, const AttentionShape& shape,
+            float* scores, float* out);
+
+// Scratch of one thread running attend_run.
+struct RunScratch {
+  std::vector<float> scores;  // (query rows, keys)
+  std::vector<float> k, v;    // the run's keys and values gathered into contiguous rows
+};
 
 // The same for m consecutive tokens of one sequence at positions pos0 .. pos0 + m - 1, for local query heads [h0, h1)
 // only (so threads can share the heads). q, out: (m, n_heads * head_dim) rows. window: sliding window (0: none).
-// Per block of query rows, scores = Q·Kᵀ and out = P·V are OpenBLAS sgemm calls (single-threaded in the caller's
-// thread); the causal mask and the softmax are taken as attend() takes them. scores: scratch, grown as needed.
-void attend_run(const float* q, int64_t m, int64_t pos0, int64_t window, const float* k_cache, const float* v_cache,
-                const AttentionShape& shape, int64_t h0, int64_t h1, std::vector<float>& scores, float* out);
+// The keys and values the run sees are gathered from their blocks once; then per block of query rows
+// scores = Q·Kᵀ and out = P·V are OpenBLAS sgemm calls (single-threaded in the caller's thread), with the causal
+// mask and the softmax taken as attend() takes them.
+void attend_run(const float* q, int64_t m, int64_t pos0, int64_t window, const KvRows& kv, const AttentionShape& shape,
+                int64_t h0, int64_t h1, RunScratch& scratch, float* out);
 
 }  // namespace meshlm

@@ -1,29 +1,45 @@
-// Preallocated key/value cache: one fixed slot per active sequence, reused when a sequence finishes.
+// The key/value cache of this rank's layers and kv heads: a pool of blocks of block_tokens positions each, which
+// sequences use through block tables (the scheduler's KvBlocks decides who holds which). Every rank of a replica
+// has the same number of blocks, so one block id names the same positions on each: a tensor rank keeps its heads'
+// keys and values there, a pipeline stage its layers'.
+//
+// The pool is allocated untouched: the memory a block uses is only committed when a sequence first writes it.
 #pragma once
 #include <cstdint>
-#include <vector>
+#include <memory>
 
 namespace meshlm {
 
 class KVCache {
  public:
-  KVCache() = default;
-  // n_layers local layers, `slots` sequences, `max_ctx` positions, kv_dim = n_kv_heads_local * head_dim.
-  KVCache(int64_t n_layers, int64_t slots, int64_t max_ctx, int64_t kv_dim)
-      : slots_(slots), max_ctx_(max_ctx), kv_dim_(kv_dim),
-        k_(size_t(n_layers * slots * max_ctx * kv_dim)), v_(k_.size()) {}
+  static constexpr int64_t kBlockTokens = 16;  // positions per block
 
-  // (max_ctx, kv_dim) rows of one sequence in one layer.
-  float* k(int64_t layer, int64_t slot) { return k_.data() + offset(layer, slot); }
-  float* v(int64_t layer, int64_t slot) { return v_.data() + offset(layer, slot); }
-  int64_t slots() const { return slots_; }
-  int64_t max_ctx() const { return max_ctx_; }
-  uint64_t bytes() const { return 2 * k_.size() * sizeof(float); }
+  KVCache() = default;
+  // n_layers local layers, n_blocks blocks, kv_dim = n_kv_heads_local * head_dim.
+  KVCache(int64_t n_layers, int64_t n_blocks, int64_t kv_dim)
+      : n_blocks_(n_blocks), kv_dim_(kv_dim), floats_(size_t(n_layers * n_blocks * kBlockTokens * kv_dim)),
+        k_(new float[floats_]), v_(new float[floats_]) {}
+
+  // (kBlockTokens, kv_dim) rows of one block in one layer.
+  float* k(int64_t layer, int64_t block) { return k_.get() + offset(layer, block); }
+  float* v(int64_t layer, int64_t block) { return v_.get() + offset(layer, block); }
+  const float* k_layer(int64_t layer) const { return k_.get() + offset(layer, 0); }
+  const float* v_layer(int64_t layer) const { return v_.get() + offset(layer, 0); }
+  int64_t n_blocks() const { return n_blocks_; }
+  int64_t kv_dim() const { return kv_dim_; }
+  uint64_t bytes() const { return 2 * floats_ * sizeof(float); }
+  // Blocks that hold `positions` positions.
+  static int64_t blocks_for(int64_t positions) { return (positions + kBlockTokens - 1) / kBlockTokens; }
+  // Bytes of one block over n_layers layers of kv_dim values (keys and values).
+  static uint64_t block_bytes(int64_t n_layers, int64_t kv_dim) {
+    return uint64_t(2 * n_layers * kBlockTokens * kv_dim) * sizeof(float);
+  }
 
  private:
-  size_t offset(int64_t layer, int64_t slot) const { return size_t((layer * slots_ + slot) * max_ctx_ * kv_dim_); }
-  int64_t slots_ = 0, max_ctx_ = 0, kv_dim_ = 0;
-  std::vector<float> k_, v_;  // (n_layers, slots, max_ctx, kv_dim)
+  size_t offset(int64_t layer, int64_t block) const { return size_t((layer * n_blocks_ + block) * kBlockTokens * kv_dim_); }
+  int64_t n_blocks_ = 0, kv_dim_ = 0;
+  size_t floats_ = 0;
+  std::unique_ptr<float[]> k_, v_;  // (n_layers, n_blocks, kBlockTokens, kv_dim)
 };
 
 }  // namespace meshlm

@@ -16,17 +16,26 @@ struct RowSpec {
   int32_t top_logprobs = 0;  // return the chosen token's logprob and the k most likely tokens' (0: none)
 };
 
-// Token i belongs to the sequence in KV slot slots[i] at position positions[i]; a sequence's tokens appear in
-// position order and its earlier positions are already in the cache.
+// Token i belongs to the step's sequence seqs[i] at position positions[i]; a sequence's tokens appear in position
+// order and its earlier positions are already in the cache. Sequence j's block table, blocks[tables[j] ..
+// tables[j + 1]), lists the KV blocks of its positions in order: position p is in block p / block_tokens.
 struct StepBatch {
   std::vector<int> tokens;      // (n_tokens)
   std::vector<int> positions;   // (n_tokens)
-  std::vector<int> slots;       // (n_tokens)
+  std::vector<int> seqs;        // (n_tokens)
+  std::vector<int> tables;      // (n_seqs + 1) offsets into blocks
+  std::vector<int> blocks;      // (tables.back())
   std::vector<int> logit_rows;  // indices into tokens whose next-token logits are wanted
   std::vector<RowSpec> rows;    // (logit_rows.size())
 
-  void clear() { tokens.clear(); positions.clear(); slots.clear(); logit_rows.clear(); rows.clear(); }
+  void clear() {
+    tokens.clear(), positions.clear(), seqs.clear(), blocks.clear(), logit_rows.clear(), rows.clear();
+    tables.assign(1, 0);
+  }
   int64_t size() const { return int64_t(tokens.size()); }
+  int64_t n_seqs() const { return tables.empty() ? 0 : int64_t(tables.size()) - 1; }
+  const int* table(int seq) const { return blocks.data() + tables[size_t(seq)]; }
+  int64_t table_size(int seq) const { return tables[size_t(seq) + 1] - tables[size_t(seq)]; }
 };
 
 // What came of one step: a token per logit row, the advanced RNG states, and the rows whose logits were wanted.

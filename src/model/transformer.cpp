@@ -11,14 +11,15 @@
 namespace meshlm {
 
 Transformer::Transformer(const ModelConfig& config, ModelWeights weights, const ParallelLayout& layout, Group* tp,
-                         int64_t max_slots, int64_t max_ctx, int64_t max_step_tokens)
+                         int64_t max_rows, int64_t kv_blocks, int64_t max_ctx, int64_t max_step_tokens)
     : config_(config), weights_(std::move(weights)), layout_(layout), tp_(tp && tp->size() > 1 ? tp : nullptr),
-      row_parallel_(tp_, TpComm{}), rope_(config), max_step_tokens_(max_step_tokens) {
+      row_parallel_(tp_, TpComm{}), rope_(config), max_step_tokens_(max_step_tokens), max_ctx_(max_ctx),
+      max_rows_(max_rows) {
   n_heads_local_ = layout.q_heads.size();
   n_kv_heads_local_ = layout.kv_heads.size();
   hidden_local_ = layout.hidden.size();
   const int64_t T = max_step_tokens, hd = config.head_dim, dim = config.dim;
-  cache_ = KVCache(layout.layers.size(), max_slots, max_ctx, n_kv_heads_local_ * hd);
+  cache_ = KVCache(layout.layers.size(), kv_blocks, n_kv_heads_local_ * hd);
   x_.resize(size_t(T * dim));
   xb_.resize(size_t(T * dim));
   q_.resize(size_t(T * n_heads_local_ * hd));
@@ -37,8 +38,8 @@ Transformer::Transformer(const ModelConfig& config, ModelWeights weights, const 
   sin_.resize(cos_.size());
   scores_.resize(size_t(max_ctx));
   if (layout.last_stage()) {
-    head_in_.resize(size_t(max_slots * dim));
-    logits_.resize(size_t(max_slots * layout.vocab.size()));
+    head_in_.resize(size_t(max_rows * dim));
+    logits_.resize(size_t(max_rows * layout.vocab.size()));
   }
 }
 
@@ -60,16 +61,31 @@ void Transformer::embed(const StepBatch& batch) {
   if (tp_) tp_->allreduce_sum(x_.data(), n * dim);
 }
 
+void Transformer::check_batch(const StepBatch& batch) const {
+  const int64_t n = batch.size(), n_seqs = batch.n_seqs(), B = KVCache::kBlockTokens;
+  MESH_CHECK(n <= max_step_tokens_, "step of ", n, " tokens exceeds the ", max_step_tokens_, "-token capacity");
+  MESH_CHECK(int64_t(batch.logit_rows.size()) <= max_rows_, "more logit rows than sequences in flight");
+  MESH_CHECK(n_seqs >= 0 && batch.tables.front() == 0 && size_t(batch.tables.back()) == batch.blocks.size(),
+             "malformed block tables");
+  for (int64_t j = 0; j < n_seqs; ++j)
+    MESH_CHECK(batch.tables[size_t(j)] <= batch.tables[size_t(j + 1)], "malformed block tables");
+  for (int block : batch.blocks)
+    MESH_CHECK(block >= 0 && block < cache_.n_blocks(), "KV block ", block, " is outside the ", cache_.n_blocks(),
+               " blocks");
+  for (int64_t i = 0; i < n; ++i) {
+    const int pos = batch.positions[size_t(i)], seq = batch.seqs[size_t(i)];
+    MESH_CHECK(pos >= 0 && pos < max_ctx_, "position ", pos, " exceeds the context of ", max_ctx_);
+    MESH_CHECK(seq >= 0 && seq < n_seqs, "sequence ", seq, " is outside the step's ", n_seqs, " block tables");
+    MESH_CHECK(pos < batch.table_size(seq) * B, "position ", pos, " is past its sequence's ", batch.table_size(seq),
+               " KV blocks");
+  }
+}
+
 void Transformer::run_layers(const StepBatch& batch) {
   const int64_t n = batch.size(), half = config_.head_dim / 2;
-  MESH_CHECK(n <= max_step_tokens_, "step of ", n, " tokens exceeds the ", max_step_tokens_, "-token capacity");
-  MESH_CHECK(int64_t(batch.logit_rows.size()) <= cache_.slots(), "more logit rows than sequence slots");
-  for (int64_t i = 0; i < n; ++i) {
-    const int pos = batch.positions[size_t(i)], slot = batch.slots[size_t(i)];
-    MESH_CHECK(pos >= 0 && pos < cache_.max_ctx(), "position ", pos, " exceeds the context of ", cache_.max_ctx());
-    MESH_CHECK(slot >= 0 && slot < cache_.slots(), "KV slot ", slot, " is outside the ", cache_.slots(), " slots");
-    rope_.angles(pos, &cos_[size_t(i * half)], &sin_[size_t(i * half)]);
-  }
+  check_batch(batch);
+  for (int64_t i = 0; i < n; ++i)
+    rope_.angles(batch.positions[size_t(i)], &cos_[size_t(i * half)], &sin_[size_t(i * half)]);
   for (int64_t l = 0; l < layout_.layers.size(); ++l) {
     attention_block(l, batch);
     mlp_block(l, n);
@@ -105,25 +121,31 @@ void Transformer::attention_block(int64_t l, const StepBatch& batch) {
     rmsnorm(q_.data(), L.q_norm.data(), q_.data(), n * n_heads_local_, hd, eps);
     rmsnorm(k_.data(), L.k_norm.data(), k_.data(), n * n_kv_heads_local_, hd, eps);
   }
+  const int64_t B = KVCache::kBlockTokens;
   for (int64_t i = 0; i < n; ++i) {
     rope_rotate_half(&q_[size_t(i * q_dim)], n_heads_local_, hd, &cos_[size_t(i * half)], &sin_[size_t(i * half)]);
     rope_rotate_half(&k_[size_t(i * kv_dim)], n_kv_heads_local_, hd, &cos_[size_t(i * half)], &sin_[size_t(i * half)]);
-    const int slot = batch.slots[size_t(i)], pos = batch.positions[size_t(i)];
-    std::memcpy(cache_.k(l, slot) + pos * kv_dim, &k_[size_t(i * kv_dim)], size_t(kv_dim) * sizeof(float));
-    std::memcpy(cache_.v(l, slot) + pos * kv_dim, &v_[size_t(i * kv_dim)], size_t(kv_dim) * sizeof(float));
+    const int pos = batch.positions[size_t(i)];
+    const int block = batch.table(batch.seqs[size_t(i)])[pos / B];
+    const int64_t row = (pos % B) * kv_dim;
+    std::memcpy(cache_.k(l, block) + row, &k_[size_t(i * kv_dim)], size_t(kv_dim) * sizeof(float));
+    std::memcpy(cache_.v(l, block) + row, &v_[size_t(i * kv_dim)], size_t(kv_dim) * sizeof(float));
   }
   const AttentionShape shape{n_heads_local_, n_kv_heads_local_, hd, config_.n_heads / config_.n_kv_heads,
                              layout_.q_heads.begin, layout_.kv_heads.begin};
+  const auto rows_of = [&](int seq) {  // the sequence's keys and values in this layer
+    return KvRows{cache_.k_layer(l), cache_.v_layer(l), batch.table(seq), B, kv_dim};
+  };
   // Runs of consecutive positions of one sequence (prefill chunks) go through attend_run with their heads shared by
   // the kernel threads; the other tokens (decode) are dealt round-robin, each with its own scores row.
   ThreadPool& pool = kernel_pool();
-  const int64_t max_ctx = cache_.max_ctx(), window = config_.sliding_window;
-  if (scores_.size() < size_t(pool.size() * max_ctx)) scores_.resize(size_t(pool.size() * max_ctx));
-  if (run_scores_.size() < size_t(pool.size())) run_scores_.resize(size_t(pool.size()));
+  const int64_t window = config_.sliding_window;
+  if (scores_.size() < size_t(pool.size() * max_ctx_)) scores_.resize(size_t(pool.size() * max_ctx_));
+  if (run_scratch_.size() < size_t(pool.size())) run_scratch_.resize(size_t(pool.size()));
   runs_.clear();
   singles_.clear();
   for (int64_t i = 0, j; i < n; i = j) {
-    for (j = i + 1; j < n && batch.slots[size_t(j)] == batch.slots[size_t(i)] &&
+    for (j = i + 1; j < n && batch.seqs[size_t(j)] == batch.seqs[size_t(i)] &&
                     batch.positions[size_t(j)] == batch.positions[size_t(j - 1)] + 1;)
       ++j;
     if (j - i >= kMinRun) runs_.push_back({i, j});
@@ -131,18 +153,17 @@ void Transformer::attention_block(int64_t l, const StepBatch& batch) {
   }
   pool.run([&](int member) {
     const Range heads = even_split(n_heads_local_, pool.size(), member);
-    for (const Range& r : runs_) {
-      const int slot = batch.slots[size_t(r.begin)];
-      attend_run(&q_[size_t(r.begin * q_dim)], r.size(), batch.positions[size_t(r.begin)], window, cache_.k(l, slot),
-                 cache_.v(l, slot), shape, heads.begin, heads.end, run_scores_[size_t(member)],
-                 &att_[size_t(r.begin * q_dim)]);
-    }
+    for (const Range& r : runs_)
+      if (heads.size() > 0)
+        attend_run(&q_[size_t(r.begin * q_dim)], r.size(), batch.positions[size_t(r.begin)], window,
+                   rows_of(batch.seqs[size_t(r.begin)]), shape, heads.begin, heads.end, run_scratch_[size_t(member)],
+                   &att_[size_t(r.begin * q_dim)]);
     for (size_t k = size_t(member); k < singles_.size(); k += size_t(pool.size())) {
       const int64_t i = singles_[k];
-      const int slot = batch.slots[size_t(i)], pos = batch.positions[size_t(i)];
+      const int pos = batch.positions[size_t(i)];
       const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
-      attend(&q_[size_t(i * q_dim)], cache_.k(l, slot), cache_.v(l, slot), first, pos, shape,
-             scores_.data() + member * max_ctx, &att_[size_t(i * q_dim)]);
+      attend(&q_[size_t(i * q_dim)], rows_of(batch.seqs[size_t(i)]), first, pos, shape,
+             scores_.data() + member * max_ctx_, &att_[size_t(i * q_dim)]);
     }
   });
   row_parallel_.run(att_.data(), n, L.o_proj.view(), xb_.data());  // (n, dim), summed over the heads of all ranks

@@ -16,14 +16,17 @@
 #include "model/row_parallel.h"
 #include "model/step_batch.h"
 #include "model/weights.h"
+#include "kernels/attention.h"
 
 namespace meshlm {
 
 class Transformer {
  public:
   // tp: the tensor group, or null for a single tensor rank.
+  // max_rows: logit rows per step (sequences in flight); kv_blocks: blocks of the paged KV cache (the same number
+  // on every rank of the replica); max_ctx: positions per sequence.
   Transformer(const ModelConfig& config, ModelWeights weights, const ParallelLayout& layout, Group* tp,
-              int64_t max_slots, int64_t max_ctx, int64_t max_step_tokens);
+              int64_t max_rows, int64_t kv_blocks, int64_t max_ctx, int64_t max_step_tokens);
 
   // How the tensor group's all-reduces travel (default: fp32, four overlapped parts).
   void set_tp_comm(TpComm comm) { row_parallel_ = RowParallel(tp_, comm); }
@@ -42,13 +45,15 @@ class Transformer {
 
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
-  int64_t max_ctx() const { return cache_.max_ctx(); }
+  int64_t max_ctx() const { return max_ctx_; }
+  int64_t kv_blocks() const { return cache_.n_blocks(); }
   int64_t max_step_tokens() const { return max_step_tokens_; }
   uint64_t kv_bytes() const { return cache_.bytes(); }
   // Mixture-of-experts layers: expert load and the routed-expert bytes read so far.
   const MoeMlp& moe() const { return moe_; }
 
  private:
+  void check_batch(const StepBatch& batch) const;  // throws Error on tokens or tables that do not fit the cache
   void attention_block(int64_t layer, const StepBatch& batch);
   void mlp_block(int64_t layer, int64_t n);
 
@@ -60,7 +65,7 @@ class Transformer {
   MoeMlp moe_;                // the MoE layers' routing, grouping and buffers (shared by the layers)
   Rope rope_;
   KVCache cache_;
-  int64_t max_step_tokens_;
+  int64_t max_step_tokens_, max_ctx_, max_rows_;
   int64_t n_heads_local_, n_kv_heads_local_, hidden_local_;
 
   // Activations, preallocated for max_step_tokens rows (T).
@@ -74,12 +79,12 @@ class Transformer {
   std::vector<float> moe_out_;  // (T, dim) MoE layer output (its input xb_ is read while it is summed)
   std::vector<float> cos_, sin_;  // (T, head_dim / 2)
   std::vector<float> scores_;   // (kernel threads, max_ctx)
-  std::vector<std::vector<float>> run_scores_;  // per kernel thread: (query rows, keys) of attend_run
+  std::vector<RunScratch> run_scratch_;  // per kernel thread: attend_run's gathered keys and scores
   std::vector<Range> runs_;       // this step's prefill runs: token ranges of one sequence, consecutive positions
   std::vector<int64_t> singles_;  // the other tokens
   static constexpr int64_t kMinRun = 4;  // shorter runs go token by token
-  std::vector<float> head_in_;  // (slots, dim) normed rows whose logits are wanted
-  std::vector<float> logits_;   // (slots, vocab_local)
+  std::vector<float> head_in_;  // (max_rows, dim) normed rows whose logits are wanted
+  std::vector<float> logits_;   // (max_rows, vocab_local)
 };
 
 }  // namespace meshlm

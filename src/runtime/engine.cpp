@@ -4,29 +4,147 @@
 
 #include "core/check.h"
 #include "core/timer.h"
+#include "model/kv_cache.h"
 #include "model/parallel_layout.h"
 
 namespace meshlm {
 
 Engine::Engine(StepRunner& runner, const Tokenizer* tokenizer, std::vector<int> eos_ids, EngineOptions options)
-    : runner_(runner), tokenizer_(tokenizer), eos_ids_(std::move(eos_ids)), options_(options) {
+    : runner_(runner), tokenizer_(tokenizer), eos_ids_(std::move(eos_ids)), options_(options),
+      blocks_(runner.kv_blocks(), KVCache::kBlockTokens, options.prefix_cache) {
   MESH_CHECK(options_.batch_size >= runner_.micro_batches(), "batch size ", options_.batch_size,
              " is below the ", runner_.micro_batches(), " micro-batches");
   MESH_CHECK(runner_.max_step_tokens() >= options_.batch_size, "step capacity ", runner_.max_step_tokens(),
              " is below the batch size ", options_.batch_size);
+  MESH_CHECK(blocks_.size() * blocks_.block_tokens() >= runner_.max_ctx(), "a KV cache of ", blocks_.size(),
+             " blocks cannot hold one sequence of ", runner_.max_ctx(), " positions");
+}
+
+std::vector<int> Engine::context(const Sequence& s, const Request& r) const {
+  std::vector<int> c(r.prompt);
+  c.insert(c.end(), s.generated.begin(), s.generated.end());
+  return c;
+}
+
+void Engine::hash_blocks(Sequence& s, const std::vector<int>& context, int64_t full) const {
+  const int64_t B = blocks_.block_tokens();
+  for (int64_t j = int64_t(s.hashes.size()); j < full; ++j)
+    s.hashes.push_back(block_hash(j ? s.hashes[size_t(j - 1)] : 0, &context[size_t(j * B)], B));
+}
+
+bool Engine::admit(Sequence& s, const Request& r) {
+  const int64_t B = blocks_.block_tokens();
+  const std::vector<int> tokens = context(s, r);
+  const int64_t len = int64_t(tokens.size()), full = len / B;
+  std::vector<int> reused;  // cached blocks of the longest cached prefix, leaving at least one token to compute
+  if (blocks_.prefix_cache()) {
+    hash_blocks(s, tokens, full);
+    for (int64_t j = 0; j < (len - 1) / B; ++j) {
+      const int b = blocks_.find(s.hashes[size_t(j)], reused.empty() ? -1 : reused.back(), &tokens[size_t(j * B)]);
+      if (b < 0) {
+        if (pending_.count(s.hashes[size_t(j)])) return false;  // a sequence in flight is computing it: wait
+        break;
+      }
+      reused.push_back(b);
+    }
+  }
+  for (int b : reused) blocks_.hold(b);
+  const int64_t need = (len + B - 1) / B - int64_t(reused.size());
+  if (blocks_.available() < need) {
+    for (int b : reused) blocks_.release(b);
+    return false;
+  }
+  s.blocks = reused;
+  for (int64_t k = 0; k < need; ++k) s.blocks.push_back(blocks_.allocate());
+  s.published = int64_t(reused.size());
+  s.fed = s.published * B;
+  s.pending_end = blocks_.prefix_cache() ? std::max(full, s.published) : s.published;
+  for (int64_t j = s.published; j < s.pending_end; ++j) ++pending_[s.hashes[size_t(j)]];
+  stats_.reused_tokens += std::min(s.fed, int64_t(r.prompt.size()));
+  if (!s.admitted) s.result.queue_s = run_timer_.seconds();
+  s.admitted = true;
+  s.evicted = false;
+  return true;
+}
+
+void Engine::release(Sequence& s) {
+  for (int b : s.blocks) blocks_.release(b);
+  for (int64_t j = s.published; j < s.pending_end; ++j) {
+    const auto it = pending_.find(s.hashes[size_t(j)]);
+    if (it != pending_.end() && --it->second == 0) pending_.erase(it);
+  }
+  s.blocks.clear();
+  s.fed = s.published = s.pending_end = 0;
+}
+
+bool Engine::grow(MicroBatch& mb, size_t i, int64_t upto) {
+  const int64_t B = blocks_.block_tokens();
+  while (int64_t(mb.active[i].blocks.size()) * B < upto) {
+    const int b = blocks_.allocate();
+    if (b >= 0) {
+      mb.active[i].blocks.push_back(b);
+      continue;
+    }
+    size_t victim = mb.active.size();  // the youngest sequence still running (not yet scheduled: it is after i)
+    while (victim-- > i && mb.active[victim].evicted) {}
+    release(mb.active[victim]);
+    mb.active[victim].evicted = true;
+    ++stats_.preemptions;
+    if (victim == i) return false;
+  }
+  return true;
+}
+
+void Engine::publish_full(Sequence& s, const Request& r) {
+  const int64_t B = blocks_.block_tokens();
+  if (!blocks_.prefix_cache() || (s.published + 1) * B > s.fed) return;
+  const std::vector<int> tokens = context(s, r);
+  hash_blocks(s, tokens, s.fed / B);
+  for (int64_t j = s.published; j < s.fed / B; ++j) {
+    const uint64_t h = s.hashes[size_t(j)];
+    blocks_.publish(s.blocks[size_t(j)], h, j ? s.blocks[size_t(j - 1)] : -1, &tokens[size_t(j * B)]);
+    if (j < s.pending_end) {
+      const auto it = pending_.find(h);
+      if (it != pending_.end() && --it->second == 0) pending_.erase(it);
+    }
+  }
+  s.published = s.fed / B;
+  s.pending_end = std::max(s.pending_end, s.published);
+}
+
+void Engine::drop_evicted(MicroBatch& mb) {
+  std::vector<size_t> index(mb.active.size());  // old active index -> new
+  size_t kept = 0;
+  for (size_t i = 0; i < mb.active.size(); ++i) {
+    index[i] = kept;
+    if (mb.active[i].evicted) {
+      preempted_.push_back(std::move(mb.active[i]));
+      continue;
+    }
+    if (kept != i) mb.active[kept] = std::move(mb.active[i]);
+    mb.fed_now[kept] = mb.fed_now[i];
+    ++kept;
+  }
+  mb.active.resize(kept);
+  mb.fed_now.resize(kept);
+  for (size_t& owner : mb.row_owner) owner = index[owner];
 }
 
 int64_t Engine::schedule(const Sequence& s, const Request& r, int64_t budget, StepBatch& batch) const {
   const int64_t prompt_len = int64_t(r.prompt.size());
   const int64_t context_len = prompt_len + int64_t(s.generated.size());
   int64_t n = std::min(budget, context_len - s.fed);
-  if (s.fed < prompt_len && options_.prefill_chunk > 0) n = std::min(n, options_.prefill_chunk);
+  if (options_.prefill_chunk > 0) n = std::min(n, options_.prefill_chunk);
+  if (n <= 0) return 0;
+  const int seq = int(batch.n_seqs());
   for (int64_t k = 0; k < n; ++k) {
     const int64_t pos = s.fed + k;
     batch.tokens.push_back(pos < prompt_len ? r.prompt[size_t(pos)] : s.generated[size_t(pos - prompt_len)]);
     batch.positions.push_back(int(pos));
-    batch.slots.push_back(s.slot);
+    batch.seqs.push_back(seq);
   }
+  batch.blocks.insert(batch.blocks.end(), s.blocks.begin(), s.blocks.end());
+  batch.tables.push_back(int(batch.blocks.size()));
   if (n > 0 && s.fed + n == context_len) batch.logit_rows.push_back(int(batch.size() - 1));
   return n;
 }
@@ -57,17 +175,19 @@ bool Engine::accept(Sequence& s, const Request& r, int token) {
   return false;
 }
 
-void Engine::build_step(MicroBatch& mb, const std::vector<Request>& requests) const {
+void Engine::build_step(MicroBatch& mb, const std::vector<Request>& requests) {
   mb.batch.clear();
   mb.row_owner.clear();
   mb.fed_now.assign(mb.active.size(), 0);
   int64_t budget = runner_.max_step_tokens();
   for (int pass = 0; pass < 2; ++pass) {
     for (size_t i = 0; i < mb.active.size(); ++i) {
+      const Request& r = requests[mb.active[i].request];
+      const int64_t left = int64_t(r.prompt.size() + mb.active[i].generated.size()) - mb.active[i].fed;
+      const bool decoding = left == 1;
+      if (mb.active[i].evicted || decoding != (pass == 0) || budget == 0) continue;
+      if (decoding && !grow(mb, i, mb.active[i].fed + 1)) continue;
       const Sequence& s = mb.active[i];
-      const Request& r = requests[s.request];
-      const bool decoding = s.fed >= int64_t(r.prompt.size());
-      if (decoding != (pass == 0) || budget == 0) continue;
       const size_t rows_before = mb.batch.logit_rows.size();
       mb.fed_now[i] = schedule(s, r, budget, mb.batch);
       budget -= mb.fed_now[i];
@@ -82,6 +202,7 @@ void Engine::build_step(MicroBatch& mb, const std::vector<Request>& requests) co
       }
     }
   }
+  drop_evicted(mb);
 }
 
 void Engine::apply(MicroBatch& mb, const StepResult& result, const std::vector<Request>& requests,
@@ -94,6 +215,7 @@ void Engine::apply(MicroBatch& mb, const StepResult& result, const std::vector<R
     const int64_t prompt_len = int64_t(requests[s.request].prompt.size());
     stats_.prompt_tokens += std::max<int64_t>(0, std::min(prompt_len, s.fed + mb.fed_now[i]) - s.fed);
     s.fed += mb.fed_now[i];
+    publish_full(s, requests[s.request]);
   }
   size_t logits_at = 0, lp_row = 0;
   const size_t k = size_t(options_.top_logprobs);
@@ -119,13 +241,13 @@ void Engine::apply(MicroBatch& mb, const StepResult& result, const std::vector<R
     ++stats_.generated_tokens;
     s.finished = accept(s, requests[s.request], result.tokens[row]);
   }
-  // Retire finished sequences, freeing their slots for the next admissions.
+  // Retire finished sequences, freeing their blocks for the next admissions.
   for (Sequence& s : mb.active) {
     if (!s.finished) continue;
+    release(s);
     s.result.token_ids = s.generated;
     s.result.decode_s = run_timer_.seconds() - s.result.queue_s - s.result.ttft_s;
     if (tokenizer_ && !s.text_cut) s.result.text = tokenizer_->decode(s.generated);
-    mb.free_slots.push_back(s.slot);
     on_done(s.request, std::move(s.result));
   }
   mb.active.erase(std::remove_if(mb.active.begin(), mb.active.end(), [](const Sequence& s) { return s.finished; }),
@@ -146,11 +268,8 @@ void Engine::run(const std::vector<Request>& requests, const RequestSource& sour
   run_timer_ = Timer();
   const int n_mb = runner_.micro_batches();
   std::vector<MicroBatch> mbs(static_cast<size_t>(n_mb));
-  for (int k = 0; k < n_mb; ++k) {  // micro-batch k owns slots even_split(batch_size, n_mb, k)
-    const Range slots = even_split(options_.batch_size, n_mb, k);
-    for (int64_t slot = slots.end - 1; slot >= slots.begin; --slot) mbs[size_t(k)].free_slots.push_back(int(slot));
-  }
-  std::optional<size_t> waiting;  // a request taken while every slot was busy, or after a wait
+  for (int k = 0; k < n_mb; ++k) mbs[size_t(k)].capacity = size_t(even_split(options_.batch_size, n_mb, k).size());
+  std::optional<size_t> waiting;  // a request taken but not admitted yet
   while (true) {
     bool busy = false;
     for (int k = 0; k < n_mb; ++k) {
@@ -162,21 +281,28 @@ void Engine::run(const std::vector<Request>& requests, const RequestSource& sour
         apply(mb, result, requests, on_done);
         mb.in_flight = false;
       }
-      while (!mb.free_slots.empty()) {  // admit into free slots, in the order the source gives
+      // Admit while there is room: preempted sequences first, then requests in the order the source gives.
+      while (mb.active.size() < mb.capacity) {
+        if (!preempted_.empty()) {
+          Sequence& s = preempted_.front();
+          if (!admit(s, requests[s.request])) break;
+          mb.active.push_back(std::move(s));
+          preempted_.pop_front();
+          continue;
+        }
         if (!waiting) waiting = source(false);
         if (!waiting) break;
+        MESH_CHECK(*waiting < requests.size(), "request ", *waiting, " of ", requests.size());
         Sequence s;
-        s.result.queue_s = run_timer_.seconds();
         s.request = *waiting;
-        waiting.reset();
-        MESH_CHECK(s.request < requests.size(), "request ", s.request, " of ", requests.size());
-        s.slot = mb.free_slots.back();
-        mb.free_slots.pop_back();
         s.rng = Rng(requests[s.request].sampling.seed);
+        if (!admit(s, requests[s.request])) break;
+        waiting.reset();
         mb.active.push_back(std::move(s));
       }
       if (mb.active.empty()) continue;
       build_step(mb, requests);
+      if (mb.batch.size() == 0) continue;  // its only sequence was preempted
       Timer t_submit;
       runner_.submit(k, mb.batch);
       stats_.forward_s += t_submit.seconds();
@@ -185,11 +311,16 @@ void Engine::run(const std::vector<Request>& requests, const RequestSource& sour
     }
     if (on_step) on_step();
     if (busy) continue;
-    // Every slot is free and the source had nothing ready: wait for more, or for the end.
+    MESH_CHECK(preempted_.empty() && !waiting, "the scheduler stalled with ", preempted_.size() + (waiting ? 1 : 0),
+               " sequences it could not admit into ", blocks_.size(), " free KV blocks");
+    // Nothing is running and the source had nothing ready: wait for more, or for the end.
     waiting = source(true);
     if (!waiting) break;
   }
   stats_.total_s = run_timer_.seconds();
+  stats_.kv_blocks = blocks_.size();
+  stats_.kv_blocks_peak = blocks_.peak_used();
+  stats_.kv_blocks_cached = blocks_.cached();
 }
 
 }  // namespace meshlm

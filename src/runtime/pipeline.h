@@ -33,6 +33,7 @@ class Pipeline : public StepRunner {
   int64_t max_step_tokens() const override { return model_.max_step_tokens(); }
   int64_t max_ctx() const override { return model_.max_ctx(); }
   int vocab_size() const override { return model_.config().vocab_size; }
+  int64_t kv_blocks() const override { return model_.kv_blocks(); }
   void submit(int mb, const StepBatch& batch) override;
   const StepResult& wait(int mb) override;
   // Driver: lets every other rank of the replica leave serve().

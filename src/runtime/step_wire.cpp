@@ -70,7 +70,7 @@ thread_local std::vector<uint16_t> bf16_scratch;  // activations as received, be
 void encode_step(const StepHeader& h, const StepBatch& b, const float* x, std::vector<uint8_t>& out) {
   Writer w(out);
   w.put(h);
-  w.put_vecs(b.tokens, b.positions, b.slots, b.logit_rows, b.rows);  // RowSpec is plain data
+  w.put_vecs(b.tokens, b.positions, b.seqs, b.tables, b.blocks, b.logit_rows, b.rows);  // RowSpec is plain data
   if (h.wire == WireDType::kF32) return w.raw(x, size_t(h.n_activations) * sizeof(float));
   const size_t at = out.size();
   out.resize(at + size_t(h.n_activations) * sizeof(uint16_t));
@@ -81,8 +81,8 @@ StepHeader decode_step(const std::vector<uint8_t>& in, StepBatch& b, float* x, i
   Reader r(in);
   const StepHeader h = r.get<StepHeader>();
   if (h.kind == StepKind::kStop) return h;
-  r.get_vecs(b.tokens, b.positions, b.slots, b.logit_rows, b.rows);
-  MESH_CHECK(b.positions.size() == b.tokens.size() && b.slots.size() == b.tokens.size() &&
+  r.get_vecs(b.tokens, b.positions, b.seqs, b.tables, b.blocks, b.logit_rows, b.rows);
+  MESH_CHECK(b.positions.size() == b.tokens.size() && b.seqs.size() == b.tokens.size() &&
                  b.rows.size() == b.logit_rows.size() && h.n_activations >= 0 && h.n_activations <= x_capacity,
              "malformed step message");
   MESH_CHECK(h.wire == WireDType::kF32 || h.wire == WireDType::kBF16, "malformed step message: wire dtype");
