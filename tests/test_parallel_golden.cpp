@@ -26,6 +26,7 @@ const Layout kLayouts[] = {
     {"pp3", 3, {"--tp", "1", "--pp", "3"}, 1, 3},
     {"tp2_pp2", 4, {"--tp", "2", "--pp", "2"}, 2, 2},
     {"dp2", 2, {"--tp", "1", "--pp", "1"}, 1, 1},
+    {"pp2_no_prefix_cache", 2, {"--tp", "1", "--pp", "2", "--no-prefix-cache"}, 1, 2},
     {"pp2_4_micro_batches", 2, {"--pp", "2", "--micro-batches", "4", "--batch-size", "4"}, 1, 2},
     {"tp2_dp2", 4, {"--tp", "2", "--pp", "1"}, 2, 1},
     {"tp2_pp2_chunked_prefill", 4, {"--tp", "2", "--pp", "2", "--max-batch", "4", "--max-batch-tokens", "6",

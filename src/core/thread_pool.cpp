@@ -1,6 +1,7 @@
 #include "core/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <utility>
 
@@ -8,7 +9,8 @@
 
 namespace meshlm {
 namespace {
-constexpr int kSpins = 20000;  // polls of the generation before sleeping (~tens of microseconds)
+constexpr int kSpins = 20000;       // workers' polls of the generation before sleeping (~tens of microseconds)
+constexpr int kCallerSpins = 2000;  // the caller's polls of the workers before it yields its core (a few us)
 
 void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -31,19 +33,31 @@ ThreadPool::~ThreadPool() {
   for (std::thread& w : workers_) w.join();
 }
 
-void ThreadPool::run_raw(void (*fn)(void*, int), void* context) {
+void ThreadPool::run_raw(void (*fn)(void*, int), void* context, int parts) {
   if (workers_.empty()) return fn(context, 0);  // exceptions go straight to the caller
+  const bool adaptive = parts > 0;
   fn_ = fn;
   context_ = context;
+  parts_ = adaptive ? parts : size();
   pending_.store(int(workers_.size()), std::memory_order_relaxed);
   generation_.fetch_add(1, std::memory_order_release);
   generation_.notify_all();
+  const auto start = std::chrono::steady_clock::now();
   try {
     fn(context, 0);
   } catch (...) {
     keep_first_error();
   }
-  while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+  const auto own_done = std::chrono::steady_clock::now();
+  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+    if (spin < kCallerSpins) cpu_relax();
+    else std::this_thread::yield();
+  }
+  if (adaptive) {  // waited for the workers more than twice its own part (and more than 50 us): a strike
+    const auto own = own_done - start, wait = std::chrono::steady_clock::now() - own_done;
+    strikes_ = wait > 2 * own && wait > std::chrono::microseconds(50) ? strikes_ + 1 : 0;
+    if (strikes_ >= kStrikes) strikes_ = 0, inline_jobs_ = kInlineJobs;
+  }
   if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
 
@@ -67,7 +81,7 @@ void ThreadPool::work(int member) {
     seen = now;
     if (stop_.load()) return;
     try {
-      fn_(context_, member);
+      if (member < parts_) fn_(context_, member);
     } catch (...) {
       keep_first_error();
     }

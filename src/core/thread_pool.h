@@ -1,7 +1,15 @@
 // A fixed team of threads for the kernels. The calling thread takes part as member 0, so a pool of one runs
 // everything inline. Workers spin briefly between jobs (decode calls the pool every few tens of microseconds) and
-// then sleep, so an idle rank waiting in MPI does not burn its cores.
+// then sleep, so an idle rank waiting in MPI does not burn its cores. The caller, once its own part is done, polls
+// briefly and then yields its core while it waits: when another process shares the cores, a worker that the
+// kernel has not scheduled yet gets the core instead of waiting behind a spinning caller.
+//
+// Kernels hand the pool only work big enough to pay for waking it (kMinParallelWork per member): small steps of
+// small models run inline, as with one thread. And when the caller keeps finding itself waiting much longer for the
+// workers than its own part took (they are not getting a core: another process is busy on the host), the pool runs
+// the next jobs inline for a while before it tries the workers again.
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <exception>
@@ -27,9 +35,26 @@ class ThreadPool {
   void run(Fn&& fn) {
     run_raw([](void* f, int member) { (*static_cast<Fn*>(f))(member); }, &fn);
   }
+  // The same with only members [0, parts) calling fn, where parts = members(work): with one part, fn(0) runs on the
+  // caller's thread and the workers are not woken.
+  template <typename Fn>
+  void run(int parts, Fn&& fn) {
+    if (parts <= 1) return fn(0);
+    if (inline_jobs_ > 0) {  // the workers are not getting a core: the caller does every part itself
+      --inline_jobs_;
+      for (int member = 0; member < parts; ++member) fn(member);
+      return;
+    }
+    run_raw([](void* f, int member) { (*static_cast<Fn*>(f))(member); }, &fn, parts);
+  }
+  // Members worth using for `work` multiply-adds (or bytes streamed): at least kMinParallelWork each.
+  static constexpr double kMinParallelWork = 524288;
+  int members(double work) const { return int(std::max(1.0, std::min(double(size()), work / kMinParallelWork))); }
 
  private:
-  void run_raw(void (*fn)(void*, int), void* context);
+  // Members [0, parts) run fn; with parts < size(), the caller notes whether it waited for the workers much longer
+  // than its own part took, and after kStrikes such jobs in a row runs the next kInlineJobs inline.
+  void run_raw(void (*fn)(void*, int), void* context, int parts = 0);
   void work(int member);
   void keep_first_error();
 
@@ -39,6 +64,11 @@ class ThreadPool {
   std::atomic<uint64_t> generation_{0};  // bumped once per job; workers wait for it to change
   std::atomic<int> pending_{0};          // workers still running the current job
   std::atomic<bool> stop_{false};
+  int parts_ = 0;          // members that run the current job
+  int strikes_ = 0;        // jobs in a row whose wait for the workers was long
+  int64_t inline_jobs_ = 0;  // jobs still to run inline before trying the workers again
+  static constexpr int kStrikes = 3;
+  static constexpr int64_t kInlineJobs = 512;
   std::mutex error_mutex_;
   std::exception_ptr error_;  // the first exception of the current job
 };

@@ -63,7 +63,8 @@ Isa matmul_isa() { return active_isa; }
 void matmul(const float* x, int64_t n, const WeightView& w, float* y) {
   if (n == 0 || w.rows == 0) return;
   ThreadPool& pool = kernel_pool();
-  const int parts = int(std::min<int64_t>(pool.size(), std::max<int64_t>(1, w.rows / 64)));
+  const int parts = std::min(int(std::min<int64_t>(pool.size(), std::max<int64_t>(1, w.rows / 64))),
+                             pool.members(double(n) * double(w.rows) * double(w.cols)));
   const bool quantized = is_quantized(w.dtype), affine = w.dtype == DType::kAffine;
   const bool skinny = n <= (w.dtype == DType::kF32 ? kSkinnyRowsF32
                             : quantized || affine  ? kSkinnyRowsQ
@@ -84,8 +85,7 @@ void matmul(const float* x, int64_t n, const WeightView& w, float* y) {
   const int64_t panel = std::max<int64_t>(64, panel_bytes / std::max<int64_t>(1, bytes_per_row));
   const BlockQ8_0* x_blocks = xq.data();  // the caller's thread_local buffers, read by every member
   const float* x_sums = xsum.data();
-  pool.run([&](int t) {
-    if (t >= parts) return;
+  pool.run(parts, [&](int t) {
     const Share share = share_of(w.rows, parts, t, 16);
     for (int64_t p0 = share.begin; p0 < share.end; p0 += panel) {
       const int64_t p1 = std::min(share.end, p0 + panel);

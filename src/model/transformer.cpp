@@ -151,14 +151,17 @@ void Transformer::attention_block(int64_t l, const StepBatch& batch) {
     if (j - i >= kMinRun) runs_.push_back({i, j});
     else for (int64_t k = i; k < j; ++k) singles_.push_back(k);
   }
-  pool.run([&](int member) {
-    const Range heads = even_split(n_heads_local_, pool.size(), member);
+  double work = 0;  // multiply-adds: q·k and p·v over each token's keys
+  for (int64_t i = 0; i < n; ++i) work += 2.0 * double(batch.positions[size_t(i)] + 1) * double(q_dim);
+  const int parts = pool.members(work);
+  pool.run(parts, [&](int member) {
+    const Range heads = even_split(n_heads_local_, parts, member);
     for (const Range& r : runs_)
       if (heads.size() > 0)
         attend_run(&q_[size_t(r.begin * q_dim)], r.size(), batch.positions[size_t(r.begin)], window,
                    rows_of(batch.seqs[size_t(r.begin)]), shape, heads.begin, heads.end, run_scratch_[size_t(member)],
                    &att_[size_t(r.begin * q_dim)]);
-    for (size_t k = size_t(member); k < singles_.size(); k += size_t(pool.size())) {
+    for (size_t k = size_t(member); k < singles_.size(); k += size_t(parts)) {
       const int64_t i = singles_[k];
       const int pos = batch.positions[size_t(i)];
       const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
