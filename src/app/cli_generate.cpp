@@ -392,7 +392,7 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
   std::copy(std::begin(comm.by_op), std::end(comm.by_op), std::begin(m.comm_ops));
   m.compute_s = pipeline.compute_seconds(), m.wall_s = wall.seconds();
   m.requests = my_requests, m.prompt_tokens = stats.prompt_tokens, m.generated_tokens = stats.generated_tokens;
-  m.reused_tokens = stats.reused_tokens, m.preemptions = stats.preemptions;
+  m.reused_tokens = stats.reused_tokens, m.preemptions = stats.preemptions, m.peak_sequences = stats.peak_sequences;
   m.kv_blocks = stats.kv_blocks, m.kv_blocks_peak = stats.kv_blocks_peak, m.kv_blocks_cached = stats.kv_blocks_cached;
   const std::vector<int64_t>& expert_rows = model->moe().expert_rows();
   m.expert_work = double(std::accumulate(expert_rows.begin(), expert_rows.end(), int64_t(0))) *

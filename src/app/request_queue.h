@@ -3,12 +3,9 @@
 // another still has a backlog. World rank 0 (the driver of replica 0) holds the queue; the other drivers ask it for
 // more whenever fewer than a batch are waiting, and it answers between its own steps.
 //
-// Requests that share a prefix go to the same replica, whose prefix cache then computes it once: requests are
-// grouped by the longest run of whole KV blocks their prompt shares with another request's, and a replica is given
-// its own groups' requests first, then the next group nobody has (in input order), and only when neither is left
-// does it take from another replica's group (so no replica idles while another has a backlog). Each replica starts
-// with a batch dealt that way on every driver alike (no message needed); the rest is handed out by rank 0, at most
-// a 1/dp share of what is left per answer, so the tail spreads evenly.
+// Requests that share a prefix go to the same replica, whose prefix cache then computes it once (PrefixDispatch).
+// Each replica starts with a batch dealt that way on every driver alike (no message needed); the rest is handed out
+// by rank 0, at most a 1/dp share of what is left per answer, so the tail spreads evenly.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -18,6 +15,7 @@
 #include <vector>
 
 #include "comm/group.h"
+#include "app/prefix_dispatch.h"
 #include "runtime/request.h"
 
 namespace meshlm {
@@ -49,19 +47,12 @@ class RequestQueue {
  private:
   void ask();
   void take_grant(const std::vector<uint8_t>& message);
-  std::vector<uint64_t> grant(int replica, size_t n);  // what replica gets next; the deal, and rank 0
 
   Group& world_;
   std::vector<int> drivers_;
   int replica_ = 0;
-  size_t total_ = 0, left_ = 0;  // rank 0: requests not yet handed out
-  struct PrefixGroup {
-    std::deque<size_t> items;  // request indices not yet handed out, in input order
-    int owner = -1;            // the replica that took its first request
-  };
-  std::vector<PrefixGroup> groups_;         // in order of their first request
-  std::vector<std::vector<size_t>> owned_;  // (dp) groups each replica owns that still have requests
-  size_t next_group_ = 0;                   // groups before it all have owners
+  size_t total_ = 0;
+  PrefixDispatch dispatch_;  // what is not handed out yet (rank 0's is the job's)
   int batch_ = 1;
   std::deque<size_t> local_;
   bool asked_ = false, ended_here_ = false;

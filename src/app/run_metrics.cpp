@@ -75,7 +75,7 @@ std::vector<std::vector<double>> gather_expert_rows(Group& world, const std::vec
 namespace {
 struct Totals {
   int64_t requests = 0, prompt = 0, generated = 0;  // prompt: computed + reused
-  int64_t computed = 0, reused = 0, preemptions = 0, kv_blocks = 0, kv_peak = 0, kv_cached = 0;
+  int64_t computed = 0, reused = 0, preemptions = 0, kv_blocks = 0, kv_peak = 0, kv_cached = 0, peak_sequences = 0;
   double wall = 0;
   double hit_rate() const { return prompt > 0 ? double(reused) / double(prompt) : 0.0; }
 };
@@ -85,6 +85,7 @@ Totals totals(const std::vector<RankMetrics>& ranks) {
     t.requests += r.requests;
     t.prompt += r.prompt_tokens + r.reused_tokens;
     t.computed += r.prompt_tokens, t.reused += r.reused_tokens, t.preemptions += r.preemptions;
+    t.peak_sequences = std::max(t.peak_sequences, r.peak_sequences);
     t.kv_blocks = std::max(t.kv_blocks, r.kv_blocks), t.kv_peak = std::max(t.kv_peak, r.kv_blocks_peak);
     t.kv_cached = std::max(t.kv_cached, r.kv_blocks_cached);
     t.generated += r.generated_tokens;
@@ -161,10 +162,11 @@ void print_summary(FILE* out, const RunInfo& info, const std::vector<RankMetrics
                t.requests / wall, t.prompt / wall, t.generated / wall, 1e3 * ttft.mean, 1e3 * ttft.p50, 1e3 * ttft.p99,
                1e3 * tpot.mean, 1e3 * tpot.p50, 1e3 * tpot.p99, compute, comm);
   std::fprintf(out, "meshlm: prompt tokens %lld computed, %lld reused from the prefix cache (hit rate %.1f%%); KV blocks "
-                    "per replica %lld: peak %lld used (%lld free), %lld caching prefixes at the end; %lld "
-                    "preemption%s\n", (long long)t.computed, (long long)t.reused, 100.0 * t.hit_rate(),
+                    "per replica %lld: peak %lld used (%lld free), %lld caching prefixes at the end; up to %lld sequences "
+                    "at once; %lld preemption%s\n", (long long)t.computed, (long long)t.reused, 100.0 * t.hit_rate(),
                (long long)t.kv_blocks, (long long)t.kv_peak, (long long)(t.kv_blocks - t.kv_peak),
-               (long long)t.kv_cached, (long long)t.preemptions, t.preemptions == 1 ? "" : "s");
+               (long long)t.kv_cached, (long long)t.peak_sequences, (long long)t.preemptions,
+               t.preemptions == 1 ? "" : "s");
   std::fprintf(out, "meshlm: rank  host          dp pp tp  layers    weights MB   KV MB  peak RSS MB  compute s"
                     "  comm s   sent MB\n");
   for (const RankMetrics& r : ranks)
@@ -192,6 +194,7 @@ void write_metrics_json(const std::string& path, const RunInfo& info, const std:
   j["prompt_tokens_reused"] = t.reused;
   j["prefix_hit_rate"] = t.hit_rate();
   j["preemptions"] = t.preemptions;
+  j["peak_sequences_per_replica"] = t.peak_sequences;
   j["kv_blocks"] = {{"block_tokens", KVCache::kBlockTokens}, {"per_replica", t.kv_blocks}, {"peak_used", t.kv_peak},
                     {"free_at_peak", t.kv_blocks - t.kv_peak}, {"cached_at_end", t.kv_cached}};
   j["generated_tokens"] = t.generated;

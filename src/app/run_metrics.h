@@ -19,7 +19,7 @@ struct RankMetrics {
   double compute_s = 0, comm_s = 0, wall_s = 0;
   OpStats comm_ops[kCommOps];  // communication by kind of call (comm_s and bytes_sent are their sums)
   int64_t requests = 0, prompt_tokens = 0, generated_tokens = 0;  // drivers only: prompt tokens computed
-  int64_t reused_tokens = 0, preemptions = 0;                      // drivers only: prompt tokens from the prefix cache
+  int64_t reused_tokens = 0, preemptions = 0, peak_sequences = 0;                     // drivers only: prompt tokens from the prefix cache
   int64_t kv_blocks = 0, kv_blocks_peak = 0, kv_blocks_cached = 0;  // drivers only (runtime/engine.h)
   uint64_t received_bytes = 0;  // weights sent to this rank by one that has the model (app/model_share.h)
   double received_s = 0;

@@ -32,7 +32,7 @@ void Engine::hash_blocks(Sequence& s, const std::vector<int>& context, int64_t f
     s.hashes.push_back(block_hash(j ? s.hashes[size_t(j - 1)] : 0, &context[size_t(j * B)], B));
 }
 
-bool Engine::admit(Sequence& s, const Request& r) {
+bool Engine::admit(Sequence& s, const Request& r, int64_t headroom) {
   const int64_t B = blocks_.block_tokens();
   const std::vector<int> tokens = context(s, r);
   const int64_t len = int64_t(tokens.size()), full = len / B;
@@ -50,7 +50,7 @@ bool Engine::admit(Sequence& s, const Request& r) {
   }
   for (int b : reused) blocks_.hold(b);
   const int64_t need = (len + B - 1) / B - int64_t(reused.size());
-  if (blocks_.available() < need) {
+  if (blocks_.available() < need + headroom) {
     for (int b : reused) blocks_.release(b);
     return false;
   }
@@ -281,11 +281,15 @@ void Engine::run(const std::vector<Request>& requests, const RequestSource& sour
         apply(mb, result, requests, on_done);
         mb.in_flight = false;
       }
-      // Admit while there is room: preempted sequences first, then requests in the order the source gives.
+      // Admit while there is room: preempted sequences first, then requests in the order the source gives. A
+      // block per running sequence stays free for their next positions, so that admissions seldom cause preemptions.
+      int64_t running = 0;
+      for (const MicroBatch& other : mbs) running += int64_t(other.active.size());
       while (mb.active.size() < mb.capacity) {
         if (!preempted_.empty()) {
           Sequence& s = preempted_.front();
-          if (!admit(s, requests[s.request])) break;
+          if (!admit(s, requests[s.request], running)) break;
+          ++running;
           mb.active.push_back(std::move(s));
           preempted_.pop_front();
           continue;
@@ -296,7 +300,8 @@ void Engine::run(const std::vector<Request>& requests, const RequestSource& sour
         Sequence s;
         s.request = *waiting;
         s.rng = Rng(requests[s.request].sampling.seed);
-        if (!admit(s, requests[s.request])) break;
+        if (!admit(s, requests[s.request], running)) break;
+        ++running;
         waiting.reset();
         mb.active.push_back(std::move(s));
       }
@@ -309,6 +314,9 @@ void Engine::run(const std::vector<Request>& requests, const RequestSource& sour
       ++stats_.steps;
       mb.in_flight = busy = true;
     }
+    size_t running = 0;
+    for (const MicroBatch& mb : mbs) running += mb.active.size();
+    stats_.peak_sequences = std::max(stats_.peak_sequences, int64_t(running));
     if (on_step) on_step();
     if (busy) continue;
     MESH_CHECK(preempted_.empty() && !waiting, "the scheduler stalled with ", preempted_.size() + (waiting ? 1 : 0),

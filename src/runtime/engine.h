@@ -38,6 +38,7 @@ struct EngineStats {
   int64_t prompt_tokens = 0;       // prompt positions computed (again after a preemption)
   int64_t reused_tokens = 0;       // prompt positions taken from the prefix cache instead
   int64_t preemptions = 0;
+  int64_t peak_sequences = 0;      // most sequences running at once
   int64_t kv_blocks = 0, kv_blocks_peak = 0, kv_blocks_cached = 0;  // pool size, most held at once, cached at the end
   double forward_s = 0, total_s = 0;  // forward: waiting for steps; the rest is scheduling
 };
@@ -94,8 +95,9 @@ class Engine {
   // KV blocks (the sequence's context is its prompt and the tokens generated so far).
   std::vector<int> context(const Sequence& s, const Request& r) const;
   void hash_blocks(Sequence& s, const std::vector<int>& context, int64_t full) const;  // hashes of `full` blocks
-  // Gives s the blocks of its context, cached ones first; false (nothing held) when it must wait.
-  bool admit(Sequence& s, const Request& r);
+  // Gives s the blocks of its context, cached ones first, if `headroom` blocks stay available after it (room for
+  // the running sequences to grow); false (nothing held) when it must wait.
+  bool admit(Sequence& s, const Request& r, int64_t headroom);
   // Gives the blocks for positions below `upto` to active[i], preempting the youngest sequence while none is
   // left; false when active[i] itself was preempted.
   bool grow(MicroBatch& mb, size_t i, int64_t upto);
