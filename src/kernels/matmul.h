@@ -41,7 +41,7 @@ void weight_row(const WeightView& w, int64_t r, float* out);
 void matmul(const float* x, int64_t n, const WeightView& w, float* y);
 // Rows of x up to which the SIMD kernels beat (convert +) sgemm, by weight dtype (bench/bench_matmul: batch/skinny_*
 // against batch/matmul_* and the sgemm reference).
-constexpr int64_t kSkinnyRowsF32 = 32, kSkinnyRows16 = 32, kSkinnyRowsQ = 32;
+constexpr int64_t kSkinnyRowsF32 = 32, kSkinnyRows16 = 64, kSkinnyRowsQ = 32;
 
 // Kernel threads for this process (kernel_pool's size). OpenBLAS then runs single-threaded inside each member.
 void set_matmul_threads(int threads);
