@@ -180,6 +180,14 @@ TEST_F(CliErrors, MemoryLimitRefusesALayoutThatDoesNotFit) {
   EXPECT_EQ(generate({"--memory-limit", "100M"}).exit_code, 0);
 }
 
+// A KV cache too small for one sequence at full context is refused with the numbers; a bad size names the option.
+TEST_F(CliErrors, KvMemoryTooSmallForOneSequence) {
+  expect_error(generate({"--kv-memory", "1K"}), {"the KV cache on", "holds 0 blocks of 16 positions (--kv-memory)",
+                                                 "raise --kv-memory"});
+  expect_error(generate({"--kv-memory", "lots"}), {"--kv-memory", "'lots'"});
+  EXPECT_EQ(generate({"--kv-memory", "10M"}).exit_code, 0);
+}
+
 TEST_F(CliErrors, TokenizeAndInfoErrors) {
   test::write_file(tmp_.file("t.jsonl"), "{\"text\": \"hi\"}\n{\"txt\": \"x\"}\n");
   expect_error(test::run_meshlm({"tokenize", "--tokenizer", model_, "--input", tmp_.file("t.jsonl"), "--output", "-"}),
