@@ -65,7 +65,8 @@ void Transformer::check_batch(const StepBatch& batch) const {
   const int64_t n = batch.size(), n_seqs = batch.n_seqs(), B = KVCache::kBlockTokens;
   MESH_CHECK(n <= max_step_tokens_, "step of ", n, " tokens exceeds the ", max_step_tokens_, "-token capacity");
   MESH_CHECK(int64_t(batch.logit_rows.size()) <= max_rows_, "more logit rows than sequences in flight");
-  MESH_CHECK(n_seqs >= 0 && batch.tables.front() == 0 && size_t(batch.tables.back()) == batch.blocks.size(),
+  MESH_CHECK(!batch.tables.empty() && batch.tables.front() == 0 && batch.tables.back() >= 0 &&
+                 size_t(batch.tables.back()) == batch.blocks.size(),
              "malformed block tables");
   for (int64_t j = 0; j < n_seqs; ++j)
     MESH_CHECK(batch.tables[size_t(j)] <= batch.tables[size_t(j + 1)], "malformed block tables");
