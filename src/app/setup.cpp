@@ -87,6 +87,7 @@ int64_t check_memory(const MpiSession& mpi, const char* verb, const RankPlan& pl
   MPI_CHECK(MPI_Allgather(&need, sizeof need, MPI_BYTE, all.data(), sizeof need, MPI_BYTE, MPI_COMM_WORLD));
   // Per host: the ranks' needs against the host's available memory (free_per_rank sums back to it).
   std::map<std::string, MemoryNeed> host_need;
+  std::map<std::string, double> host_least_kv;  // --kv-memory, or one sequence at full context, per rank
   std::map<std::string, double> host_free;
   std::map<std::string, std::string> host_ranks;
   double total_weights = 0, least_free = 0;
@@ -94,7 +95,7 @@ int64_t check_memory(const MpiSession& mpi, const char* verb, const RankPlan& pl
     const std::string& h = plan.facts.hosts[size_t(r)];
     const MemoryNeed& n = all[size_t(r)];
     host_need[h].weights += n.weights, host_need[h].kv += n.kv;
-    host_need[h].kv_block += flags.kv_memory > 0 ? flags.kv_memory : n.kv_block * n.min_blocks;  // the least KV
+    host_least_kv[h] += flags.kv_memory > 0 ? flags.kv_memory : n.kv_block * n.min_blocks;
     host_free[h] += plan.facts.free_per_rank[size_t(r)];
     host_ranks[h] += (host_ranks[h].empty() ? "" : ",") + std::to_string(r);
     total_weights += n.weights;
@@ -106,7 +107,7 @@ int64_t check_memory(const MpiSession& mpi, const char* verb, const RankPlan& pl
   };
   for (const auto& [h, f] : host_free) least_free = least_free == 0 ? f : std::min(least_free, f);
   for (const auto& [h, n] : host_need) {
-    const double least_kv = n.kv_block;
+    const double least_kv = host_least_kv[h];
     if (n.weights + least_kv <= host_free[h]) continue;
     // Pipeline stages over hosts like the smallest one would divide the weights of one replica.
     const double replica = total_weights / std::max(1, plan.topo.dp);
