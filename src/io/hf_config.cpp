@@ -20,6 +20,13 @@ struct Reader {
 
   bool has(const char* key) const { return j.contains(key) && !j[key].is_null(); }
 
+  // A non-negative int (counts that may be 0), or the fallback when absent.
+  int count(const char* key, int fallback) const {
+    if (!has(key)) return fallback;
+    MESH_CHECK(j[key].is_number_integer() && j[key].get<int64_t>() >= 0 && j[key].get<int64_t>() < (1ll << 31), path,
+               ": \"", key, "\" must be a non-negative integer, got ", j[key].dump());
+    return j[key].get<int>();
+  }
   int positive_int(const char* key) const {
     MESH_CHECK(has(key), path, ": missing required field \"", key, "\"");
     MESH_CHECK(j[key].is_number_integer() && j[key].get<int64_t>() > 0 && j[key].get<int64_t>() < (1ll << 31),
@@ -78,9 +85,23 @@ RopeScaling parse_rope_scaling(const Reader& r) {
     s.low_freq_factor = sub.number("low_freq_factor", 1.0);
     s.high_freq_factor = sub.number("high_freq_factor", 4.0);
     s.original_max_position = sub.positive_int("original_max_position_embeddings");
+  } else if (type == "yarn") {
+    s.type = RopeScaling::Type::kYarn;
+    MESH_CHECK(sub.has("factor"), r.path, ": rope_scaling yarn needs \"factor\"");
+    s.factor = sub.number("factor", 1.0);
+    s.original_max_position =
+        sub.has("original_max_position_embeddings") ? sub.positive_int("original_max_position_embeddings")
+                                                    : r.positive_int("max_position_embeddings");
+    s.beta_fast = sub.number("beta_fast", 32);
+    s.beta_slow = sub.number("beta_slow", 1);
+    s.mscale = sub.number("mscale", 0);
+    s.mscale_all_dim = sub.number("mscale_all_dim", 0);
+    s.attention_factor = sub.number("attention_factor", 0);
+    MESH_CHECK(s.beta_fast > 0 && s.beta_slow > 0, r.path, ": rope_scaling yarn: beta_fast and beta_slow must be positive");
   } else {
-    fail(r.path, ": rope_scaling type \"", type, "\" is not supported (supported: default, linear, llama3)");
+    fail(r.path, ": rope_scaling type \"", type, "\" is not supported (supported: default, linear, llama3, yarn)");
   }
+  MESH_CHECK(s.factor > 0, r.path, ": rope_scaling factor must be positive, got ", s.factor);
   return s;
 }
 
@@ -118,6 +139,21 @@ AffineConfig parse_affine(const Reader& r) {
 
 int int_or(const Reader& r, const char* key, int fallback) { return r.has(key) ? r.positive_int(key) : fallback; }
 
+// DeepSeek-V3 attention: MLA dimensions; head_dim becomes the query/key head size, every head its own kv head.
+void parse_mla(const Reader& r, ModelConfig& c) {
+  MlaConfig& a = c.mla;
+  a.kv_lora = r.positive_int("kv_lora_rank");
+  a.q_lora = r.has("q_lora_rank") ? r.positive_int("q_lora_rank") : 0;
+  a.nope = r.positive_int("qk_nope_head_dim");
+  a.rope = r.positive_int("qk_rope_head_dim");
+  a.v = r.positive_int("v_head_dim");
+  MESH_CHECK(a.rope % 2 == 0, r.path, ": qk_rope_head_dim ", a.rope, " must be even for RoPE");
+  MESH_CHECK(!r.boolean("attention_bias", false), r.path,
+             ": attention_bias true is not supported for DeepSeek-V3 (no released checkpoint has it)");
+  c.head_dim = a.qk();
+  c.n_kv_heads = c.n_heads;
+}
+
 // The MoE keys of Mixtral / Qwen2-MoE / Qwen3-MoE, with transformers' defaults for missing ones.
 void parse_moe(const Reader& r, ModelConfig& c) {
   MoeConfig& m = c.moe;
@@ -137,16 +173,7 @@ void parse_moe(const Reader& r, ModelConfig& c) {
       m.expert_dim = int_or(r, "moe_intermediate_size", q2 ? 1408 : 768);
       m.norm_topk = r.boolean("norm_topk_prob", false);
       m.sparse_step = int_or(r, "decoder_sparse_step", 1);
-      if (q2) {  // 0: no shared expert
-        const char* key = "shared_expert_intermediate_size";
-        m.shared_expert_dim = 5632;
-        if (r.has(key)) {
-          const json& v = r.j[key];
-          MESH_CHECK(v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() < (1ll << 31), r.path, ": \"",
-                     key, "\" must be a non-negative integer, got ", v.dump());
-          m.shared_expert_dim = v.get<int>();
-        }
-      }
+      if (q2) m.shared_expert_dim = r.count("shared_expert_intermediate_size", 5632);  // 0: no shared expert
       if (r.has("mlp_only_layers")) {
         const json& v = r.j["mlp_only_layers"];
         MESH_CHECK(v.is_array(), r.path, ": \"mlp_only_layers\" must be a list of layer indices, got ", v.dump());
@@ -156,6 +183,34 @@ void parse_moe(const Reader& r, ModelConfig& c) {
           m.dense_layers.push_back(e.get<int>());
         }
       }
+      break;
+    }
+    case Arch::kDeepseekV3: {
+      m.grouped = true;
+      m.n_experts = r.positive_int("n_routed_experts");
+      m.top_k = int_or(r, "num_experts_per_tok", 8);
+      m.expert_dim = int_or(r, "moe_intermediate_size", 2048);
+      m.norm_topk = r.boolean("norm_topk_prob", true);
+      m.routed_scale = r.number("routed_scaling_factor", 1.0);
+      m.n_group = int_or(r, "n_group", 1);
+      m.topk_group = int_or(r, "topk_group", 1);
+      m.shared_expert_dim = r.count("n_shared_experts", 0) * m.expert_dim;
+      const int first_dense = std::min(r.count("first_k_dense_replace", 0), c.n_layers);
+      // Layer l is MoE iff l >= first_k_dense_replace. moe_layer_freq (1 in every release) is ignored, as
+      // transformers ignores it.
+      for (int l = 0; l < first_dense; ++l) m.dense_layers.push_back(l);
+      const std::string scoring = r.string("scoring_func", "sigmoid"), method = r.string("topk_method", "noaux_tc");
+      MESH_CHECK(scoring == "sigmoid", r.path, ": scoring_func \"", scoring,
+                 "\" is not supported for DeepSeek-V3 (expected \"sigmoid\")");
+      MESH_CHECK(method == "noaux_tc", r.path, ": topk_method \"", method,
+                 "\" is not supported (expected \"noaux_tc\", DeepSeek-V3's group-limited routing)");
+      MESH_CHECK(m.n_experts % m.n_group == 0, r.path, ": n_routed_experts ", m.n_experts,
+                 " is not a multiple of n_group ", m.n_group);
+      MESH_CHECK(m.n_group == 1 || m.n_experts / m.n_group >= 2, r.path, ": n_group ", m.n_group,
+                 " leaves fewer than 2 experts per group (a group scores by its 2 best)");
+      MESH_CHECK(m.topk_group <= m.n_group, r.path, ": topk_group ", m.topk_group, " is more than n_group ", m.n_group);
+      MESH_CHECK(m.top_k <= m.topk_group * (m.n_experts / m.n_group), r.path, ": num_experts_per_tok ", m.top_k,
+                 " is more than the experts of topk_group ", m.topk_group, " groups");
       break;
     }
     default:
@@ -174,6 +229,16 @@ bool ModelConfig::moe_layer(int64_t l) const {
   return (l + 1) % moe.sparse_step == 0;
 }
 
+double ModelConfig::attention_scale() const {
+  double scale = 1.0 / std::sqrt(double(head_dim));
+  const RopeScaling& s = rope_scaling;
+  if (mla.on() && s.type == RopeScaling::Type::kYarn && s.mscale_all_dim != 0 && s.factor > 1) {
+    const double m = 0.1 * s.mscale_all_dim * std::log(s.factor) + 1.0;
+    scale *= m * m;
+  }
+  return scale;
+}
+
 const char* arch_label(Arch arch) {
   switch (arch) {
     case Arch::kLlama: return "llama";
@@ -183,6 +248,7 @@ const char* arch_label(Arch arch) {
     case Arch::kMixtral: return "mixtral";
     case Arch::kQwen2Moe: return "qwen2_moe";
     case Arch::kQwen3Moe: return "qwen3_moe";
+    case Arch::kDeepseekV3: return "deepseek_v3";
   }
   return "?";
 }
@@ -208,10 +274,11 @@ ModelConfig load_model_config(const std::string& model_dir) {
   else if (c.arch_name == "MixtralForCausalLM") c.arch = Arch::kMixtral;
   else if (c.arch_name == "Qwen2MoeForCausalLM") c.arch = Arch::kQwen2Moe;
   else if (c.arch_name == "Qwen3MoeForCausalLM") c.arch = Arch::kQwen3Moe;
+  else if (c.arch_name == "DeepseekV3ForCausalLM") c.arch = Arch::kDeepseekV3;  // also Kimi K2 (model_type kimi_k2)
   else
     fail(path, ": architecture \"", c.arch_name,
          "\" is not supported (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, "
-         "MixtralForCausalLM, Qwen2MoeForCausalLM, Qwen3MoeForCausalLM)");
+         "MixtralForCausalLM, Qwen2MoeForCausalLM, Qwen3MoeForCausalLM, DeepseekV3ForCausalLM)");
 
   c.affine = parse_affine(r);
   c.dim = r.positive_int("hidden_size");
@@ -221,7 +288,9 @@ ModelConfig load_model_config(const std::string& model_dir) {
   c.n_kv_heads = r.has("num_key_value_heads") ? r.positive_int("num_key_value_heads") : c.n_heads;
   c.vocab_size = r.positive_int("vocab_size");
   c.max_seq_len = r.positive_int("max_position_embeddings");
-  if (r.has("head_dim")) {
+  if (c.arch == Arch::kDeepseekV3) {
+    parse_mla(r, c);
+  } else if (r.has("head_dim")) {
     c.head_dim = r.positive_int("head_dim");
   } else {
     MESH_CHECK(c.dim % c.n_heads == 0, path, ": hidden_size ", c.dim, " is not divisible by num_attention_heads ",
@@ -260,6 +329,8 @@ ModelConfig load_model_config(const std::string& model_dir) {
     case Arch::kQwen3Moe:
       c.qkv_bias = c.o_bias = r.boolean("attention_bias", false);
       c.qk_norm = true;
+      break;
+    case Arch::kDeepseekV3:
       break;
   }
   parse_moe(r, c);

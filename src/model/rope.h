@@ -1,4 +1,5 @@
-// RoPE inverse frequencies (with Llama-3 / linear scaling) and per-position cos/sin, computed in double.
+// RoPE inverse frequencies (with linear, Llama-3 or YaRN scaling) and per-position cos/sin, computed in double.
+// The rotated dims are head_dim, or for MLA (DeepSeek-V3) only qk_rope_head_dim.
 #pragma once
 #include <vector>
 
@@ -10,11 +11,17 @@ class Rope {
  public:
   explicit Rope(const ModelConfig& c);
   int half() const { return int(inv_freq_.size()); }
-  // cos, sin: (head_dim / 2) for `pos`.
+  // cos, sin: (rotated dims / 2) for `pos`, times the YaRN attention factor.
   void angles(int pos, float* cos, float* sin) const;
+  double inv_freq(int i) const { return inv_freq_[size_t(i)]; }
+  double attention_factor() const { return attention_factor_; }
 
  private:
-  std::vector<double> inv_freq_;  // (head_dim / 2)
+  std::vector<double> inv_freq_;  // (rotated dims / 2)
+  double attention_factor_ = 1.0;
 };
+
+// YaRN's get_mscale: 0.1·m·ln(factor) + 1, or 1 when factor <= 1.
+double yarn_mscale(double factor, double m = 1.0);
 
 }  // namespace meshlm
