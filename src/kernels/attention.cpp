@@ -66,6 +66,20 @@ void attend(const float* q, const KvRows& kv, int64_t first, int64_t last, const
   }
 }
 
+void softmax_masked(float* row, int64_t n, int64_t lo, int64_t hi) {
+  float max_score = -INFINITY;
+  for (int64_t j = lo; j <= hi; ++j) max_score = std::max(max_score, row[j]);
+  double sum = 0;
+  for (int64_t j = lo; j <= hi; ++j) {
+    row[j] = std::exp(row[j] - max_score);
+    sum += row[j];
+  }
+  const float inv = float(1.0 / sum);
+  for (int64_t j = lo; j <= hi; ++j) row[j] *= inv;
+  std::fill(row, row + lo, 0.0f);
+  std::fill(row + hi + 1, row + n, 0.0f);
+}
+
 void attend_run(const float* q, int64_t m, int64_t pos0, int64_t window, const KvRows& kv, const AttentionShape& shape,
                 int64_t h0, int64_t h1, RunScratch& scratch, float* out) {
   constexpr int64_t kRows = 64;  // query rows per block: each block's keys end at its own last position
@@ -92,21 +106,8 @@ void attend_run(const float* q, int64_t m, int64_t pos0, int64_t window, const K
       const float* vh = scratch.v.data() + (k0 - g0) * kv_stride + kvh * hd;
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(rows), int(keys), int(hd), scale, qh, int(q_stride), kh,
                   int(kv_stride), 0.0f, s, int(keys));
-      for (int64_t i = 0; i < rows; ++i) {  // causal (and window) mask, softmax over the keys row i may see
-        float* row = s + i * keys;
-        const int64_t lo = first_of(p_first + i) - k0, hi = p_first + i - k0;  // columns [lo, hi]
-        float max_score = -INFINITY;
-        for (int64_t j = lo; j <= hi; ++j) max_score = std::max(max_score, row[j]);
-        double sum = 0;
-        for (int64_t j = lo; j <= hi; ++j) {
-          row[j] = std::exp(row[j] - max_score);
-          sum += row[j];
-        }
-        const float inv = float(1.0 / sum);
-        for (int64_t j = lo; j <= hi; ++j) row[j] *= inv;
-        std::fill(row, row + lo, 0.0f);
-        std::fill(row + hi + 1, row + keys, 0.0f);
-      }
+      for (int64_t i = 0; i < rows; ++i)  // causal (and window) mask, softmax over the keys row i may see
+        softmax_masked(s + i * keys, keys, first_of(p_first + i) - k0, p_first + i - k0);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(hd), int(keys), 1.0f, s, int(keys), vh,
                   int(kv_stride), 0.0f, out + b0 * q_stride + h * hd, int(q_stride));
     }

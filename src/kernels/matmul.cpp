@@ -60,11 +60,14 @@ void set_matmul_threads(int threads) {
 void set_matmul_isa(Isa isa) { active_isa = isa; }
 Isa matmul_isa() { return active_isa; }
 
-void matmul(const float* x, int64_t n, const WeightView& w, float* y) {
+namespace {
+// matmul over `parts` members of the kernel pool (1: on the calling thread, which may be a pool member itself).
+void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool serial) {
   if (n == 0 || w.rows == 0) return;
   ThreadPool& pool = kernel_pool();
-  const int parts = std::min(int(std::min<int64_t>(pool.size(), std::max<int64_t>(1, w.rows / 64))),
-                             pool.members(double(n) * double(w.rows) * double(w.cols)));
+  const int parts = serial ? 1
+                           : std::min(int(std::min<int64_t>(pool.size(), std::max<int64_t>(1, w.rows / 64))),
+                                      pool.members(double(n) * double(w.rows) * double(w.cols)));
   const bool quantized = is_quantized(w.dtype), affine = w.dtype == DType::kAffine;
   const bool skinny = n <= (w.dtype == DType::kF32 ? kSkinnyRowsF32
                             : quantized || affine  ? kSkinnyRowsQ
@@ -93,10 +96,14 @@ void matmul(const float* x, int64_t n, const WeightView& w, float* y) {
       else if (skinny && quantized) qmatvec_rows(avx2, x_blocks, n, w, p0, p1, y);
       else if (skinny) matvec_rows(active_isa, x, n, w, p0, p1, y);
       else sgemm_rows(x, n, w, p0, p1, y);
-      if (t == 0) progress();
+      if (t == 0 && !serial) progress();
     }
   });
 }
+}  // namespace
+
+void matmul(const float* x, int64_t n, const WeightView& w, float* y) { matmul_parts(x, n, w, y, false); }
+void matmul_serial(const float* x, int64_t n, const WeightView& w, float* y) { matmul_parts(x, n, w, y, true); }
 
 void weight_row(const WeightView& w, int64_t r, float* out) {
   if (w.dtype == DType::kAffine) return affine_dequant_rows(w, r, r + 1, out);

@@ -39,6 +39,9 @@ void weight_row(const WeightView& w, int64_t r, float* out);
 // OpenBLAS sgemm (single-threaded per member), 16-bit weights converted a panel at a time into a per-thread
 // scratch of at most 8 MiB, so no fp32 copy of a whole matrix is ever held. Both sum in fp32.
 void matmul(const float* x, int64_t n, const WeightView& w, float* y);
+// The same on the calling thread alone, for callers that deal many small products over kernel_pool() themselves
+// (MLA's per-head projections); it may run inside a pool member.
+void matmul_serial(const float* x, int64_t n, const WeightView& w, float* y);
 // Rows of x up to which the SIMD kernels beat (convert +) sgemm, by weight dtype (bench/bench_matmul: batch/skinny_*
 // against batch/matmul_* and the sgemm reference).
 constexpr int64_t kSkinnyRowsF32 = 32, kSkinnyRows16 = 64, kSkinnyRowsQ = 32;

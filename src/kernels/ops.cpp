@@ -44,3 +44,18 @@ void rope_rotate_half(float* x, int64_t n_heads, int64_t head_dim, const float* 
 }
 
 }  // namespace meshlm
+
+namespace meshlm {
+
+void rope_interleaved(float* x, int64_t n, int64_t stride, int64_t half, const float* cos, const float* sin) {
+  for (int64_t h = 0; h < n; ++h) {
+    float* xh = x + h * stride;
+    for (int64_t i = 0; i < half; ++i) {
+      const float a = xh[2 * i], b = xh[2 * i + 1];
+      xh[2 * i] = a * cos[i] - b * sin[i];
+      xh[2 * i + 1] = b * cos[i] + a * sin[i];
+    }
+  }
+}
+
+}  // namespace meshlm

@@ -20,4 +20,8 @@ void silu_mul(float* gate, const float* up, int64_t n);
 // cos, sin are (head_dim/2) for this token's position.
 void rope_rotate_half(float* x, int64_t n_heads, int64_t head_dim, const float* cos, const float* sin);
 
+// Interleaved RoPE (DeepSeek-V3's rope dims): in each of n vectors of 2*half values, `stride` floats apart, the pair
+// (2i, 2i+1) rotates by angle i. cos, sin: (half) for this token's position.
+void rope_interleaved(float* x, int64_t n, int64_t stride, int64_t half, const float* cos, const float* sin);
+
 }  // namespace meshlm
