@@ -1,4 +1,4 @@
-// Mixture-of-experts MLP (Mixtral, Qwen2-MoE, Qwen3-MoE): routing, grouping tokens by expert, and the forward pass of
+// Mixture-of-experts MLP (Mixtral, Qwen2-MoE, Qwen3-MoE, DeepSeek-V3): routing, grouping tokens by expert, and the forward pass of
 // this rank's experts under tensor parallelism (model/parallel_layout.h: whole experts per rank, or a slice of each).
 //
 // Routing is computed the same way on every rank and every machine: router logits are float·float products summed
@@ -20,9 +20,16 @@ namespace meshlm {
 // probabilities, rescaled to sum 1 when `renormalize`.
 void top_k_softmax(const double* logits, int n_experts, int k, bool renormalize, int32_t* ids, float* weights);
 
-// ids (n, k) and weights (n, k) for the rows of x (n, dim), with router (n_experts, dim).
-void route(const float* x, int64_t n, int64_t dim, const float* router, const MoeConfig& m, int32_t* ids,
-           float* weights);
+// DeepSeek-V3's choice (noaux_tc), in double: s = sigmoid(logits), b = s + bias (the bias only chooses); groups of
+// n_experts / n_group consecutive experts score the sum of their 2 largest b, the topk_group best groups are kept
+// and the other experts' b set to 0; the k largest b are chosen (ties: lower id first), weighted by their s
+// (divided by the chosen s's sum when m.norm_topk) times m.routed_scale.
+void top_k_grouped_sigmoid(const double* logits, const float* bias, const MoeConfig& m, int32_t* ids, float* weights);
+
+// ids (n, k) and weights (n, k) for the rows of x (n, dim), with router (n_experts, dim) and, for grouped routing,
+// the score bias (n_experts).
+void route(const float* x, int64_t n, int64_t dim, const float* router, const float* bias, const MoeConfig& m,
+           int32_t* ids, float* weights);
 
 // x·w in double, summed in index order: the same bits on every rank and ISA.
 double exact_dot(const float* x, const float* w, int64_t n);
@@ -62,7 +69,7 @@ class MoeMlp {
   std::vector<float> xe_;           // (T, dim) rows routed to one expert, gathered
   std::vector<float> gate_, up_;    // (T * k, hidden): every pair's SwiGLU input, expert after expert
   std::vector<float> sgate_, sup_;  // (T, shared_hidden) shared expert
-  std::vector<float> shared_w_;     // (T) sigmoid(x · shared_expert_gate)
+  std::vector<float> shared_w_;     // (T) sigmoid(x · shared_expert_gate), or 1 (DeepSeek-V3)
   std::vector<float> down_;         // (T, dim) one expert's down projection, one part of the output
   std::vector<int64_t> expert_rows_;
   uint64_t bytes_read_ = 0;

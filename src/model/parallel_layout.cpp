@@ -99,11 +99,32 @@ std::vector<int64_t> layer_counts_fit(const std::vector<double>& cost, const std
   return counts;
 }
 
-std::vector<double> layer_params(const ModelConfig& c) {
-  const double attn = double(c.dim) * (2.0 * c.q_dim() + 2.0 * c.kv_dim());
+double attention_params(const ModelConfig& c) {
+  if (!c.mla.on()) return double(c.dim) * (2.0 * c.q_dim() + 2.0 * c.kv_dim());
+  const MlaConfig& a = c.mla;
+  const double H = c.n_heads;
+  const double q = a.q_lora > 0 ? double(c.dim) * a.q_lora + double(a.q_lora) * H * a.qk() : double(c.dim) * H * a.qk();
+  return q + double(c.dim) * a.latent() + double(a.kv_lora) * H * (a.nope + a.v) + H * a.v * c.dim;
+}
+
+double attention_macs_per_position(const ModelConfig& c) {
+  if (!c.mla.on()) return 2.0 * c.q_dim();
+  return double(c.n_heads) * (2.0 * c.mla.kv_lora + c.mla.rope);  // absorbed: q·[c, k_pe] and p·c per head
+}
+
+namespace {
+// Router, shared expert(s) and the shared expert's gate (Qwen2-MoE) of a MoE layer.
+double moe_fixed_params(const ModelConfig& c) {
   const MoeConfig& m = c.moe;
-  const double moe = double(m.n_experts) * 3.0 * c.dim * m.expert_dim + double(m.n_experts) * c.dim +
-                     3.0 * c.dim * m.shared_expert_dim + (m.shared_expert_dim > 0 ? double(c.dim) : 0.0);
+  return double(m.n_experts) * c.dim + 3.0 * c.dim * m.shared_expert_dim +
+         (m.shared_expert_dim > 0 && m.shared_gated() ? double(c.dim) : 0.0);
+}
+}  // namespace
+
+std::vector<double> layer_params(const ModelConfig& c) {
+  const double attn = attention_params(c);
+  const MoeConfig& m = c.moe;
+  const double moe = double(m.n_experts) * 3.0 * c.dim * m.expert_dim + moe_fixed_params(c);
   std::vector<double> out;
   for (int64_t l = 0; l < c.n_layers; ++l) out.push_back(attn + (c.moe_layer(l) ? moe : 3.0 * c.dim * c.hidden_dim));
   return out;
@@ -112,10 +133,9 @@ std::vector<double> layer_params(const ModelConfig& c) {
 double head_params(const ModelConfig& c) { return double(c.vocab_size) * c.dim; }
 
 double active_params(const ModelConfig& c) {
-  const double attn = double(c.dim) * (2.0 * c.q_dim() + 2.0 * c.kv_dim());
+  const double attn = attention_params(c);
   const MoeConfig& m = c.moe;
-  const double moe = double(m.top_k) * 3.0 * c.dim * m.expert_dim + double(m.n_experts) * c.dim +
-                     3.0 * c.dim * m.shared_expert_dim + (m.shared_expert_dim > 0 ? double(c.dim) : 0.0);
+  const double moe = double(m.top_k) * 3.0 * c.dim * m.expert_dim + moe_fixed_params(c);
   double total = head_params(c) * (c.tie_embeddings ? 1.0 : 2.0);  // head and embedding, as model cards count them
   for (int64_t l = 0; l < c.n_layers; ++l) total += attn + (c.moe_layer(l) ? moe : 3.0 * c.dim * c.hidden_dim);
   return total;

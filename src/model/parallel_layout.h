@@ -56,6 +56,11 @@ std::vector<int64_t> layer_counts_fit(const std::vector<double>& layer_costs, co
 // Matmul parameters of each layer (attention, and the dense MLP or all experts + router + shared expert) and of the
 // lm_head: what the pipeline split weighs, since a stage holds (and at large batches reads) all of them.
 std::vector<double> layer_params(const ModelConfig& c);
+// Matmul parameters of one layer's attention (DeepSeek-V3: the MLA projections, kv_b_proj once).
+double attention_params(const ModelConfig& c);
+// Attention multiply-adds per query token and position it sees, all heads: 2·q_dim (q·k, p·v); MLA (absorbed):
+// heads·(2·kv_lora + rope).
+double attention_macs_per_position(const ModelConfig& c);
 double head_params(const ModelConfig& c);
 // Active parameters per token, as model cards count them: everything but the experts a token is not routed to
 // (attention, top_k experts + router + shared expert or the dense MLP per layer, embedding and head).

@@ -36,6 +36,13 @@ struct StepBatch {
   int64_t n_seqs() const { return tables.empty() ? 0 : int64_t(tables.size()) - 1; }
   const int* table(int seq) const { return blocks.data() + tables[size_t(seq)]; }
   int64_t table_size(int seq) const { return tables[size_t(seq) + 1] - tables[size_t(seq)]; }
+  // The end of the run of tokens from i on that belong to i's sequence at consecutive positions (a prefill chunk;
+  // a decode token is a run of one).
+  int64_t run_end(int64_t i) const {
+    int64_t j = i + 1;
+    while (j < size() && seqs[size_t(j)] == seqs[size_t(i)] && positions[size_t(j)] == positions[size_t(j - 1)] + 1) ++j;
+    return j;
+  }
 };
 
 // What came of one step: a token per logit row, the advanced RNG states, and the rows whose logits were wanted.

@@ -19,13 +19,18 @@ Transformer::Transformer(const ModelConfig& config, ModelWeights weights, const 
   n_kv_heads_local_ = layout.kv_heads.size();
   hidden_local_ = layout.hidden.size();
   const int64_t T = max_step_tokens, hd = config.head_dim, dim = config.dim;
-  cache_ = KVCache(layout.layers.size(), kv_blocks, n_kv_heads_local_ * hd);
+  cache_ = KVCache(layout.layers.size(), kv_blocks, config.cache_row(n_kv_heads_local_), config.cache_planes());
   x_.resize(size_t(T * dim));
   xb_.resize(size_t(T * dim));
-  q_.resize(size_t(T * n_heads_local_ * hd));
-  k_.resize(size_t(T * n_kv_heads_local_ * hd));
-  v_.resize(k_.size());
-  att_.resize(q_.size());
+  if (config.mla.on()) {
+    mla_ = MlaAttention(config, n_heads_local_, T);
+    att_.resize(size_t(T * n_heads_local_ * config.mla.v));
+  } else {
+    q_.resize(size_t(T * n_heads_local_ * hd));
+    k_.resize(size_t(T * n_kv_heads_local_ * hd));
+    v_.resize(k_.size());
+    att_.resize(q_.size());
+  }
   bool dense_mlp = false;  // MoE models may have no dense MLP layer on this rank: then no buffers for one
   for (int64_t l = layout.layers.begin; l < layout.layers.end; ++l) dense_mlp |= !config.moe_layer(l);
   if (dense_mlp) gate_.resize(size_t(T * hidden_local_));
@@ -34,7 +39,7 @@ Transformer::Transformer(const ModelConfig& config, ModelWeights weights, const 
     moe_ = MoeMlp(config, layout, T);
     moe_out_.resize(size_t(T * dim));
   }
-  cos_.resize(size_t(T * hd / 2));
+  cos_.resize(size_t(T * rope_.half()));
   sin_.resize(cos_.size());
   scores_.resize(size_t(max_ctx));
   if (layout.last_stage()) {
@@ -83,7 +88,7 @@ void Transformer::check_batch(const StepBatch& batch) const {
 }
 
 void Transformer::run_layers(const StepBatch& batch) {
-  const int64_t n = batch.size(), half = config_.head_dim / 2;
+  const int64_t n = batch.size(), half = rope_.half();
   check_batch(batch);
   for (int64_t i = 0; i < n; ++i)
     rope_.angles(batch.positions[size_t(i)], &cos_[size_t(i * half)], &sin_[size_t(i * half)]);
@@ -110,6 +115,12 @@ void Transformer::attention_block(int64_t l, const StepBatch& batch) {
   const float eps = float(config_.norm_eps);
 
   rmsnorm(x_.data(), L.input_layernorm.data(), xb_.data(), n, dim, eps);
+  if (config_.mla.on()) {
+    mla_.forward(L, cache_, l, batch, xb_.data(), cos_.data(), sin_.data(), att_.data());  // (n, heads_local · v)
+    row_parallel_.run(att_.data(), n, L.o_proj.view(), xb_.data());  // (n, dim), summed over the heads of all ranks
+    add_inplace(x_.data(), xb_.data(), n * dim);
+    return;
+  }
   matmul(xb_.data(), n, L.q_proj.view(), q_.data());  // (n, q_dim), this rank's heads
   matmul(xb_.data(), n, L.k_proj.view(), k_.data());  // (n, kv_dim)
   matmul(xb_.data(), n, L.v_proj.view(), v_.data());  // (n, kv_dim)
@@ -146,9 +157,7 @@ void Transformer::attention_block(int64_t l, const StepBatch& batch) {
   runs_.clear();
   singles_.clear();
   for (int64_t i = 0, j; i < n; i = j) {
-    for (j = i + 1; j < n && batch.seqs[size_t(j)] == batch.seqs[size_t(i)] &&
-                    batch.positions[size_t(j)] == batch.positions[size_t(j - 1)] + 1;)
-      ++j;
+    j = batch.run_end(i);
     if (j - i >= kMinRun) runs_.push_back({i, j});
     else for (int64_t k = i; k < j; ++k) singles_.push_back(k);
   }

@@ -2,7 +2,8 @@
 // one GEMM per weight for the whole step. With tensor parallelism each rank holds whole heads and a slice of the
 // MLP (Megatron): q/k/v and gate/up are split by output, o_proj and down_proj by input, and each of the latter is
 // followed by one all-reduce over the tensor group. With pipeline parallelism a rank runs only its stage's layers:
-// embed() on the first stage, head() on the last, and the activations travel between them.
+// embed() on the first stage, head() on the last, and the activations travel between them. DeepSeek-V3's multi-head
+// latent attention (model/mla.h) takes the place of q/k/v attention when the config has it.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "comm/group.h"
 #include "io/hf_config.h"
 #include "model/kv_cache.h"
+#include "model/mla.h"
 #include "model/moe.h"
 #include "model/parallel_layout.h"
 #include "model/rope.h"
@@ -30,6 +32,8 @@ class Transformer {
 
   // How the tensor group's all-reduces travel (default: fp32, four overlapped parts).
   void set_tp_comm(TpComm comm) { row_parallel_ = RowParallel(tp_, comm); }
+  // How DeepSeek-V3 attention meets kv_b_proj (default auto).
+  void set_mla_mode(MlaMode mode) { mla_.set_mode(mode); }
 
   // First stage: the residual stream of the step's tokens from the (vocab-split) embedding.
   void embed(const StepBatch& batch);
@@ -63,6 +67,7 @@ class Transformer {
   Group* tp_;
   RowParallel row_parallel_;  // o_proj and down_proj outputs, summed over tp_
   MoeMlp moe_;                // the MoE layers' routing, grouping and buffers (shared by the layers)
+  MlaAttention mla_;          // DeepSeek-V3 attention's buffers (shared by the layers)
   Rope rope_;
   KVCache cache_;
   int64_t max_step_tokens_, max_ctx_, max_rows_;
@@ -73,11 +78,11 @@ class Transformer {
   std::vector<float> xb_;       // (T, dim) normed input / block output
   std::vector<float> q_;        // (T, n_heads_local * head_dim)
   std::vector<float> k_, v_;    // (T, n_kv_heads_local * head_dim)
-  std::vector<float> att_;      // (T, n_heads_local * head_dim)
+  std::vector<float> att_;      // (T, n_heads_local * head_dim); MLA: (T, n_heads_local * v)
   std::vector<float> gate_;     // (T, hidden_local)
   std::vector<float> up_;       // (T, hidden_local)
   std::vector<float> moe_out_;  // (T, dim) MoE layer output (its input xb_ is read while it is summed)
-  std::vector<float> cos_, sin_;  // (T, head_dim / 2)
+  std::vector<float> cos_, sin_;  // (T, rotated dims / 2)
   std::vector<float> scores_;   // (kernel threads, max_ctx)
   std::vector<RunScratch> run_scratch_;  // per kernel thread: attend_run's gathered keys and scores
   std::vector<Range> runs_;       // this step's prefill runs: token ranges of one sequence, consecutive positions

@@ -1,5 +1,7 @@
 #include "model/weights.h"
 
+#include <cstring>
+
 #include "core/check.h"
 #include "core/quant.h"
 #include "model/affine_weights.h"
@@ -75,6 +77,45 @@ class Loader {
     std::vector<float> v(size_t(rows * cols));
     to_f32(raw.data(), t.dtype, v.data(), v.size());
     return v;
+  }
+
+  // Rows [rows) of the (out, in) matrix `name`, transposed to (in, rows.size()): MLA's W_kᵀ from kv_b_proj. 16-bit
+  // and fp32 elements move as they are; an affine matrix is dequantized to fp32 first (its groups run along `in`).
+  Matrix transposed(const std::string& name, int64_t out, int64_t in, Range rows) {
+    Matrix src;
+    const std::string module = affine_module(name);
+    const bool affine = !module.empty();
+    if (affine) {
+      const auto [bits, group] = config_.affine.of(module);
+      src = read_affine(index_, module, bits, group, -1, 0, out, in, rows, {0, in}, read_);
+    } else {
+      const TensorInfo& t = checked(name, {out, in});
+      src.dtype = t.dtype, src.rows = rows.size(), src.cols = in;
+      if (read_) src.bytes = read_window(index_, t, -1, rows, 0, in);
+    }
+    Matrix m;
+    m.dtype = affine ? DType::kF32 : src.dtype;
+    m.rows = in, m.cols = rows.size();
+    const size_t es = dtype_size(m.dtype);
+    if (!read_) {
+      const bool quantized = is_quantized(quantize_to_) && m.cols % kQBlock == 0;
+      bytes_ += size_t(m.rows) * row_bytes(quantized ? quantize_to_ : m.dtype, m.cols);
+      return m;
+    }
+    std::vector<uint8_t> dense;  // (rows, in) in m.dtype
+    if (affine) {
+      dense.resize(size_t(src.rows * in) * sizeof(float));
+      affine_dequant_rows(src.view(), 0, src.rows, reinterpret_cast<float*>(dense.data()));
+    } else {
+      dense = std::move(src.bytes);
+    }
+    m.bytes.resize(size_t(m.rows * m.cols) * es);
+    for (int64_t r = 0; r < src.rows; ++r)
+      for (int64_t c = 0; c < in; ++c)
+        std::memcpy(&m.bytes[size_t(c * m.cols + r) * es], &dense[size_t(r * in + c) * es], es);
+    if (is_quantized(quantize_to_)) quantize(m);
+    bytes_ += m.bytes.size();
+    return m;
   }
 
   // A SwiGLU MLP's slice [hid) of its intermediate size `inter` (gate/up by rows, down by columns).
@@ -154,6 +195,7 @@ MoeWeights load_moe(Loader& load, const WeightIndex& index, const ModelConfig& c
   const std::string block = p + (m.mixtral_names ? "block_sparse_moe." : "mlp.");
   MoeWeights w;
   w.router = load.dense_f32(block + "gate.weight", m.n_experts, dim);
+  if (m.grouped) w.score_bias = load.vector(block + "gate.e_score_correction_bias", m.n_experts, {0, m.n_experts});
   const uint64_t before = load.bytes();
   const std::string stacked = block + "switch_mlp.";  // mlx-lm: [E, out, in] tensors, gate = w1, up = w3, down = w2
   const bool is_stacked = index.find(stacked + "gate_proj.weight") != nullptr;
@@ -175,12 +217,66 @@ MoeWeights load_moe(Loader& load, const WeightIndex& index, const ModelConfig& c
   }
   w.expert_bytes = load.bytes() - before;
   if (m.shared_expert_dim > 0) {
-    const std::string x = block + "shared_expert.";
+    const std::string x = block + (m.grouped ? "shared_experts." : "shared_expert.");
     w.shared = load.mlp(x + "gate_proj.weight", x + "up_proj.weight", x + "down_proj.weight", dim,
                         m.shared_expert_dim, l.shared_hidden);
-    w.shared_gate = load.dense_f32(block + "shared_expert_gate.weight", 1, dim);
+    if (m.shared_gated()) w.shared_gate = load.dense_f32(block + "shared_expert_gate.weight", 1, dim);
   }
   return w;
+}
+
+// DeepSeek-V3 attention of this rank's heads: the latent projections whole, q_b/q rows, kv_b and o_proj by head.
+// kv_b_proj (H·(dn + dv), r) may be stored split per head as embed_q [H, r, dn] and unembed_out [H, dv, r] (mlx-lm).
+void load_mla(Loader& load, const WeightIndex& index, const ModelConfig& c, const ParallelLayout& l,
+              const std::string& p, LayerWeights& L) {
+  const MlaConfig& a = c.mla;
+  const int64_t dim = c.dim, H = c.n_heads, r = a.kv_lora, dn = a.nope, dv = a.v, qk = a.qk();
+  const Range all_dim{0, dim}, q_rows{l.q_heads.begin * qk, l.q_heads.end * qk};
+  const std::string s = p + "self_attn.";
+  if (a.q_lora > 0) {
+    L.mla.q_a = load.matrix(s + "q_a_proj.weight", {a.q_lora, dim}, {0, a.q_lora}, all_dim);
+    L.mla.q_a_norm = load.vector(s + "q_a_layernorm.weight", a.q_lora, {0, a.q_lora});
+    L.q_proj = load.matrix(s + "q_b_proj.weight", {H * qk, a.q_lora}, q_rows, {0, a.q_lora});
+  } else {
+    L.q_proj = load.matrix(s + "q_proj.weight", {H * qk, dim}, q_rows, all_dim);
+  }
+  L.mla.kv_a = load.matrix(s + "kv_a_proj_with_mqa.weight", {a.latent(), dim}, {0, a.latent()}, all_dim);
+  L.mla.kv_a_norm = load.vector(s + "kv_a_layernorm.weight", r, {0, r});
+  const bool split = index.find(s + "embed_q.weight") != nullptr;
+  for (int64_t h = l.q_heads.begin; h < l.q_heads.end; ++h) {
+    if (split) {
+      L.mla.embed_q.push_back(load.expert(s + "embed_q.weight", h, H, {r, dn}, {0, r}, {0, dn}));
+      L.mla.unembed_out.push_back(load.expert(s + "unembed_out.weight", h, H, {dv, r}, {0, dv}, {0, r}));
+    } else {
+      const int64_t first = h * (dn + dv);
+      L.mla.embed_q.push_back(load.transposed(s + "kv_b_proj.weight", H * (dn + dv), r, {first, first + dn}));
+      L.mla.unembed_out.push_back(
+          load.matrix(s + "kv_b_proj.weight", {H * (dn + dv), r}, {first + dn, first + dn + dv}, {0, r}));
+    }
+  }
+  L.o_proj = load.matrix(s + "o_proj.weight", {dim, H * dv}, all_dim, {l.q_heads.begin * dv, l.q_heads.end * dv});
+}
+
+// Llama/Qwen attention of this rank's heads: q/k/v by output rows, o_proj by input columns.
+void load_attention(Loader& load, const ModelConfig& c, const ParallelLayout& l, const std::string& p,
+                    LayerWeights& L) {
+  const int64_t dim = c.dim, hd = c.head_dim, q_dim = c.q_dim(), kv_dim = c.kv_dim();
+  const Range all_dim{0, dim};
+  const Range q_rows{l.q_heads.begin * hd, l.q_heads.end * hd}, kv_rows{l.kv_heads.begin * hd, l.kv_heads.end * hd};
+  L.q_proj = load.matrix(p + "self_attn.q_proj.weight", {q_dim, dim}, q_rows, all_dim);
+  L.k_proj = load.matrix(p + "self_attn.k_proj.weight", {kv_dim, dim}, kv_rows, all_dim);
+  L.v_proj = load.matrix(p + "self_attn.v_proj.weight", {kv_dim, dim}, kv_rows, all_dim);
+  if (c.qkv_bias) {
+    L.q_bias = load.vector(p + "self_attn.q_proj.bias", q_dim, q_rows);
+    L.k_bias = load.vector(p + "self_attn.k_proj.bias", kv_dim, kv_rows);
+    L.v_bias = load.vector(p + "self_attn.v_proj.bias", kv_dim, kv_rows);
+  }
+  if (c.qk_norm) {
+    L.q_norm = load.vector(p + "self_attn.q_norm.weight", hd, {0, hd});
+    L.k_norm = load.vector(p + "self_attn.k_norm.weight", hd, {0, hd});
+  }
+  L.o_proj = load.matrix(p + "self_attn.o_proj.weight", {dim, q_dim}, all_dim, q_rows);
+  if (c.o_bias) L.o_bias = load.vector(p + "self_attn.o_proj.bias", dim, all_dim);
 }
 
 }  // namespace
@@ -189,30 +285,16 @@ ModelWeights load_weights(const WeightIndex& index, const ModelConfig& c, const 
                           bool read) {
   Loader load(index, c, quantize_to, read);
   ModelWeights w;
-  const int64_t dim = c.dim, hd = c.head_dim, q_dim = c.q_dim(), kv_dim = c.kv_dim();
+  const int64_t dim = c.dim;
   const Range all_dim{0, dim};
-  const Range q_rows{l.q_heads.begin * hd, l.q_heads.end * hd}, kv_rows{l.kv_heads.begin * hd, l.kv_heads.end * hd};
-
   if (l.first_stage() || (l.last_stage() && c.tie_embeddings))
     w.embed_tokens = load.matrix("model.embed_tokens.weight", {c.vocab_size, dim}, l.vocab, all_dim);
   for (int64_t i = l.layers.begin; i < l.layers.end; ++i) {
     const std::string p = "model.layers." + std::to_string(i) + ".";
     LayerWeights L;
     L.input_layernorm = load.vector(p + "input_layernorm.weight", dim, all_dim);
-    L.q_proj = load.matrix(p + "self_attn.q_proj.weight", {q_dim, dim}, q_rows, all_dim);
-    L.k_proj = load.matrix(p + "self_attn.k_proj.weight", {kv_dim, dim}, kv_rows, all_dim);
-    L.v_proj = load.matrix(p + "self_attn.v_proj.weight", {kv_dim, dim}, kv_rows, all_dim);
-    if (c.qkv_bias) {
-      L.q_bias = load.vector(p + "self_attn.q_proj.bias", q_dim, q_rows);
-      L.k_bias = load.vector(p + "self_attn.k_proj.bias", kv_dim, kv_rows);
-      L.v_bias = load.vector(p + "self_attn.v_proj.bias", kv_dim, kv_rows);
-    }
-    if (c.qk_norm) {
-      L.q_norm = load.vector(p + "self_attn.q_norm.weight", hd, {0, hd});
-      L.k_norm = load.vector(p + "self_attn.k_norm.weight", hd, {0, hd});
-    }
-    L.o_proj = load.matrix(p + "self_attn.o_proj.weight", {dim, q_dim}, all_dim, q_rows);
-    if (c.o_bias) L.o_bias = load.vector(p + "self_attn.o_proj.bias", dim, all_dim);
+    if (c.mla.on()) load_mla(load, index, c, l, p, L);
+    else load_attention(load, c, l, p, L);
     L.post_attention_layernorm = load.vector(p + "post_attention_layernorm.weight", dim, all_dim);
     const Range hid = l.hidden;
     if (c.moe_layer(i)) {

@@ -45,18 +45,31 @@ struct MlpWeights {
 // A mixture-of-experts layer's weights on this rank (layout.experts and layout.expert_hidden).
 struct MoeWeights {
   std::vector<float> router;         // (n_experts, dim) fp32, on every rank, so every rank routes alike
+  Vector score_bias;                 // (n_experts) DeepSeek-V3 e_score_correction_bias (kept exact), or empty
   std::vector<MlpWeights> experts;   // layout.experts, in order: (expert_hidden_local, dim) / (dim, ..)
-  MlpWeights shared;                 // Qwen2-MoE shared expert, layout.shared_hidden; empty otherwise
-  Vector shared_gate;                // (dim) shared_expert_gate, or empty
+  MlpWeights shared;                 // shared expert(s), layout.shared_hidden; empty without
+  Vector shared_gate;                // (dim) Qwen2-MoE shared_expert_gate, or empty (DeepSeek: unweighted)
   uint64_t expert_bytes = 0;         // bytes of the routed experts' matrices held (read only when routed to)
+};
+
+// DeepSeek-V3 multi-head latent attention (config.mla) beyond q_proj and o_proj: r = kv_lora, dn/dv = nope/v.
+struct MlaWeights {
+  Matrix q_a;                        // (q_lora, dim) q_a_proj, on every rank; empty without q_lora
+  Vector q_a_norm;                   // (q_lora) q_a_layernorm
+  Matrix kv_a;                       // (r + rope, dim) kv_a_proj_with_mqa, on every rank
+  Vector kv_a_norm;                  // (r) kv_a_layernorm
+  std::vector<Matrix> embed_q;       // per local head (r, dn): its k_nope rows of kv_b_proj, transposed (W_kᵀ)
+  std::vector<Matrix> unembed_out;   // per local head (dv, r): its v rows of kv_b_proj (W_v)
 };
 
 struct LayerWeights {
   Vector input_layernorm;            // (dim)
   Matrix q_proj, k_proj, v_proj;     // (n_heads_local * head_dim, dim), (n_kv_heads_local * head_dim, dim) x2
+                                     // MLA: q_proj is q_b_proj (.., q_lora) when q_lora; no k/v_proj
   Vector q_bias, k_bias, v_bias;     // same rows as the projections, or empty
   Vector q_norm, k_norm;             // (head_dim), Qwen3 only
-  Matrix o_proj;                     // (dim, n_heads_local * head_dim)
+  Matrix o_proj;                     // (dim, n_heads_local * head_dim); MLA: (dim, n_heads_local * v)
+  MlaWeights mla;
   Vector o_bias;                     // (dim) or empty
   Vector post_attention_layernorm;   // (dim)
   MlpWeights mlp;                    // dense layers: gate/up (hidden_local, dim), down (dim, hidden_local)
