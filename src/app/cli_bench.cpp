@@ -108,7 +108,8 @@ double flops_per_sequence(const ModelConfig& c, int64_t tokens, int64_t logit_ro
   const double layers = active_params(c) - embeddings;
   double positions = 0;  // sum over the tokens of the positions each attends to
   for (int64_t p = first_position; p < first_position + tokens; ++p) positions += double(p + 1);
-  return 2.0 * layers * tokens + 2.0 * head_params(c) * logit_rows + 4.0 * c.n_layers * c.q_dim() * positions;
+  return 2.0 * layers * tokens + 2.0 * head_params(c) * logit_rows +
+         2.0 * c.n_layers * attention_macs_per_position(c) * positions;
 }
 
 double matmul_params(const ModelConfig& c) {

@@ -387,6 +387,7 @@ int run_generate(int argc, char** argv, const MpiSession& mpi) {
   m.layer_begin = layout.layers.begin, m.layer_end = layout.layers.end;
   m.received_bytes = fetched.bytes, m.received_s = fetched.seconds;
   m.weight_bytes = weight_bytes, m.kv_bytes = model->kv_bytes(), m.peak_rss = peak_rss_bytes();
+  m.kv_bytes_per_token = double(model->kv_bytes()) / double(std::max<int64_t>(1, kv_blocks * KVCache::kBlockTokens));
   const CommStats comm = comm_stats().since(comm_start);
   m.bytes_sent = comm.bytes_sent, m.comm_s = comm.seconds;
   std::copy(std::begin(comm.by_op), std::end(comm.by_op), std::begin(m.comm_ops));

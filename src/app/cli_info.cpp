@@ -53,7 +53,14 @@ int run_info(int argc, char** argv) {
   std::printf("rope          theta %g%s\n", c.rope_theta,
               c.rope_scaling.type == RopeScaling::Type::kLlama3   ? ", llama3 scaling"
               : c.rope_scaling.type == RopeScaling::Type::kLinear ? ", linear scaling"
+              : c.rope_scaling.type == RopeScaling::Type::kYarn   ? ", yarn scaling"
                                                                    : "");
+  if (c.mla.on())
+    std::printf("attention     multi-head latent: q_lora %d, kv_lora %d, head dims %d nope + %d rope, v %d\n",
+                c.mla.q_lora, c.mla.kv_lora, c.mla.nope, c.mla.rope, c.mla.v);
+  const double kv_token = double(c.cache_planes()) * double(c.cache_row(c.n_kv_heads)) * sizeof(float) * c.n_layers;
+  std::printf("kv cache      %.0f bytes per token (fp32%s, all layers)\n", kv_token,
+              c.mla.on() ? ", the latent" : ", keys and values");
   std::printf("features      %s%s%s%s%s\n", c.tie_embeddings ? "tied-embeddings " : "", c.qkv_bias ? "qkv-bias " : "",
               c.qk_norm ? "qk-norm " : "", c.mlp_bias ? "mlp-bias " : "",
               c.sliding_window ? ("sliding-window " + std::to_string(c.sliding_window)).c_str() : "");
@@ -62,6 +69,9 @@ int run_info(int argc, char** argv) {
     for (int l = 0; l < c.n_layers; ++l) sparse += c.moe_layer(l);
     std::printf("experts       %d per layer, top %d%s, hidden %d; %d of %d layers sparse", c.moe.n_experts,
                 c.moe.top_k, c.moe.norm_topk ? " (renormalised)" : "", c.moe.expert_dim, sparse, c.n_layers);
+    if (c.moe.grouped)
+      std::printf("; sigmoid routing, %d groups (top %d), scale %g", c.moe.n_group, c.moe.topk_group,
+                  c.moe.routed_scale);
     if (c.moe.shared_expert_dim) std::printf("; shared expert %d", c.moe.shared_expert_dim);
     std::printf("\n");
   }

@@ -22,11 +22,11 @@ ModelSpec model_spec(const ModelConfig& c, double replica_weight_bytes) {
   const double vocab_params = head_params(c);
   const double total = std::accumulate(params.begin(), params.end(), 0.0) + vocab_params * (c.tie_embeddings ? 1 : 2);
   const double per_param = total > 0 && replica_weight_bytes > 0 ? replica_weight_bytes / total : 4.0;
-  const double attn = double(c.dim) * (2.0 * c.q_dim() + 2.0 * c.kv_dim());
+  const double attn = attention_params(c);
   const MoeConfig& e = c.moe;
   const double experts = double(e.n_experts) * 3.0 * c.dim * e.expert_dim;
   const double moe_active = double(e.top_k) * 3.0 * c.dim * e.expert_dim + double(e.n_experts) * c.dim +
-                            3.0 * c.dim * e.shared_expert_dim;
+                            3.0 * c.dim * e.shared_expert_dim;  // (the router and shared expert: every token)
   for (int64_t l = 0; l < c.n_layers; ++l) {
     m.layer_bytes.push_back(params[size_t(l)] * per_param);
     m.expert_bytes.push_back(c.moe_layer(l) ? experts * per_param : 0.0);
@@ -34,7 +34,7 @@ ModelSpec model_spec(const ModelConfig& c, double replica_weight_bytes) {
   }
   m.embed_bytes = m.head_bytes = vocab_params * per_param;
   m.head_flops = 2.0 * vocab_params;
-  m.kv_bytes_per_position = 2.0 * c.kv_dim() * sizeof(float);
+  m.kv_bytes_per_position = double(c.cache_planes()) * double(c.cache_row(c.n_kv_heads)) * sizeof(float);
   return m;
 }
 
@@ -56,7 +56,8 @@ class Evaluator {
   double bw(int r) const { return host(r).read_bw / host(r).ranks; }
   double rate(int r) const { return host(r).flops / host(r).ranks; }
   const LinkSpec& link(int a, int b) const { return cl_.host_of(a) == cl_.host_of(b) ? cl_.intra : cl_.inter; }
-  double kv_layer_bytes(int t) const {  // one position, one layer, this tp rank's kv heads
+  double kv_layer_bytes(int t) const {  // one position, one layer, this tp rank's kv heads (MLA: the whole latent)
+    if (m_.config.mla.on()) return m_.kv_bytes_per_position;
     return m_.kv_bytes_per_position * double(kv_heads_[size_t(t)]) / m_.config.n_kv_heads;
   }
   bool holds_head(int s) const { return s == P_ - 1 && !(m_.config.tie_embeddings && P_ == 1); }
@@ -119,7 +120,7 @@ class Evaluator {
           bytes += (dense + m_.expert_bytes[size_t(l)] * touched(rows)) / T_;
           flops += rows * m_.layer_flops[size_t(l)] / T_;
           bytes += positions * kv_layer_bytes(t);
-          flops += 4.0 * positions * c.q_dim() / T_;
+          flops += 2.0 * positions * attention_macs_per_position(c) / T_;
         }
         if (s == P_ - 1) bytes += m_.head_bytes / T_, flops += logit_rows * m_.head_flops / T_;
         const double tm = bytes / std::max(bw(r), 1.0) + kLayerOverhead * double(layers.size());

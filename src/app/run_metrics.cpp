@@ -77,6 +77,7 @@ struct Totals {
   int64_t requests = 0, prompt = 0, generated = 0;  // prompt: computed + reused
   int64_t computed = 0, reused = 0, preemptions = 0, kv_blocks = 0, kv_peak = 0, kv_cached = 0, peak_sequences = 0;
   double wall = 0;
+  double kv_per_token = 0;  // KV bytes per position over the ranks of one replica
   double hit_rate() const { return prompt > 0 ? double(reused) / double(prompt) : 0.0; }
 };
 Totals totals(const std::vector<RankMetrics>& ranks) {
@@ -90,6 +91,7 @@ Totals totals(const std::vector<RankMetrics>& ranks) {
     t.kv_cached = std::max(t.kv_cached, r.kv_blocks_cached);
     t.generated += r.generated_tokens;
     t.wall = std::max(t.wall, r.wall_s);
+    if (r.dp == 0) t.kv_per_token += r.kv_bytes_per_token;
   }
   return t;
 }
@@ -161,9 +163,10 @@ void print_summary(FILE* out, const RunInfo& info, const std::vector<RankMetrics
                "TPOT mean %.2f p50 %.2f p99 %.2f ms; compute %.2f s, communication %.2f s (all ranks)\n",
                t.requests / wall, t.prompt / wall, t.generated / wall, 1e3 * ttft.mean, 1e3 * ttft.p50, 1e3 * ttft.p99,
                1e3 * tpot.mean, 1e3 * tpot.p50, 1e3 * tpot.p99, compute, comm);
-  std::fprintf(out, "meshlm: prompt tokens %lld computed, %lld reused from the prefix cache (hit rate %.1f%%); KV blocks "
-                    "per replica %lld: peak %lld used (%lld free), %lld caching prefixes at the end; up to %lld sequences "
-                    "at once; %lld preemption%s\n", (long long)t.computed, (long long)t.reused, 100.0 * t.hit_rate(),
+  std::fprintf(out, "meshlm: prompt tokens %lld computed, %lld reused from the prefix cache (hit rate %.1f%%); KV cache "
+                    "%.0f bytes per token per replica; KV blocks per replica %lld: peak %lld used (%lld free), %lld "
+                    "caching prefixes at the end; up to %lld sequences at once; %lld preemption%s\n",
+               (long long)t.computed, (long long)t.reused, 100.0 * t.hit_rate(), t.kv_per_token,
                (long long)t.kv_blocks, (long long)t.kv_peak, (long long)(t.kv_blocks - t.kv_peak),
                (long long)t.kv_cached, (long long)t.peak_sequences, (long long)t.preemptions,
                t.preemptions == 1 ? "" : "s");
@@ -195,6 +198,7 @@ void write_metrics_json(const std::string& path, const RunInfo& info, const std:
   j["prefix_hit_rate"] = t.hit_rate();
   j["preemptions"] = t.preemptions;
   j["peak_sequences_per_replica"] = t.peak_sequences;
+  j["kv_bytes_per_token"] = t.kv_per_token;  // per replica: every rank's cache rows for one position
   j["kv_blocks"] = {{"block_tokens", KVCache::kBlockTokens}, {"per_replica", t.kv_blocks}, {"peak_used", t.kv_peak},
                     {"free_at_peak", t.kv_blocks - t.kv_peak}, {"cached_at_end", t.kv_cached}};
   j["generated_tokens"] = t.generated;
@@ -217,7 +221,7 @@ void write_metrics_json(const std::string& path, const RunInfo& info, const std:
     rows.push_back({{"rank", r.world_rank}, {"host", r.host}, {"dp", r.dp}, {"pp", r.pp}, {"tp", r.tp},
                     {"requests", r.requests}, {"prompt_tokens_computed", r.prompt_tokens},
                     {"prompt_tokens_reused", r.reused_tokens}, {"kv_blocks_peak_used", r.kv_blocks_peak}, {"layers", {r.layer_begin, r.layer_end}}, {"weight_bytes", r.weight_bytes},
-                    {"kv_cache_bytes", r.kv_bytes}, {"peak_rss_bytes", r.peak_rss}, {"compute_s", r.compute_s},
+                    {"kv_cache_bytes", r.kv_bytes}, {"kv_bytes_per_token", r.kv_bytes_per_token}, {"peak_rss_bytes", r.peak_rss}, {"compute_s", r.compute_s},
                     {"comm_s", r.comm_s}, {"bytes_sent", r.bytes_sent}, {"comm_by_call", ops}, {"wall_s", r.wall_s},
                     {"weights_received_bytes", r.received_bytes}, {"weights_received_s", r.received_s}});
     if (info.expert_rows.size() == ranks.size()) {

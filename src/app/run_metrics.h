@@ -16,6 +16,7 @@ struct RankMetrics {
   int32_t world_rank = 0, dp = 0, pp = 0, tp = 0;
   int64_t layer_begin = 0, layer_end = 0;
   uint64_t weight_bytes = 0, kv_bytes = 0, peak_rss = 0, bytes_sent = 0;
+  double kv_bytes_per_token = 0;  // this rank's KV cache bytes per position (MLA: the latent's)
   double compute_s = 0, comm_s = 0, wall_s = 0;
   OpStats comm_ops[kCommOps];  // communication by kind of call (comm_s and bytes_sent are their sums)
   int64_t requests = 0, prompt_tokens = 0, generated_tokens = 0;  // drivers only: prompt tokens computed

@@ -73,7 +73,8 @@ MemoryNeed memory_need(const std::string& model_dir, const ModelConfig& config, 
   MemoryNeed need;
   const WeightIndex index(model_dir);
   need.weights = double(load_weights(index, config, layout, speed.weight_dtype, /*read=*/false).bytes);
-  need.kv_block = double(KVCache::block_bytes(layout.layers.size(), layout.kv_heads.size() * config.head_dim));
+  need.kv_block = double(KVCache::block_bytes(layout.layers.size(), config.cache_row(layout.kv_heads.size()),
+                                              config.cache_planes()));
   const int64_t per_sequence = KVCache::blocks_for(ctx);
   need.min_blocks = double(per_sequence);
   need.kv = need.kv_block * double(per_sequence) * double(slots);
@@ -167,6 +168,7 @@ LoadedModel load_model(const std::string& model_dir, const ModelConfig& config, 
   m.model = std::make_unique<Transformer>(config, std::move(weights), layout, tp, slots, kv_blocks, ctx,
                                           max_step_tokens);
   m.model->set_tp_comm(speed.comm);
+  m.model->set_mla_mode(speed.mla);
   return m;
 }
 
@@ -253,7 +255,10 @@ void add_speed_options(cxxopts::Options& o) {
                      "halves the bytes but rounds the sums, so tokens may differ from a single rank's",
        cxxopts::value<std::string>()->default_value("f32"))
       ("comm-chunks", "Parts each tensor-parallel all-reduce is split into, each sent while the next is computed "
-                      "(1: compute, then reduce)", cxxopts::value<int>()->default_value("4"));
+                      "(1: compute, then reduce)", cxxopts::value<int>()->default_value("4"))
+      ("mla-attention", "DeepSeek-V3 attention: absorb (kv_b_proj folded into the query and output, scores against "
+                        "the cached latents), expand (per-head keys and values expanded from the latents), or auto "
+                        "(expand prefill chunks, absorb decode tokens)", cxxopts::value<std::string>()->default_value("auto"));
 }
 
 SpeedFlags read_speed_flags(const cxxopts::ParseResult& r) {
@@ -264,6 +269,7 @@ SpeedFlags read_speed_flags(const cxxopts::ParseResult& r) {
   s.comm.wire = parse_wire_dtype(r["wire-dtype"].as<std::string>());
   s.comm.chunks = r["comm-chunks"].as<int>();
   MESH_CHECK(s.comm.chunks >= 1 && s.comm.chunks <= 64, "--comm-chunks must be in 1..64, got ", s.comm.chunks);
+  s.mla = parse_mla_mode(r["mla-attention"].as<std::string>());
   return s;
 }
 

@@ -48,6 +48,7 @@ struct SpeedFlags {
   int threads = 0;                   // --threads: kernel threads per rank (0: this rank's share of the host's cores)
   DType weight_dtype = DType::kF32;  // --weight-dtype: kQ8_0 / kQ4_0 quantize at load; kF32 keeps the stored dtype
   TpComm comm;                       // --wire-dtype, --comm-chunks
+  MlaMode mla = MlaMode::kAuto;      // --mla-attention (DeepSeek-V3)
 };
 void add_speed_options(cxxopts::Options& options);
 SpeedFlags read_speed_flags(const cxxopts::ParseResult& r);  // throws Error on a bad value
