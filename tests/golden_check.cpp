@@ -18,7 +18,9 @@ const std::vector<std::string>& golden_model_names() {
                                                  "golden/models/tiny-qwen3-bf16", "golden/models/tiny-mixtral-bf16",
                                                  "golden/models/tiny-qwen3moe-bf16", "golden/models/tiny-qwen2moe-f32",
                                                  "golden/models/tiny-llama-mlx4", "golden/models/tiny-qwen3-mlx8",
-                                                 "golden/models/tiny-qwen3moe-mlx4"};
+                                                 "golden/models/tiny-qwen3moe-mlx4",
+                                                 "golden/models/tiny-deepseekv3-bf16",
+                                                 "golden/models/tiny-deepseekv3-mlx4"};
   return names;
 }
 

@@ -4,6 +4,7 @@
 // refused with the reason.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -23,6 +24,8 @@ uint64_t safetensors_bytes(const std::string& dir) {
   return n;
 }
 
+// Temporary model copies in this process's temporary directory: the fixture gives its ranks their own (TMPDIR), so
+// tests running at the same time cannot change the count.
 size_t temporary_copies() {
   size_t n = 0;
   for (const auto& e : fs::directory_iterator(fs::temp_directory_path()))
@@ -34,6 +37,9 @@ class ModelShare : public ::testing::Test {
  protected:
   void SetUp() override {
     if (test::shared_dir().empty()) GTEST_SKIP() << "no ../shared";
+    fs::create_directories(tmp.file("tmpdir"));
+    saved_tmpdir_ = std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "";
+    setenv("TMPDIR", tmp.file("tmpdir").c_str(), 1);  // inherited by the ranks
     test::write_file(tmp.file("p.jsonl"), "{\"id\": \"a\", \"prompt\": \"Hello there\", \"max_tokens\": 12}\n"
                                           "{\"id\": \"b\", \"prompt\": \"The cat sat\", \"max_tokens\": 12}\n"
                                           "{\"id\": \"c\", \"prompt_ids\": [5, 6, 7, 8], \"max_tokens\": 12}\n");
@@ -61,7 +67,12 @@ class ModelShare : public ::testing::Test {
     const auto sent = [&](int r) { return j["ranks"][r]["weights_received_bytes"].get<uint64_t>(); };
     return {sent(0), sent(1)};
   }
+  void TearDown() override {
+    if (saved_tmpdir_.empty()) unsetenv("TMPDIR");
+    else setenv("TMPDIR", saved_tmpdir_.c_str(), 1);
+  }
   test::TempDir tmp;
+  std::string saved_tmpdir_;
   std::map<std::string, std::string> reference;
   test::RunResult last;
 };

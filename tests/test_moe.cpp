@@ -61,7 +61,7 @@ TEST(MoeRouting, RouteMatchesAPlainReference) {
   for (float& v : router) v = u(rng);
   std::vector<int32_t> ids(size_t(n * m.top_k));
   std::vector<float> w(ids.size());
-  route(x.data(), n, dim, router.data(), m, ids.data(), w.data());
+  route(x.data(), n, dim, router.data(), nullptr, m, ids.data(), w.data());
   for (int64_t i = 0; i < n; ++i) {
     std::vector<std::pair<double, int>> p;
     for (int e = 0; e < m.n_experts; ++e) {
@@ -174,8 +174,9 @@ TEST(MoeParams, PipelineSplitWeighsLayersByTheirBytes) {
 
 // ---- through the binary ----
 
-const char* kMoeGoldens[] = {"golden/models/tiny-mixtral-bf16", "golden/models/tiny-qwen3moe-bf16",
-                             "golden/models/tiny-qwen2moe-f32", "golden/models/tiny-qwen3moe-mlx4"};
+const char* kMoeGoldens[] = {"golden/models/tiny-mixtral-bf16",   "golden/models/tiny-qwen3moe-bf16",
+                             "golden/models/tiny-qwen2moe-f32",   "golden/models/tiny-qwen3moe-mlx4",
+                             "golden/models/tiny-deepseekv3-bf16", "golden/models/tiny-deepseekv3-mlx4"};
 
 struct MoeLayout {
   const char* name;

@@ -220,4 +220,20 @@ void copy_dir(const std::string& src, const std::string& dst) {
   }
 }
 
+ModelConfig config_from_json(const nlohmann::json& config, const std::string& generation) {
+  TempDir tmp;
+  write_file(tmp.file("config.json"), config.dump());
+  if (!generation.empty()) write_file(tmp.file("generation_config.json"), generation);
+  return load_model_config(tmp.path.string());
+}
+
+std::string config_error(const nlohmann::json& config) {
+  try {
+    config_from_json(config);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
 }  // namespace meshlm::test

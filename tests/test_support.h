@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "io/hf_config.h"
+
 namespace meshlm::test {
 
 // ../shared (or $MESHLM_SHARED); empty if absent, and then tests that need it call GTEST_SKIP.
@@ -82,5 +84,10 @@ void write_safetensors(const std::string& path, const std::vector<TestTensor>& t
 
 // Copies a directory (e.g. a model) into `dst`.
 void copy_dir(const std::string& src, const std::string& dst);
+
+// config.json (and generation_config.json when given) written to a temporary directory and read back.
+ModelConfig config_from_json(const nlohmann::json& config, const std::string& generation = "");
+// The Error that reading `config` throws ("" when it reads).
+std::string config_error(const nlohmann::json& config);
 
 }  // namespace meshlm::test
