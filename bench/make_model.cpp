@@ -4,6 +4,7 @@
 //   make_model --out DIR --preset llama-3.2-1b [--layers 4] [--dtype bf16] [--shards 2]
 //   make_model --out DIR --dim 64 --layers 4 --heads 4 --kv-heads 1 --hidden 96 --vocab 300
 //   make_model --out DIR --preset mixtral-8x7b --layers 2      (mixtures of experts: --experts, --top-k, ...)
+//   make_model --out DIR --preset dsv3-1b                      (DeepSeek-V3 geometry: MLA, grouped routing)
 #include <cmath>
 #include <cstdio>
 #include <cxxopts.hpp>
@@ -24,12 +25,19 @@ struct Moe {
   bool norm_topk = false;
 };
 
+// DeepSeek-V3: multi-head latent attention and its routing (kv_lora == 0: not DeepSeek).
+struct Mla {
+  int q_lora = 0, kv_lora = 0, nope = 0, rope = 0, v = 0;
+  int first_dense = 0, n_group = 1, topk_group = 1;
+};
+
 struct Geometry {
-  std::string arch = "llama";  // llama | qwen2 | mixtral | qwen2_moe | qwen3_moe
+  std::string arch = "llama";  // llama | qwen2 | mixtral | qwen2_moe | qwen3_moe | deepseek_v3
   int dim = 64, layers = 2, heads = 4, kv_heads = 2, hidden = 128, vocab = 256, head_dim = 0;
   bool tie = false, qkv_bias = false;
   double rope_theta = 10000;
   Moe moe;
+  Mla mla;
 };
 
 const std::map<std::string, Geometry> kPresets = {
@@ -43,6 +51,14 @@ const std::map<std::string, Geometry> kPresets = {
     {"qwen1.5-moe-a2.7b", {"qwen2_moe", 2048, 24, 16, 16, 5632, 151936, 128, false, true, 1000000, {60, 4, 1408, 5632, false}}},
     {"moe-1b", {"mixtral", 2048, 4, 32, 8, 2048, 32000, 64, false, false, 1000000, {8, 2, 2048, 0, true}}},
     {"tiny-moe", {"qwen2_moe", 64, 2, 4, 2, 96, 256, 16, false, true, 10000, {6, 2, 32, 48, false}}},
+    // DeepSeek-V3 (shared_hidden: n_shared_experts x expert_hidden). dsv3-1b: its real attention and expert sizes in
+    // one MoE layer of 4 experts (top 2, 2 groups, 1 kept) + 1 shared, with a small vocabulary: ~1 GB bf16.
+    {"deepseek-v3", {"deepseek_v3", 7168, 61, 128, 128, 18432, 129280, 192, false, false, 10000,
+                     {256, 8, 2048, 2048, true}, {1536, 512, 128, 64, 128, 3, 8, 4}}},
+    {"dsv3-1b", {"deepseek_v3", 7168, 1, 128, 128, 18432, 8192, 192, false, false, 10000,
+                 {4, 2, 2048, 2048, true}, {1536, 512, 128, 64, 128, 0, 2, 1}}},
+    {"tiny-dsv3", {"deepseek_v3", 64, 3, 4, 4, 128, 256, 48, false, false, 10000,
+                   {8, 2, 32, 32, true}, {48, 32, 32, 16, 24, 1, 4, 2}}},
 };
 
 const char* hf_arch(const std::string& arch) {
@@ -50,6 +66,7 @@ const char* hf_arch(const std::string& arch) {
   if (arch == "mixtral") return "MixtralForCausalLM";
   if (arch == "qwen2_moe") return "Qwen2MoeForCausalLM";
   if (arch == "qwen3_moe") return "Qwen3MoeForCausalLM";
+  if (arch == "deepseek_v3") return "DeepseekV3ForCausalLM";
   return "LlamaForCausalLM";
 }
 
@@ -85,13 +102,41 @@ void add_mlp(std::vector<Tensor>& ts, const std::string& prefix, int64_t dim, in
   ts.push_back({prefix + (mixtral ? "w2.weight" : "down_proj.weight"), {dim, hidden}, s_mid});
 }
 
+// A DeepSeek-V3 layer: MLA, then a dense MLP (l < first_dense) or grouped-routed experts + shared experts.
+void add_deepseek_layer(std::vector<Tensor>& ts, const std::string& p, const Geometry& g, int l) {
+  const Mla& a = g.mla;
+  const int64_t H = g.heads, qk = a.nope + a.rope;
+  const auto inv_sqrt = [](int64_t n) { return float(1.0 / std::sqrt(double(n))); };
+  const std::string s = p + "self_attn.";
+  ts.push_back({p + "input_layernorm.weight", {g.dim}, 0});
+  if (a.q_lora > 0) {
+    ts.push_back({s + "q_a_proj.weight", {a.q_lora, g.dim}, inv_sqrt(g.dim)});
+    ts.push_back({s + "q_a_layernorm.weight", {a.q_lora}, 0});
+    ts.push_back({s + "q_b_proj.weight", {H * qk, a.q_lora}, inv_sqrt(a.q_lora)});
+  } else {
+    ts.push_back({s + "q_proj.weight", {H * qk, g.dim}, inv_sqrt(g.dim)});
+  }
+  ts.push_back({s + "kv_a_proj_with_mqa.weight", {a.kv_lora + a.rope, g.dim}, inv_sqrt(g.dim)});
+  ts.push_back({s + "kv_a_layernorm.weight", {a.kv_lora}, 0});
+  ts.push_back({s + "kv_b_proj.weight", {H * (a.nope + a.v), a.kv_lora}, inv_sqrt(a.kv_lora)});
+  ts.push_back({s + "o_proj.weight", {g.dim, H * a.v}, inv_sqrt(H * a.v)});
+  ts.push_back({p + "post_attention_layernorm.weight", {g.dim}, 0});
+  if (l < a.first_dense) return add_mlp(ts, p + "mlp.", g.dim, g.hidden, false);
+  ts.push_back({p + "mlp.gate.weight", {g.moe.experts, g.dim}, inv_sqrt(g.dim)});
+  ts.push_back({p + "mlp.gate.e_score_correction_bias", {g.moe.experts}, 0.05f});
+  for (int e = 0; e < g.moe.experts; ++e)
+    add_mlp(ts, p + "mlp.experts." + std::to_string(e) + ".", g.dim, g.moe.expert_hidden, false);
+  if (g.moe.shared_hidden > 0) add_mlp(ts, p + "mlp.shared_experts.", g.dim, g.moe.shared_hidden, false);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   cxxopts::Options o("make_model", "Write a random-weight Hugging Face checkpoint with a real geometry.");
   o.add_options()("out", "Output directory", cxxopts::value<std::string>())(
       "preset", "llama-3.2-1b | qwen2.5-0.5b | llama-3-8b | tiny | mixtral-8x7b | qwen3-30b-a3b | "
-                "qwen1.5-moe-a2.7b | moe-1b | tiny-moe", cxxopts::value<std::string>()->default_value("tiny"))(
+                "qwen1.5-moe-a2.7b | moe-1b | tiny-moe | deepseek-v3 | dsv3-1b | tiny-dsv3",
+      cxxopts::value<std::string>()->default_value("tiny"))(
       "layers", "Override the layer count (e.g. a truncated 8B)", cxxopts::value<int>())(
       "dim", "hidden_size", cxxopts::value<int>())("heads", "attention heads", cxxopts::value<int>())(
       "kv-heads", "key/value heads", cxxopts::value<int>())("hidden", "intermediate_size", cxxopts::value<int>())(
@@ -102,6 +147,7 @@ int main(int argc, char** argv) {
       "shared-hidden", "Qwen2-MoE: the shared expert's intermediate size", cxxopts::value<int>())("tie", "tie lm_head to the embedding", cxxopts::value<bool>())(
       "dtype", "bf16 | f16 | f32", cxxopts::value<std::string>()->default_value("bf16"))(
       "shards", "safetensors files", cxxopts::value<int>()->default_value("1"))(
+      "q-lora", "DeepSeek-V3: q_lora_rank (0: a plain q_proj)", cxxopts::value<int>())(
       "seed", "weights seed", cxxopts::value<uint64_t>()->default_value("1"))("h,help", "Show this help");
   try {
     const auto r = o.parse(argc, argv);
@@ -124,7 +170,9 @@ int main(int argc, char** argv) {
     if (r.count("top-k")) g.moe.top_k = r["top-k"].as<int>();
     if (r.count("expert-hidden")) g.moe.expert_hidden = r["expert-hidden"].as<int>();
     if (r.count("shared-hidden")) g.moe.shared_hidden = r["shared-hidden"].as<int>();
-    const bool moe = g.arch == "mixtral" || g.arch == "qwen2_moe" || g.arch == "qwen3_moe";
+    if (r.count("q-lora")) g.mla.q_lora = r["q-lora"].as<int>();
+    const bool deepseek = g.arch == "deepseek_v3";
+    const bool moe = g.arch == "mixtral" || g.arch == "qwen2_moe" || g.arch == "qwen3_moe" || deepseek;
     if (moe && (g.moe.experts < 1 || g.moe.top_k < 1 || g.moe.top_k > g.moe.experts))
       throw std::runtime_error("a mixture of experts needs --experts >= --top-k >= 1");
     if (g.arch == "mixtral") g.moe.expert_hidden = g.hidden;
@@ -145,6 +193,10 @@ int main(int argc, char** argv) {
     std::vector<Tensor> ts = {{"model.embed_tokens.weight", {g.vocab, g.dim}, 1.0f}};
     for (int l = 0; l < g.layers; ++l) {
       const std::string p = "model.layers." + std::to_string(l) + ".";
+      if (deepseek) {
+        add_deepseek_layer(ts, p, g, l);
+        continue;
+      }
       ts.push_back({p + "input_layernorm.weight", {g.dim}, 0});
       ts.push_back({p + "self_attn.q_proj.weight", {q, g.dim}, s_in});
       ts.push_back({p + "self_attn.k_proj.weight", {kv, g.dim}, s_in});
@@ -251,6 +303,26 @@ int main(int argc, char** argv) {
         c["mlp_only_layers"] = ordered_json::array();
       }
       if (g.arch == "qwen2_moe") c["shared_expert_intermediate_size"] = g.moe.shared_hidden;
+    }
+    if (deepseek) {  // as DeepSeek-V3's config.json: the keys above that it lacks are ignored by readers
+      const Mla& a = g.mla;
+      c.erase("num_experts");
+      c.erase("decoder_sparse_step");
+      c.erase("mlp_only_layers");
+      c.erase("head_dim");
+      c["n_routed_experts"] = g.moe.experts;
+      c["n_shared_experts"] = g.moe.shared_hidden / std::max(1, g.moe.expert_hidden);
+      c["routed_scaling_factor"] = 2.5;
+      c["n_group"] = a.n_group, c["topk_group"] = a.topk_group;
+      c["topk_method"] = "noaux_tc", c["scoring_func"] = "sigmoid";
+      c["first_k_dense_replace"] = a.first_dense, c["moe_layer_freq"] = 1;
+      c["q_lora_rank"] = a.q_lora > 0 ? ordered_json(a.q_lora) : ordered_json(nullptr);
+      c["kv_lora_rank"] = a.kv_lora;
+      c["qk_nope_head_dim"] = a.nope, c["qk_rope_head_dim"] = a.rope, c["v_head_dim"] = a.v;
+      c["max_position_embeddings"] = 163840;
+      c["rope_scaling"] = {{"type", "yarn"}, {"factor", 40}, {"original_max_position_embeddings", 4096},
+                           {"beta_fast", 32}, {"beta_slow", 1}, {"mscale", 1.0}, {"mscale_all_dim", 1.0}};
+      c["num_nextn_predict_layers"] = 0;
     }
     std::ofstream(out / "config.json") << c.dump(2) << "\n";
     std::printf("make_model: %s: %s, %d layers, dim %d, %d/%d heads, hidden %d, vocab %d, %s, %.1f MB in %d file%s\n",

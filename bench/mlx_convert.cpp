@@ -3,11 +3,14 @@
 //   - every 2-D ".weight" whose input size is a multiple of the group (linears, embedding, lm_head, routers) becomes
 //     U32 bit-stream rows + ".scales" + ".biases" in the model dtype; norms and biases stay as they are;
 //   - per-expert MoE tensors are stacked into switch_mlp.{gate,up,down}_proj [E, out, in] (Mixtral's w1/w3/w2 too);
+//   - DeepSeek-V3: the router mlp.gate stays in the model dtype, and kv_b_proj is split per head into embed_q
+//     [H, r, dn] (its k_nope rows, transposed) and unembed_out [H, dv, r], quantized like stacked experts, as mlx-lm
+//     writes it since Feb 2026 (--mla-kv-b keeps a quantized kv_b_proj, as older files have);
 //   - config.json gets "quantization" and an identical "quantization_config";
 //   - the file has no header padding and its tensors are not in name order, as MLX writes them.
 // Quantization per group: bias = min, scale = (max - min) / (2^bits - 1), q = round((w - bias) / scale).
 //
-//   mlx_convert --model DIR --out DIR [--bits 4] [--group 64]
+//   mlx_convert --model DIR --out DIR [--bits 4] [--group 64] [--mla-kv-b]
 #include <cmath>
 #include <cstdio>
 #include <cxxopts.hpp>
@@ -74,6 +77,34 @@ void quantize_rows(const float* w, int64_t rows, int64_t in, int bits, int group
   }
 }
 
+// DeepSeek-V3's kv_b_proj (H·(dn + dv), r) as mlx-lm stores it: embed_q [H, r, dn] and unembed_out [H, dv, r].
+void split_kv_b_proj(const meshlm::WeightIndex& index, const meshlm::TensorInfo& t, const ordered_json& config,
+                     int bits, int group, std::map<std::string, OutTensor>& tensors) {
+  const int64_t H = config.at("num_attention_heads"), dn = config.at("qk_nope_head_dim"), dv = config.at("v_head_dim");
+  const int64_t r = config.at("kv_lora_rank");
+  if (dn % group != 0 || r % group != 0) throw std::runtime_error(t.name + ": qk_nope_head_dim and kv_lora_rank must be "
+                                                                  "multiples of --group to split kv_b_proj");
+  const std::vector<float> w = read_f32(index, t);  // (H·(dn + dv), r)
+  const std::string base = t.name.substr(0, t.name.size() - std::string("kv_b_proj.weight").size());
+  const meshlm::DType sdt = t.dtype == meshlm::DType::kF16 ? meshlm::DType::kF16 : meshlm::DType::kBF16;
+  for (const char* part : {"embed_q", "unembed_out"}) {
+    const bool embed = std::string(part) == "embed_q";
+    const int64_t rows = embed ? r : dv, in = embed ? dn : r;
+    OutTensor& qw = tensors[base + part + ".weight"];
+    OutTensor& sc = tensors[base + part + ".scales"];
+    OutTensor& bi = tensors[base + part + ".biases"];
+    std::vector<float> m(size_t(rows * in));
+    for (int64_t h = 0; h < H; ++h) {
+      const float* head = w.data() + h * (dn + dv) * r;  // k_nope rows (dn, r), then v rows (dv, r)
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < in; ++j) m[size_t(i * in + j)] = embed ? head[j * r + i] : head[(dn + i) * r + j];
+      quantize_rows(m.data(), rows, in, bits, group, sdt, qw, sc, bi);
+    }
+    qw.dtype = "U32", qw.shape = {H, rows, in * bits / 32};
+    sc.dtype = bi.dtype = meshlm::dtype_name(sdt), sc.shape = bi.shape = {H, rows, in / group};
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -81,7 +112,9 @@ int main(int argc, char** argv) {
   o.add_options()("model", "Float checkpoint directory", cxxopts::value<std::string>())(
       "out", "Output directory", cxxopts::value<std::string>())(
       "bits", "2 | 3 | 4 | 5 | 6 | 8", cxxopts::value<int>()->default_value("4"))(
-      "group", "32 | 64 | 128", cxxopts::value<int>()->default_value("64"))("h,help", "Show this help");
+      "group", "32 | 64 | 128", cxxopts::value<int>()->default_value("64"))(
+      "mla-kv-b", "DeepSeek-V3: keep kv_b_proj whole (older mlx-lm) instead of embed_q/unembed_out")(
+      "h,help", "Show this help");
   try {
     const auto r = o.parse(argc, argv);
     if (r.count("help") || !r.count("model") || !r.count("out")) {
@@ -99,6 +132,8 @@ int main(int argc, char** argv) {
         fs::copy_file(e.path(), out / name, fs::copy_options::overwrite_existing);
     }
     ordered_json config = ordered_json::parse(std::ifstream(src / "config.json"));
+    const bool deepseek = config.value("model_type", "") == "deepseek_v3" || config.value("model_type", "") == "kimi_k2";
+    const bool split_kv_b = deepseek && !r.count("mla-kv-b");
     const ordered_json q = {{"group_size", group}, {"bits", bits}, {"mode", "affine"}};
     config["quantization"] = q;
     config["quantization_config"] = q;
@@ -118,9 +153,15 @@ int main(int argc, char** argv) {
         stacks[m[1].str() + ".switch_mlp." + stacked_name.at(m[3].str())][std::stoi(m[2].str())] = t;
         continue;
       }
-      const bool linear = t->shape.size() == 2 && t->name.size() > 7 &&
-                          t->name.compare(t->name.size() - 7, 7, ".weight") == 0 && t->shape[1] % group == 0 &&
-                          t->name.find("norm") == std::string::npos;
+      const auto ends = [&](const std::string& suffix) {
+        return t->name.size() > suffix.size() && t->name.compare(t->name.size() - suffix.size(), suffix.size(), suffix) == 0;
+      };
+      if (split_kv_b && ends(".kv_b_proj.weight")) {
+        split_kv_b_proj(index, *t, config, bits, group, tensors);
+        continue;
+      }
+      const bool linear = t->shape.size() == 2 && ends(".weight") && t->shape[1] % group == 0 &&
+                          t->name.find("norm") == std::string::npos && !(deepseek && ends(".mlp.gate.weight"));
       if (!t->is_float || !linear) {  // copied as stored
         std::vector<uint8_t> raw(t->nbytes);
         index.file_of(t->name).read_rows(*t, 0, t->rows(), raw.data());
