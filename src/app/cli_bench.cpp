@@ -151,9 +151,9 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
                                    a.layout, config, a.speed, work);
   Groups groups = Groups::split(plan.topo.tp, plan.topo.pp);
   if (rank0)
-    std::fprintf(stderr, "meshlm bench: layout tp %d x pp %d x dp %d (%s); %s kernels, %d thread%s per rank; "
+    std::fprintf(stderr, "meshlm bench: layout tp %d x pp %d x dp %d (%s); kernels %s, %d thread%s per rank; "
                          "measuring the ceilings\n", plan.topo.tp, plan.topo.pp, plan.topo.dp, plan.topo.how.c_str(),
-                 isa_name(matmul_isa()), plan.threads, plan.threads == 1 ? "" : "s");
+                 compute_label(a.speed.compute).c_str(), plan.threads, plan.threads == 1 ? "" : "s");
   MemoryNeed need;
   const int64_t ctx = int64_t(a.prompt) + a.gen + 1;
   mpi.all_or_none("bench", [&] { need = memory_need(a.model_dir, config, plan.layout, max_batch, ctx, a.speed); });
@@ -226,6 +226,7 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
       if (config.is_moe() && plan.topo.tp > 1) row.layout += std::string(" (moe ") + moe_split_name(plan.topo.moe_split) + ")";
       row.ranks = mpi.world_size(), row.hosts = plan.facts.n_hosts, row.threads = plan.threads;
       row.micro_batches = micro_batches, row.isa = isa_name(matmul_isa());
+      if (a.speed.compute == Compute::kFast) row.isa += " fast";  // the table's "threads" column shows it
       row.test = test, row.batch = b, row.prompt = a.prompt, row.gen = a.gen, row.reps = a.reps;
       const double mean = std::accumulate(tps.begin(), tps.end(), 0.0) / double(tps.size());
       double var = 0;

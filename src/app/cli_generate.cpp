@@ -222,7 +222,7 @@ void print_banner(const ModelConfig& c, const Topology& t, const JobShape& s, si
     std::fprintf(stderr, "meshlm: mixture of experts: %d experts, top %d, %s split over the %d tensor rank%s\n",
                  c.moe.n_experts, c.moe.top_k, moe_split_name(t.moe_split), t.tp, t.tp == 1 ? "" : "s");
   std::fprintf(stderr, "meshlm: kernels %s, %d thread%s on rank 0; KV cache %lld blocks of %lld positions (%.1f MB on "
-                       "rank 0, %.1f sequences at full context)\n", isa_name(matmul_isa()), threads,
+                       "rank 0, %.1f sequences at full context)\n", compute_label(compute_mode()).c_str(), threads,
                threads == 1 ? "" : "s", (long long)kv_blocks, (long long)KVCache::kBlockTokens, kv_bytes / 1e6,
                double(kv_blocks) / double(KVCache::blocks_for(s.ctx)));
   if (t.pp > 1 && s.micro_batches < t.pp)

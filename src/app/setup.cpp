@@ -13,6 +13,8 @@
 #include "core/check.h"
 #include "io/weight_index.h"
 #include "kernels/matmul.h"
+#include "kernels/matvec.h"
+#include "kernels/qgemm.h"
 #include "model/kv_cache.h"
 
 namespace meshlm {
@@ -169,6 +171,7 @@ LoadedModel load_model(const std::string& model_dir, const ModelConfig& config, 
                                           max_step_tokens);
   m.model->set_tp_comm(speed.comm);
   m.model->set_mla_mode(speed.mla);
+  set_compute(speed.compute);
   return m;
 }
 
@@ -258,7 +261,17 @@ void add_speed_options(cxxopts::Options& o) {
                       "(1: compute, then reduce)", cxxopts::value<int>()->default_value("4"))
       ("mla-attention", "DeepSeek-V3 attention: absorb (kv_b_proj folded into the query and output, scores against "
                         "the cached latents), expand (per-head keys and values expanded from the latents), or auto "
-                        "(expand prefill chunks, absorb decode tokens)", cxxopts::value<std::string>()->default_value("auto"));
+                        "(expand prefill chunks, absorb decode tokens)", cxxopts::value<std::string>()->default_value("auto"))
+      ("compute", "exact | fast: exact keeps fp32 activations (results as the reference computes them); fast "
+                  "multiplies bf16 weights by bf16 activations and q8_0/q4_0 weights by int8 ones at every batch "
+                  "size, where the CPU has the instructions (tokens may differ slightly)",
+       cxxopts::value<std::string>()->default_value("exact"));
+}
+
+std::string compute_label(Compute compute) {
+  std::string label = isa_name(matmul_isa());
+  return label + (compute == Compute::kFast ? ", compute fast (int8 " + std::string(qisa_name(matmul_qisa())) + ")"
+                                            : ", compute exact");
 }
 
 SpeedFlags read_speed_flags(const cxxopts::ParseResult& r) {
@@ -270,6 +283,9 @@ SpeedFlags read_speed_flags(const cxxopts::ParseResult& r) {
   s.comm.chunks = r["comm-chunks"].as<int>();
   MESH_CHECK(s.comm.chunks >= 1 && s.comm.chunks <= 64, "--comm-chunks must be in 1..64, got ", s.comm.chunks);
   s.mla = parse_mla_mode(r["mla-attention"].as<std::string>());
+  const std::string compute = r["compute"].as<std::string>();
+  MESH_CHECK(compute == "exact" || compute == "fast", "--compute must be exact or fast, got '", compute, "'");
+  s.compute = compute == "fast" ? Compute::kFast : Compute::kExact;
   return s;
 }
 

@@ -49,8 +49,11 @@ struct SpeedFlags {
   DType weight_dtype = DType::kF32;  // --weight-dtype: kQ8_0 / kQ4_0 quantize at load; kF32 keeps the stored dtype
   TpComm comm;                       // --wire-dtype, --comm-chunks
   MlaMode mla = MlaMode::kAuto;      // --mla-attention (DeepSeek-V3)
+  Compute compute = Compute::kExact; // --compute: fp32 activations, or lower-precision ones where faster
 };
 void add_speed_options(cxxopts::Options& options);
+// "avx512, compute exact": the kernels' instruction set and the compute mode, for run summaries.
+std::string compute_label(Compute compute);
 SpeedFlags read_speed_flags(const cxxopts::ParseResult& r);  // throws Error on a bad value
 
 struct LoadedModel {

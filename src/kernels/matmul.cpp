@@ -4,7 +4,7 @@
 
 #include "core/thread_pool.h"
 #include "kernels/matvec.h"
-#include "kernels/qmatvec.h"
+#include "kernels/qgemm.h"
 
 #include <algorithm>
 #include <vector>
@@ -37,7 +37,11 @@ Isa active_isa = best_isa();
 void sgemm_rows(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y) {
   const float* rows = static_cast<const float*>(w.data) + r0 * w.cols;
   thread_local std::vector<float> scratch;  // (r1 - r0, cols) fp32
-  if (w.dtype == DType::kAffine) {
+  if (is_quantized(w.dtype)) {
+    scratch.resize(size_t((r1 - r0) * w.cols));
+    dequantize_panel_rows(w, r0, r1, scratch.data());
+    rows = scratch.data();
+  } else if (w.dtype == DType::kAffine) {
     scratch.resize(size_t((r1 - r0) * w.cols));
     affine_dequant_rows(w, r0, r1, scratch.data());
     rows = scratch.data();
@@ -61,6 +65,22 @@ void set_matmul_isa(Isa isa) { active_isa = isa; }
 Isa matmul_isa() { return active_isa; }
 
 namespace {
+Compute compute = Compute::kExact;
+}  // namespace
+
+QIsa matmul_qisa() {
+  switch (active_isa) {
+    case Isa::kAvx512:
+    case Isa::kAvx512Bf16: return qisa_supported(QIsa::kAvx512Vnni) ? QIsa::kAvx512Vnni : QIsa::kAvx2;
+    case Isa::kAvx2: return QIsa::kAvx2;
+    default: return QIsa::kPortable;
+  }
+}
+
+void set_compute(Compute mode) { compute = mode; }
+Compute compute_mode() { return compute; }
+
+namespace {
 // matmul over `parts` members of the kernel pool (1: on the calling thread, which may be a pool member itself).
 void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool serial) {
   if (n == 0 || w.rows == 0) return;
@@ -72,28 +92,39 @@ void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool
   const bool skinny = n <= (w.dtype == DType::kF32 ? kSkinnyRowsF32
                             : quantized || affine  ? kSkinnyRowsQ
                                                    : kSkinnyRows16);
-  thread_local std::vector<BlockQ8_0> xq;  // (n * cols / 32) x as q8_0 blocks, for quantized weights
+  // q8_0 / q4_0: int8 activations at decode, and at every n in fast mode (exact prefill: sgemm on the weights).
+  const bool int8 = quantized && (skinny || compute == Compute::kFast);
+  thread_local QuantizedX xq;              // x in int8 blocks, for quantized weights
   thread_local std::vector<float> xsum;    // (n, groups) x summed per group, for affine weights
-  if (quantized && skinny) quantize_rows_q8_0(x, n, w.cols, xq);
+  if (int8) quantize_x(x, n, w.cols, weight_offset(w.dtype), xq);
   thread_local std::vector<float> xpairs;  // x rearranged for 4-bit affine kernels
   if (affine && skinny) affine_xsums(x, n, w, xsum);
   const float* x_in = x;
   if (affine && skinny && affine_pairs_x(w)) affine_pair_x(x, n, w.cols, xpairs), x_in = xpairs.data();
-  const bool avx2 = active_isa == Isa::kAvx2 || active_isa == Isa::kAvx512 || active_isa == Isa::kAvx512Bf16;
+  const QIsa qisa = matmul_qisa();
+  // bf16 weights in fast mode: x rounded to bf16 once here, then vdpbf16ps at every n.
+  static const bool has_bf16dot = isa_supported(Isa::kAvx512Bf16);
+  const bool bf16 = compute == Compute::kFast && w.dtype == DType::kBF16 && has_bf16dot &&
+                    (active_isa == Isa::kAvx512 || active_isa == Isa::kAvx512Bf16);
+  thread_local std::vector<uint16_t> xh;  // (n, cols) bf16(x)
+  if (bf16) xh.resize(size_t(n * w.cols)), f32_to_bf16(x, xh.data(), xh.size());
+  const uint16_t* x_bf16 = xh.data();
   // Each member takes a contiguous share of the weight rows, in panels: about 1 MiB of weights for the skinny
   // kernels, 8 MiB as fp32 for sgemm (wide enough that repacking x for each call stays cheap). Between panels
   // member 0 lets MPI progress.
-  const int64_t panel_bytes = skinny ? int64_t(1) << 20 : int64_t(8) << 20;
-  const int64_t bytes_per_row = skinny ? int64_t(w.bytes_per_row()) : w.cols * int64_t(sizeof(float));
-  const int64_t panel = std::max<int64_t>(64, panel_bytes / std::max<int64_t>(1, bytes_per_row));
-  const BlockQ8_0* x_blocks = xq.data();  // the caller's thread_local buffers, read by every member
+  const bool streamed = skinny || int8 || bf16;
+  const int64_t panel_bytes = streamed ? int64_t(1) << 20 : int64_t(8) << 20;
+  const int64_t bytes_per_row = streamed ? int64_t(w.bytes_per_row()) : w.cols * int64_t(sizeof(float));
+  const int64_t panel = std::max<int64_t>(64, panel_bytes / std::max<int64_t>(1, bytes_per_row)) / 16 * 16;
+  const QuantizedX& x_blocks = xq;  // the caller's thread_local buffers, read by every member
   const float* x_sums = xsum.data();
   pool.run(parts, [&](int t) {
     const Share share = share_of(w.rows, parts, t, 16);
     for (int64_t p0 = share.begin; p0 < share.end; p0 += panel) {
       const int64_t p1 = std::min(share.end, p0 + panel);
       if (skinny && affine) affine_rows(x_in, n, w, x_sums, p0, p1, y);
-      else if (skinny && quantized) qmatvec_rows(avx2, x_blocks, n, w, p0, p1, y);
+      else if (int8) qgemm_rows(qisa, x_blocks, w, p0, p1, y);
+      else if (bf16) bf16_gemm_rows(x, x_bf16, n, w, p0, p1, y);
       else if (skinny) matvec_rows(active_isa, x, n, w, p0, p1, y);
       else sgemm_rows(x, n, w, p0, p1, y);
       if (t == 0 && !serial) progress();
@@ -107,6 +138,7 @@ void matmul_serial(const float* x, int64_t n, const WeightView& w, float* y) { m
 
 void weight_row(const WeightView& w, int64_t r, float* out) {
   if (w.dtype == DType::kAffine) return affine_dequant_rows(w, r, r + 1, out);
+  if (is_quantized(w.dtype)) return dequantize_panel_rows(w, r, r + 1, out);
   to_f32(static_cast<const uint8_t*>(w.data) + size_t(r) * w.bytes_per_row(), w.dtype, out, size_t(w.cols));
 }
 

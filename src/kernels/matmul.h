@@ -8,20 +8,27 @@
 namespace meshlm {
 
 // A weight matrix as Hugging Face stores it: (rows = out_features, cols = in_features), row-major; or quantized at
-// load into q8_0 / q4_0 blocks along each row (core/quant.h), multiplied by int8 dot products (kernels/qmatvec.h).
-// Or MLX affine-quantized as stored (dtype kAffine, `affine` says how: kernels/affine.h).
+// load into q8_0 / q4_0 blocks along each row (core/quant.h) and repacked into panels of 16 interleaved rows
+// (kernels/qpanel.h), multiplied by int8 dot products (kernels/qgemm.h). Or MLX affine-quantized as stored (dtype
+// kAffine, `affine` says how: kernels/affine.h).
 struct WeightView {
   const void* data = nullptr;
   DType dtype = DType::kF32;
   int64_t rows = 0, cols = 0;
-  AffineView affine;
+  AffineView affine = {};
+  int64_t row0 = 0;  // q8_0 / q4_0: the lane of row 0 in the first panel at `data` (a slice may start mid-panel)
 
   size_t bytes_per_row() const { return dtype == DType::kAffine ? affine.row_bytes : row_bytes(dtype, cols); }
   // Rows [r0, r1) (whole rows of any dtype, quantized blocks included).
   WeightView row_slice(int64_t r0, int64_t r1) const {
     WeightView v = *this;
-    v.data = static_cast<const uint8_t*>(data) + size_t(r0) * bytes_per_row();
     v.rows = r1 - r0;
+    if (is_quantized(dtype)) {  // whole panels in, then a lane
+      v.data = static_cast<const uint8_t*>(data) + size_t((row0 + r0) / 16) * (bytes_per_row() * 16);
+      v.row0 = (row0 + r0) % 16;
+      return v;
+    }
+    v.data = static_cast<const uint8_t*>(data) + size_t(r0) * bytes_per_row();
     if (dtype == DType::kAffine) {
       const size_t skip = size_t(r0 * affine.groups) * dtype_size(affine.param_dtype);
       v.affine.scales = static_cast<const uint8_t*>(affine.scales) + skip;
@@ -49,10 +56,20 @@ constexpr int64_t kSkinnyRowsF32 = 32, kSkinnyRows16 = 64, kSkinnyRowsQ = 32;
 // Kernel threads for this process (kernel_pool's size). OpenBLAS then runs single-threaded inside each member.
 void set_matmul_threads(int threads);
 
+// How matmul may round activations. kExact: fp32 activations (q8_0 / q4_0 weights: int8 ones at decode, as
+// always). kFast: lower precision where the weights allow a faster product: bf16 activations for bf16 weights
+// (vdpbf16ps), int8 ones for q8_0 / q4_0 weights at every batch size (vpdpbusd).
+enum class Compute { kExact, kFast };
+void set_compute(Compute mode);
+Compute compute_mode();
+
 // The instruction set of the skinny kernels: the best this CPU has, unless set (benchmarks and tests compare them).
 enum class Isa;
 void set_matmul_isa(Isa isa);
 Isa matmul_isa();
+// The int8 kernels' instruction set under matmul_isa() (AVX-512 without VNNI: AVX2; NEON: portable).
+enum class QIsa;
+QIsa matmul_qisa();
 
 // A function matmul calls between blocks of weight rows (null: none). The pipeline uses it to let MPI move
 // activations already in flight while a stage computes: Open MPI progresses non-blocking sends only inside MPI calls.

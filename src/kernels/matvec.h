@@ -20,6 +20,11 @@ bool isa_supported(Isa isa);
 // isa must be supported.
 void matvec_rows(Isa isa, const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y);
 
+// --compute fast for bf16 weights (AVX512_BF16 only): y rows [r0, r1) = bf16(x) · wᵀ, with xh = bf16(x) (n, cols)
+// made by the caller; x itself is read for the columns past the last multiple of 32.
+void bf16_gemm_rows(const float* x, const uint16_t* xh, int64_t n, const WeightView& w, int64_t r0, int64_t r1,
+                    float* y);
+
 // Sum of n floats with isa's widest loads (what a streaming read can reach: the decode roofline's probe).
 float read_sum(Isa isa, const float* p, int64_t n);
 

@@ -3,6 +3,8 @@
 // x = hi + lo (hi = bf16(x), lo = bf16(x - hi)), and each weight meets both: the products are exact in fp32 and
 // x keeps 16 of its 24 significant bits, so sums differ from the fp32 kernel's by about 1e-5 relative, the size of
 // the differences between summation orders. Other weight dtypes go to the AVX-512 kernel.
+// --compute fast (bf16_gemm_rows) keeps only hi: x rounded to bf16 (8 significant bits), half the dot products,
+// at any number of rows (prefill too).
 #if defined(__x86_64__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -23,8 +25,8 @@ void matvec_rows_avx512(const float* x, int64_t n, const WeightView& w, int64_t 
 namespace {
 constexpr int kRows = 4, kPrefetch = 1024;
 
-// R weight rows against NB rows of x (hi and lo parts, cols apart).
-template <int R, int NB>
+// R weight rows against NB rows of x (hi and, when Split, lo parts, cols apart).
+template <int R, int NB, bool Split>
 void block(const float* x, const uint16_t* hi, const uint16_t* lo, int64_t cols, const uint8_t* row, size_t row_bytes,
            float* y, int64_t ldy) {
   __m512 acc[R][NB];
@@ -40,13 +42,16 @@ void block(const float* x, const uint16_t* hi, const uint16_t* lo, int64_t cols,
 #pragma GCC unroll 8
     for (int i = 0; i < NB; ++i) {
       xh[i] = __m512bh(_mm512_loadu_si512(hi + i * cols + k));
-      xl[i] = __m512bh(_mm512_loadu_si512(lo + i * cols + k));
+      if constexpr (Split) xl[i] = __m512bh(_mm512_loadu_si512(lo + i * cols + k));
     }
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const __m512bh wv = __m512bh(_mm512_loadu_si512(reinterpret_cast<const uint16_t*>(row + size_t(r) * row_bytes) + k));
 #pragma GCC unroll 8
-      for (int i = 0; i < NB; ++i) acc[r][i] = _mm512_dpbf16_ps(_mm512_dpbf16_ps(acc[r][i], wv, xh[i]), wv, xl[i]);
+      for (int i = 0; i < NB; ++i) {
+        acc[r][i] = _mm512_dpbf16_ps(acc[r][i], wv, xh[i]);
+        if constexpr (Split) acc[r][i] = _mm512_dpbf16_ps(acc[r][i], wv, xl[i]);
+      }
     }
   }
   for (int r = 0; r < R; ++r)
@@ -58,13 +63,40 @@ void block(const float* x, const uint16_t* hi, const uint16_t* lo, int64_t cols,
     }
 }
 
-template <int NB>
+template <int NB, bool Split>
 void row_range(const float* x, const uint16_t* hi, const uint16_t* lo, int64_t cols, const uint8_t* base,
                size_t row_bytes, int64_t r0, int64_t r1, float* y, int64_t ldy) {
   int64_t r = r0;
   for (; r + kRows <= r1; r += kRows)
-    block<kRows, NB>(x, hi, lo, cols, base + size_t(r) * row_bytes, row_bytes, y + r, ldy);
-  for (; r < r1; ++r) block<1, NB>(x, hi, lo, cols, base + size_t(r) * row_bytes, row_bytes, y + r, ldy);
+    block<kRows, NB, Split>(x, hi, lo, cols, base + size_t(r) * row_bytes, row_bytes, y + r, ldy);
+  for (; r < r1; ++r) block<1, NB, Split>(x, hi, lo, cols, base + size_t(r) * row_bytes, row_bytes, y + r, ldy);
+}
+
+// Rows [r0, r1) of y in tiles of weight rows that stay in cache while every group of NB x rows passes over them.
+template <bool Split>
+void tiled(const float* x, const uint16_t* hi, const uint16_t* lo, int64_t n, const WeightView& w, int64_t r0,
+           int64_t r1, float* y) {
+  constexpr int kMaxNB = Split ? 4 : 6;
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  const size_t bytes_per_row = row_bytes(DType::kBF16, w.cols);
+  const int64_t tile =
+      n <= kMaxNB ? r1 - r0 : std::max<int64_t>(kRows, int64_t((96 << 10) / bytes_per_row) / kRows * kRows);
+  for (int64_t t0 = r0; t0 < r1; t0 += tile) {
+    const int64_t t1 = std::min(r1, t0 + tile);
+    for (int64_t i = 0; i < n; i += kMaxNB) {
+      const float* xi = x + i * w.cols;
+      const uint16_t *hi_i = hi + i * w.cols, *lo_i = Split ? lo + i * w.cols : nullptr;
+      float* yi = y + i * w.rows;
+      switch (std::min<int64_t>(kMaxNB, n - i)) {
+        case 1: row_range<1, Split>(xi, hi_i, lo_i, w.cols, base, bytes_per_row, t0, t1, yi, w.rows); break;
+        case 2: row_range<2, Split>(xi, hi_i, lo_i, w.cols, base, bytes_per_row, t0, t1, yi, w.rows); break;
+        case 3: row_range<3, Split>(xi, hi_i, lo_i, w.cols, base, bytes_per_row, t0, t1, yi, w.rows); break;
+        case 4: row_range<4, Split>(xi, hi_i, lo_i, w.cols, base, bytes_per_row, t0, t1, yi, w.rows); break;
+        case 5: row_range<Split ? 4 : 5, Split>(xi, hi_i, lo_i, w.cols, base, bytes_per_row, t0, t1, yi, w.rows); break;
+        default: row_range<Split ? 4 : 6, Split>(xi, hi_i, lo_i, w.cols, base, bytes_per_row, t0, t1, yi, w.rows); break;
+      }
+    }
+  }
 }
 }  // namespace
 
@@ -77,23 +109,12 @@ void matvec_rows_avx512_bf16(const float* x, int64_t n, const WeightView& w, int
     hi[k] = f32_to_bf16(x[k]);
     lo[k] = f32_to_bf16(x[k] - bf16_to_f32(hi[k]));
   }
-  const auto* base = static_cast<const uint8_t*>(w.data);
-  const size_t bytes_per_row = row_bytes(DType::kBF16, w.cols);
-  const int64_t tile = n <= 4 ? r1 - r0 : std::max<int64_t>(kRows, int64_t((96 << 10) / bytes_per_row) / kRows * kRows);
-  for (int64_t t0 = r0; t0 < r1; t0 += tile) {
-    const int64_t t1 = std::min(r1, t0 + tile);
-    for (int64_t i = 0; i < n; i += 4) {
-      const float* xi = x + i * w.cols;
-      const uint16_t *hi_i = hi.data() + i * w.cols, *lo_i = lo.data() + i * w.cols;
-      float* yi = y + i * w.rows;
-      switch (std::min<int64_t>(4, n - i)) {
-        case 1: row_range<1>(xi, hi_i, lo_i, w.cols, base, bytes_per_row, t0, t1, yi, w.rows); break;
-        case 2: row_range<2>(xi, hi_i, lo_i, w.cols, base, bytes_per_row, t0, t1, yi, w.rows); break;
-        case 3: row_range<3>(xi, hi_i, lo_i, w.cols, base, bytes_per_row, t0, t1, yi, w.rows); break;
-        default: row_range<4>(xi, hi_i, lo_i, w.cols, base, bytes_per_row, t0, t1, yi, w.rows); break;
-      }
-    }
-  }
+  tiled<true>(x, hi.data(), lo.data(), n, w, r0, r1, y);
+}
+
+void bf16_gemm_rows(const float* x, const uint16_t* xh, int64_t n, const WeightView& w, int64_t r0, int64_t r1,
+                    float* y) {
+  tiled<false>(x, xh, nullptr, n, w, r0, r1, y);
 }
 #pragma GCC pop_options
 

@@ -4,6 +4,7 @@
 
 #include "core/check.h"
 #include "core/quant.h"
+#include "kernels/qpanel.h"
 #include "model/affine_weights.h"
 
 namespace meshlm {
@@ -25,7 +26,7 @@ class Loader {
     m.cols = cols.size();
     if (!read_) {  // sizes only
       const bool quantized = is_quantized(quantize_to_) && m.cols % kQBlock == 0;
-      bytes_ += size_t(m.rows) * row_bytes(quantized ? quantize_to_ : t.dtype, m.cols);
+      bytes_ += quantized ? packed_bytes(quantize_to_, m.rows, m.cols) : size_t(m.rows) * row_bytes(t.dtype, m.cols);
       return m;
     }
     m.bytes = read_window(index_, t, -1, rows, cols.begin, cols.end);
@@ -99,7 +100,7 @@ class Loader {
     const size_t es = dtype_size(m.dtype);
     if (!read_) {
       const bool quantized = is_quantized(quantize_to_) && m.cols % kQBlock == 0;
-      bytes_ += size_t(m.rows) * row_bytes(quantized ? quantize_to_ : m.dtype, m.cols);
+      bytes_ += quantized ? packed_bytes(quantize_to_, m.rows, m.cols) : size_t(m.rows) * row_bytes(m.dtype, m.cols);
       return m;
     }
     std::vector<uint8_t> dense;  // (rows, in) in m.dtype
@@ -160,20 +161,19 @@ class Loader {
     return t;
   }
 
-  // Row by row into quantize_to_ blocks (so no fp32 copy of the whole matrix is made).
+  // Sixteen rows at a time into quantize_to_ panels (kernels/qpanel.h), so no fp32 copy of the whole matrix is made.
   void quantize(Matrix& m) {
     if (m.cols % kQBlock != 0) {
       ++kept_;
       return;
     }
-    std::vector<float> row(size_t(m.cols));
-    const size_t in_row = row_bytes(m.dtype, m.cols), out_row = row_bytes(quantize_to_, m.cols);
-    std::vector<uint8_t> out(size_t(m.rows) * out_row);
-    for (int64_t r = 0; r < m.rows; ++r) {
-      to_f32(m.bytes.data() + size_t(r) * in_row, m.dtype, row.data(), row.size());
-      uint8_t* dst = out.data() + size_t(r) * out_row;
-      if (quantize_to_ == DType::kQ8_0) quantize_q8_0(row.data(), m.cols, reinterpret_cast<BlockQ8_0*>(dst));
-      else quantize_q4_0(row.data(), m.cols, reinterpret_cast<BlockQ4_0*>(dst));
+    std::vector<float> rows(size_t(kPanelRows * m.cols));  // (16, cols)
+    const size_t in_row = row_bytes(m.dtype, m.cols), out_panel = panel_bytes(quantize_to_, m.cols);
+    std::vector<uint8_t> out(packed_bytes(quantize_to_, m.rows, m.cols));
+    for (int64_t r = 0; r < m.rows; r += kPanelRows) {
+      const int64_t n = std::min(kPanelRows, m.rows - r);
+      to_f32(m.bytes.data() + size_t(r) * in_row, m.dtype, rows.data(), size_t(n * m.cols));
+      quantize_panel(quantize_to_, rows.data(), n, m.cols, out.data() + size_t(r / kPanelRows) * out_panel);
     }
     m.bytes = std::move(out);
     m.dtype = quantize_to_;

@@ -1,0 +1,219 @@
+// The int8 panel kernels for x86-64 (kernels/qgemm.h). A tile is P panels (16 weight rows each) against NB rows
+// of x: P * NB integer accumulators per block, folded into P * NB fp32 ones with the two block scales. AVX-512
+// VNNI multiplies the unsigned stored weights by the signed activations (vpdpbusd), the block's correction
+// -offset * Σq starting each integer sum; AVX2 turns the weights back to signed and uses maddubs on |w| and
+// sign(x, w). Each region is compiled for its own instruction set; qgemm.cpp calls one only when the CPU has it.
+#if defined(__x86_64__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/qgemm.h"
+
+namespace meshlm {
+namespace {
+
+// out (P, NB, 16): lane l of panel p against x row i0 + i.
+using TileFn = void (*)(const uint8_t* panel, size_t pb, int64_t blocks, const QuantizedX& x, int64_t i0,
+                        float* out);
+constexpr int kMaxNB = 6, kMaxP = 4;
+struct Tiles {
+  int max_nb;
+  int panels[kMaxNB + 1];          // P for each NB
+  TileFn wide[kMaxNB + 1];         // P panels
+  TileFn single[kMaxNB + 1];       // one panel (the last few)
+};
+
+inline int32_t load32(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// Panels covering rows [r0, r1) of w, in tiles that stay in cache while every group of x rows passes over them.
+void drive(const Tiles& t, const QuantizedX& x, const WeightView& w, int64_t r0, int64_t r1, float* y) {
+  const int64_t blocks = w.cols / kQBlock;
+  const size_t pb = panel_bytes(w.dtype, w.cols);
+  const int64_t first = (w.row0 + r0) / kPanelRows, last = (w.row0 + r1 - 1) / kPanelRows + 1;
+  const int64_t tile = x.n <= t.max_nb ? last - first : std::max<int64_t>(kMaxP, int64_t((128 << 10) / pb));
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  float out[kMaxP * kMaxNB * kPanelRows];
+  for (int64_t t0 = first; t0 < last; t0 += tile) {
+    const int64_t t1 = std::min(last, t0 + tile);
+    for (int64_t i0 = 0; i0 < x.n; i0 += t.max_nb) {
+      const int nb = int(std::min<int64_t>(t.max_nb, x.n - i0));
+      for (int64_t p = t0; p < t1;) {
+        const int np = p + t.panels[nb] <= t1 ? t.panels[nb] : 1;
+        (np == 1 ? t.single[nb] : t.wide[nb])(base + size_t(p) * pb, pb, blocks, x, i0, out);
+        for (int pp = 0; pp < np; ++pp) {  // lanes that are rows of [r0, r1)
+          const int64_t row_of_lane0 = (p + pp) * kPanelRows - w.row0;
+          const int64_t lo = std::max<int64_t>(0, r0 - row_of_lane0), hi = std::min<int64_t>(16, r1 - row_of_lane0);
+          for (int i = 0; i < nb; ++i)
+            std::memcpy(y + (i0 + i) * w.rows + row_of_lane0 + lo, out + (pp * nb + i) * kPanelRows + lo,
+                        size_t(hi - lo) * sizeof(float));
+        }
+        p += np;
+      }
+    }
+  }
+}
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")
+template <bool Q4, int P, int NB>
+void tile_vnni(const uint8_t* panel, size_t pb, int64_t blocks, const QuantizedX& x, int64_t i0, float* out) {
+  constexpr size_t bb = Q4 ? 288 : 544;
+  const int8_t* xq = x.q.data() + i0 * blocks * kQBlock;
+  const float* xd = x.d.data() + i0 * blocks;
+  const int32_t* xc = x.corr.data() + i0 * blocks;
+  const __m512i nibble = _mm512_set1_epi8(0x0f);
+  __m512 acc[P][NB];
+#pragma GCC unroll 8
+  for (int p = 0; p < P; ++p)
+#pragma GCC unroll 8
+    for (int i = 0; i < NB; ++i) acc[p][i] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < blocks; ++b) {
+    const uint8_t* blk[P];
+    __m512i dot[P][NB];
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p) blk[p] = panel + size_t(p) * pb + size_t(b) * bb;
+#pragma GCC unroll 8
+    for (int i = 0; i < NB; ++i) {
+      const __m512i c = _mm512_set1_epi32(xc[i * blocks + b]);
+#pragma GCC unroll 8
+      for (int p = 0; p < P; ++p) dot[p][i] = c;
+    }
+    const int8_t* xb = xq + b * kQBlock;  // row i at xb + i * blocks * 32
+    if constexpr (Q4) {
+#pragma GCC unroll 4
+      for (int c = 0; c < 4; ++c) {
+#pragma GCC unroll 8
+        for (int p = 0; p < P; ++p) {
+          const __m512i v = _mm512_loadu_si512(blk[p] + 32 + c * 64);
+          const __m512i lo = _mm512_and_si512(v, nibble), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
+#pragma GCC unroll 8
+          for (int i = 0; i < NB; ++i) {
+            const int8_t* xi = xb + i * blocks * kQBlock;
+            dot[p][i] = _mm512_dpbusd_epi32(dot[p][i], lo, _mm512_set1_epi32(load32(xi + 4 * c)));
+            dot[p][i] = _mm512_dpbusd_epi32(dot[p][i], hi, _mm512_set1_epi32(load32(xi + 16 + 4 * c)));
+          }
+        }
+      }
+    } else {
+#pragma GCC unroll 8
+      for (int g = 0; g < 8; ++g) {
+#pragma GCC unroll 8
+        for (int p = 0; p < P; ++p) {
+          const __m512i v = _mm512_loadu_si512(blk[p] + 32 + g * 64);
+#pragma GCC unroll 8
+          for (int i = 0; i < NB; ++i)
+            dot[p][i] = _mm512_dpbusd_epi32(dot[p][i], v, _mm512_set1_epi32(load32(xb + i * blocks * kQBlock + 4 * g)));
+        }
+      }
+    }
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p) {
+      const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[p])));
+#pragma GCC unroll 8
+      for (int i = 0; i < NB; ++i)
+        acc[p][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[p][i]), _mm512_mul_ps(dw, _mm512_set1_ps(xd[i * blocks + b])),
+                                    acc[p][i]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int p = 0; p < P; ++p)
+#pragma GCC unroll 8
+    for (int i = 0; i < NB; ++i) _mm512_storeu_ps(out + (p * NB + i) * kPanelRows, acc[p][i]);
+}
+
+template <bool Q4>
+constexpr Tiles vnni_tiles() {
+  return {6,
+          {0, 4, 4, 2, 2, 2, 2},
+          {nullptr, tile_vnni<Q4, 4, 1>, tile_vnni<Q4, 4, 2>, tile_vnni<Q4, 2, 3>, tile_vnni<Q4, 2, 4>,
+           tile_vnni<Q4, 2, 5>, tile_vnni<Q4, 2, 6>},
+          {nullptr, tile_vnni<Q4, 1, 1>, tile_vnni<Q4, 1, 2>, tile_vnni<Q4, 1, 3>, tile_vnni<Q4, 1, 4>,
+           tile_vnni<Q4, 1, 5>, tile_vnni<Q4, 1, 6>}};
+}
+constexpr Tiles kVnniQ8 = vnni_tiles<false>(), kVnniQ4 = vnni_tiles<true>();
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+// One panel as two halves of 8 lanes; the weights made signed again, multiplied by maddubs(|w|, sign(x, w)).
+template <bool Q4, int NB>
+void tile_avx2(const uint8_t* panel, size_t, int64_t blocks, const QuantizedX& x, int64_t i0, float* out) {
+  constexpr size_t bb = Q4 ? 288 : 544;
+  const int8_t* xq = x.q.data() + i0 * blocks * kQBlock;
+  const float* xd = x.d.data() + i0 * blocks;
+  const __m256i nibble = _mm256_set1_epi8(0x0f), eight = _mm256_set1_epi8(8), flip = _mm256_set1_epi8(char(0x80));
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[2][NB];
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h)
+#pragma GCC unroll 4
+    for (int i = 0; i < NB; ++i) acc[h][i] = _mm256_setzero_ps();
+  auto step = [&](__m256i (&dot)[NB], __m256i ws, const int8_t* xb, int k) {
+    const __m256i aw = _mm256_sign_epi8(ws, ws);
+#pragma GCC unroll 4
+    for (int i = 0; i < NB; ++i) {
+      const __m256i xv = _mm256_set1_epi32(load32(xb + i * blocks * kQBlock + k));
+      dot[i] = _mm256_add_epi32(dot[i], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv, ws)), ones));
+    }
+  };
+  for (int64_t b = 0; b < blocks; ++b) {
+    const uint8_t* blk = panel + size_t(b) * bb;
+    const int8_t* xb = xq + b * kQBlock;
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      __m256i dot[NB];
+#pragma GCC unroll 4
+      for (int i = 0; i < NB; ++i) dot[i] = _mm256_setzero_si256();
+      if constexpr (Q4) {
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; ++c) {
+          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32 + c * 64 + h * 32));
+          step(dot, _mm256_sub_epi8(_mm256_and_si256(v, nibble), eight), xb, 4 * c);
+          step(dot, _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(v, 4), nibble), eight), xb, 16 + 4 * c);
+        }
+      } else {
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; ++g) {
+          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32 + g * 64 + h * 32));
+          step(dot, _mm256_xor_si256(v, flip), xb, 4 * g);
+        }
+      }
+      const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + h * 16)));
+#pragma GCC unroll 4
+      for (int i = 0; i < NB; ++i)
+        acc[h][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[i]), _mm256_mul_ps(dw, _mm256_set1_ps(xd[i * blocks + b])),
+                                    acc[h][i]);
+    }
+  }
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h)
+#pragma GCC unroll 4
+    for (int i = 0; i < NB; ++i) _mm256_storeu_ps(out + i * kPanelRows + h * 8, acc[h][i]);
+}
+
+template <bool Q4>
+constexpr Tiles avx2_tiles() {
+  return {2, {0, 1, 1}, {nullptr, tile_avx2<Q4, 1>, tile_avx2<Q4, 2>}, {nullptr, tile_avx2<Q4, 1>, tile_avx2<Q4, 2>}};
+}
+constexpr Tiles kAvx2Q8 = avx2_tiles<false>(), kAvx2Q4 = avx2_tiles<true>();
+#pragma GCC pop_options
+
+}  // namespace
+
+void qgemm_rows_vnni(const QuantizedX& x, const WeightView& w, int64_t r0, int64_t r1, float* y) {
+  drive(w.dtype == DType::kQ8_0 ? kVnniQ8 : kVnniQ4, x, w, r0, r1, y);
+}
+void qgemm_rows_avx2(const QuantizedX& x, const WeightView& w, int64_t r0, int64_t r1, float* y) {
+  drive(w.dtype == DType::kQ8_0 ? kAvx2Q8 : kAvx2Q4, x, w, r0, r1, y);
+}
+
+}  // namespace meshlm
+#endif

@@ -1,0 +1,150 @@
+// q8_0 / q4_0 weights in 16-row panels: the packing against the row formats, and the int8 kernels of every
+// instruction set the CPU has against plain loops, on shapes that leave partial panels, slices that start
+// mid-panel, and 1..65 activation rows; then matmul in both compute modes.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <tuple>
+#include <vector>
+
+#include "core/quant.h"
+#include "kernels/matmul.h"
+#include "kernels/qgemm.h"
+
+namespace meshlm {
+namespace {
+
+std::vector<float> gaussian(size_t n, uint32_t seed) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d;
+  std::vector<float> v(n);
+  for (float& x : v) x = d(g);
+  return v;
+}
+
+// w (rows, cols) fp32 into panels.
+std::vector<uint8_t> pack(DType dt, const std::vector<float>& w, int64_t rows, int64_t cols) {
+  std::vector<uint8_t> out(packed_bytes(dt, rows, cols));
+  for (int64_t r = 0; r < rows; r += kPanelRows)
+    quantize_panel(dt, w.data() + r * cols, std::min(kPanelRows, rows - r), cols,
+                   out.data() + size_t(r / kPanelRows) * panel_bytes(dt, cols));
+  return out;
+}
+
+TEST(QPanel, HoldsWhatTheRowFormatsHold) {
+  for (DType dt : {DType::kQ8_0, DType::kQ4_0}) {
+    for (auto [rows, cols] : {std::pair{1, 32}, {16, 64}, {17, 96}, {37, 32}, {50, 160}}) {
+      auto wf = gaussian(size_t(rows * cols), 7);
+      for (int64_t k = 0; k < cols; ++k) wf[size_t(k)] = 0;  // a row of zeros
+      const auto packed = pack(dt, wf, rows, cols);
+      const WeightView w{packed.data(), dt, rows, cols};
+      std::vector<float> got(static_cast<size_t>(cols)), want(static_cast<size_t>(cols));
+      std::vector<uint8_t> blocks(row_bytes(dt, cols));
+      for (int64_t r = 0; r < rows; ++r) {
+        if (dt == DType::kQ8_0) {
+          quantize_q8_0(wf.data() + r * cols, cols, reinterpret_cast<BlockQ8_0*>(blocks.data()));
+          dequantize_q8_0(reinterpret_cast<BlockQ8_0*>(blocks.data()), cols, want.data());
+        } else {
+          quantize_q4_0(wf.data() + r * cols, cols, reinterpret_cast<BlockQ4_0*>(blocks.data()));
+          dequantize_q4_0(reinterpret_cast<BlockQ4_0*>(blocks.data()), cols, want.data());
+        }
+        weight_row(w, r, got.data());
+        ASSERT_EQ(got, want) << dtype_name(dt) << " rows=" << rows << " r=" << r;
+        // The same row through slices that start at every lane before it.
+        for (int64_t s : {int64_t(0), r / 2, r}) {
+          weight_row(w.row_slice(s, rows), r - s, got.data());
+          ASSERT_EQ(got, want) << dtype_name(dt) << " slice from " << s << " r=" << r;
+        }
+      }
+    }
+  }
+}
+
+// y = w · x̃ by double loops over the dequantized weights and the int8-rounded x.
+std::vector<double> reference(const WeightView& w, const QuantizedX& x, std::vector<double>& magnitude) {
+  std::vector<double> y(size_t(x.n * w.rows));
+  magnitude.assign(y.size(), 0);
+  std::vector<float> row(size_t(w.cols));
+  for (int64_t r = 0; r < w.rows; ++r) {
+    weight_row(w, r, row.data());
+    for (int64_t i = 0; i < x.n; ++i) {
+      double acc = 0, mag = 0;
+      for (int64_t k = 0; k < w.cols; ++k) {
+        const double xv = double(x.d[size_t(i * x.blocks + k / kQBlock)]) * x.q[size_t(i * w.cols + k)];
+        acc += xv * row[size_t(k)];
+        mag += std::fabs(xv * row[size_t(k)]);
+      }
+      y[size_t(i * w.rows + r)] = acc;
+      magnitude[size_t(i * w.rows + r)] = mag;
+    }
+  }
+  return y;
+}
+
+TEST(QGemm, EveryInstructionSetMatchesPlainLoops) {
+  int tested = 0;
+  for (QIsa isa : {QIsa::kPortable, QIsa::kAvx2, QIsa::kAvx512Vnni}) {
+    if (!qisa_supported(isa)) continue;
+    ++tested;
+    for (DType dt : {DType::kQ8_0, DType::kQ4_0}) {
+      for (auto [rows, cols] : {std::pair{1, 32}, {15, 96}, {17, 64}, {37, 160}, {65, 32}, {130, 64}}) {
+        const auto wf = gaussian(size_t(rows * cols), 11);
+        const auto packed = pack(dt, wf, rows, cols);
+        const WeightView whole{packed.data(), dt, rows, cols};
+        for (int64_t n : {1, 2, 3, 5, 6, 7, 12, 13, 33, 65}) {
+          const auto xf = gaussian(size_t(n * cols), uint32_t(n));
+          QuantizedX x;
+          quantize_x(xf.data(), n, cols, weight_offset(dt), x);
+          // The whole matrix, and a slice that starts mid-panel (rows [s, rows) of it), over sub-ranges of rows.
+          for (int64_t s : {int64_t(0), int64_t(rows / 3)}) {
+            const WeightView w = whole.row_slice(s, rows);
+            std::vector<double> mag;
+            const auto ref = reference(w, x, mag);
+            std::vector<float> y(ref.size(), NAN);
+            const int64_t mid = w.rows / 2;
+            qgemm_rows(isa, x, w, 0, mid, y.data());
+            qgemm_rows(isa, x, w, mid, w.rows, y.data());
+            for (size_t i = 0; i < y.size(); ++i)
+              ASSERT_NEAR(y[i], ref[i], 1e-5 * mag[i] + 1e-6)
+                  << qisa_name(isa) << " " << dtype_name(dt) << " rows=" << rows << " cols=" << cols << " n=" << n
+                  << " slice from " << s << " i=" << i;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GE(tested, 1);
+  std::printf("[ qgemm ] int8 kernels here: %s\n", qisa_name(best_qisa()));
+}
+
+// Through matmul: exact mode multiplies prefill-sized batches in fp32 (off only by summation order), decode and
+// fast mode round x to int8 (about 0.3% RMS for q8_0 weights).
+TEST(QGemm, MatmulInBothComputeModes) {
+  for (DType dt : {DType::kQ8_0, DType::kQ4_0}) {
+    const int64_t rows = 70, cols = 256;
+    const auto wf = gaussian(size_t(rows * cols), 3);
+    const auto packed = pack(dt, wf, rows, cols);
+    const WeightView w{packed.data(), dt, rows, cols};
+    for (int64_t n : {1, 8, 33, 64}) {
+      const auto x = gaussian(size_t(n * cols), 5);
+      std::vector<float> ref(size_t(n * rows));
+      matmul_naive(x.data(), n, w, ref.data());
+      for (Compute mode : {Compute::kExact, Compute::kFast}) {
+        set_compute(mode);
+        std::vector<float> y(ref.size(), NAN);
+        matmul(x.data(), n, w, y.data());
+        double err = 0, norm = 0;
+        for (size_t i = 0; i < y.size(); ++i) err += (y[i] - ref[i]) * (y[i] - ref[i]), norm += ref[i] * ref[i];
+        const bool int8 = mode == Compute::kFast || n <= kSkinnyRowsQ;
+        EXPECT_LT(std::sqrt(err / norm), int8 ? 0.02 : 1e-6)
+            << dtype_name(dt) << " n=" << n << (mode == Compute::kFast ? " fast" : " exact");
+        EXPECT_GT(std::sqrt(err / norm), int8 ? 1e-5 : 0.0) << "x was not rounded to int8";
+      }
+    }
+  }
+  set_compute(Compute::kExact);
+}
+
+}  // namespace
+}  // namespace meshlm
