@@ -12,12 +12,12 @@
 #include <string>
 #include <vector>
 
-#include "core/quant.h"
 #include "core/thread_pool.h"
-#include "kernels/blas_core.h"
 #include "core/timer.h"
+#include "kernels/blas_core.h"
 #include "kernels/matmul.h"
 #include "kernels/matvec.h"
+#include "kernels/qpanel.h"
 #include "kernels/roofline.h"
 
 namespace meshlm {
@@ -38,17 +38,18 @@ struct Weights {
       return (float(state >> 8) / float(1 << 24) - 0.5f) * 0.04f;
     };
     const size_t each = size_t(rows * cols);
-    if (is_quantized(dtype)) {  // random rows quantized as --weight-dtype does at load
-      const size_t rb = row_bytes(dtype, cols);
-      q.resize(rb * size_t(rows * count));
-      std::vector<float> row(static_cast<size_t>(cols));
-      for (int64_t r = 0; r < rows * count; ++r) {
-        for (float& v : row) v = next();
-        uint8_t* dst = q.data() + size_t(r) * rb;
-        if (dtype == DType::kQ8_0) quantize_q8_0(row.data(), cols, reinterpret_cast<BlockQ8_0*>(dst));
-        else quantize_q4_0(row.data(), cols, reinterpret_cast<BlockQ4_0*>(dst));
+    if (is_quantized(dtype)) {  // random rows quantized and packed as --weight-dtype does at load
+      const size_t each_packed = packed_bytes(dtype, rows, cols), pb = panel_bytes(dtype, cols);
+      q.resize(each_packed * size_t(count));
+      std::vector<float> panel(static_cast<size_t>(kPanelRows * cols));
+      for (int64_t k = 0; k < count; ++k) {
+        for (int64_t r = 0; r < rows; r += kPanelRows) {
+          for (float& v : panel) v = next();
+          quantize_panel(dtype, panel.data(), std::min(kPanelRows, rows - r), cols,
+                         q.data() + size_t(k) * each_packed + size_t(r / kPanelRows) * pb);
+        }
+        views.push_back({q.data() + size_t(k) * each_packed, dtype, rows, cols});
       }
-      for (int64_t k = 0; k < count; ++k) views.push_back({q.data() + size_t(k * rows) * rb, dtype, rows, cols});
       return;
     }
     if (dtype == DType::kF32) f32.resize(each * size_t(count));
@@ -120,10 +121,10 @@ void decode_affine(benchmark::State& state, int bits) {
   report(state, t.seconds(), double(count) * double(per_matrix), 2.0 * double(n * count * dim * dim));
 }
 
-// n rows against one cache-resident 2048 x 2048 matrix: matmul, OpenBLAS sgemm on fp32 weights (kSgemm), or our
-// skinny kernel at any n (kSkinny: where it stops winning sets kSkinnyRows; kSkinnyBf16Dot: the AVX512_BF16 kernel,
-// which is not the default).
-enum Path { kMatmul, kSgemm, kSkinny, kSkinnyBf16Dot };
+// n rows against one cache-resident 2048 x 2048 matrix: matmul (kFast: with --compute fast), OpenBLAS sgemm on fp32
+// weights (kSgemm), or our skinny kernel at any n (kSkinny: where it stops winning sets kSkinnyRows;
+// kSkinnyBf16Dot: the AVX512_BF16 kernel, which is not the default).
+enum Path { kMatmul, kFast, kSgemm, kSkinny, kSkinnyBf16Dot };
 void batch(benchmark::State& state, DType dtype, Path path) {
   const bool sgemm = path == kSgemm;
   const int64_t n = state.range(0), dim = 2048;
@@ -143,13 +144,15 @@ void batch(benchmark::State& state, DType dtype, Path path) {
         matvec_rows(isa, x.data(), n, w.views[0], s.begin, s.end, y.data());
       });
     } else {
+      set_compute(path == kFast ? Compute::kFast : Compute::kExact);
       matmul(x.data(), n, w.views[0], y.data());
+      set_compute(Compute::kExact);
     }
     benchmark::DoNotOptimize(y.data());
   }
   const double seconds = t.seconds();
   openblas_set_num_threads(1);
-  report(state, seconds, double(dim * dim) * double(sgemm ? 4 : dtype_size(dtype)), 2.0 * double(n * dim * dim));
+  report(state, seconds, double(dim) * double(row_bytes(sgemm ? DType::kF32 : dtype, dim)), 2.0 * double(n * dim * dim));
 }
 
 void decode_rows(benchmark::internal::Benchmark* b) { b->ArgName("n")->Arg(1)->Arg(4)->Arg(8)->Unit(benchmark::kMillisecond); }
@@ -173,6 +176,11 @@ BENCHMARK_CAPTURE(batch, sgemm_f32_reference, DType::kF32, kSgemm)->Apply(batch_
 BENCHMARK_CAPTURE(batch, matmul_f32, DType::kF32, kMatmul)->Apply(batch_rows);
 BENCHMARK_CAPTURE(batch, matmul_bf16, DType::kBF16, kMatmul)->Apply(batch_rows);
 BENCHMARK_CAPTURE(batch, matmul_f16, DType::kF16, kMatmul)->Apply(batch_rows);
+BENCHMARK_CAPTURE(batch, matmul_q8_0, DType::kQ8_0, kMatmul)->Apply(batch_rows);
+BENCHMARK_CAPTURE(batch, matmul_q4_0, DType::kQ4_0, kMatmul)->Apply(batch_rows);
+BENCHMARK_CAPTURE(batch, fast_bf16, DType::kBF16, kFast)->Apply(batch_rows);
+BENCHMARK_CAPTURE(batch, fast_q8_0, DType::kQ8_0, kFast)->Apply(batch_rows);
+BENCHMARK_CAPTURE(batch, fast_q4_0, DType::kQ4_0, kFast)->Apply(batch_rows);
 BENCHMARK_CAPTURE(batch, skinny_bf16, DType::kBF16, kSkinny)->Apply(batch_rows);
 BENCHMARK_CAPTURE(batch, skinny_bf16_avx512bf16, DType::kBF16, kSkinnyBf16Dot)->Apply(batch_rows);
 BENCHMARK_CAPTURE(batch, skinny_f32, DType::kF32, kSkinny)->Apply(batch_rows);
