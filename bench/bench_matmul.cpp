@@ -73,8 +73,8 @@ void report(benchmark::State& state, double seconds, double weight_bytes, double
   state.counters["pct_of_sgemm"] = flops * 1e-9 * per_s / g_sgemm_gflops * 100;
 }
 
-// One decode step (n rows) over 1 GiB of weights. isa < 0: matmul's own choice.
-void decode(benchmark::State& state, DType dtype, int isa) {
+// One decode step (n rows) over 1 GiB of weights. isa < 0: matmul's own choice; fast: --compute fast.
+void decode(benchmark::State& state, DType dtype, int isa, bool fast = false) {
   const int64_t n = state.range(0), dim = 4096;
   const int64_t count = (int64_t(1) << 30) / (dim * int64_t(row_bytes(dtype, dim)));
   const Weights w(dtype, count, dim, dim);
@@ -84,12 +84,14 @@ void decode(benchmark::State& state, DType dtype, int isa) {
     if (!isa_supported(Isa(isa))) return state.SkipWithError("instruction set not supported here");
     set_matmul_isa(Isa(isa));
   }
+  set_compute(fast ? Compute::kFast : Compute::kExact);
   const Timer t;
   for (auto _ : state) {
     for (const WeightView& v : w.views) matmul(x.data(), n, v, y.data());
     benchmark::DoNotOptimize(y.data());
   }
   const double seconds = t.seconds();
+  set_compute(Compute::kExact);
   set_matmul_isa(saved);
   report(state, seconds, double(count * dim) * double(row_bytes(dtype, dim)), 2.0 * double(n * count * dim * dim));
 }
@@ -170,6 +172,7 @@ BENCHMARK_CAPTURE(decode, q4_0, DType::kQ4_0, -1)->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode_affine, mlx4, 4)->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode_affine, mlx8, 8)->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode, bf16_avx512bf16, DType::kBF16, int(Isa::kAvx512Bf16))->Apply(decode_rows);
+BENCHMARK_CAPTURE(decode, bf16_fast, DType::kBF16, -1, true)->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode, bf16_avx2, DType::kBF16, int(Isa::kAvx2))->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(decode, bf16_portable, DType::kBF16, int(Isa::kPortable))->Arg(1)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(batch, sgemm_f32_reference, DType::kF32, kSgemm)->Apply(batch_rows);
