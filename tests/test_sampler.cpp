@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <vector>
 
 #include "runtime/sampler.h"
 
@@ -27,6 +28,23 @@ TEST(Sampler, GreedyIsArgmaxWithLowestIndexOnTies) {
   SampleScratch s;
   Rng rng(1);
   EXPECT_EQ(sample(kLogits.data(), 5, SamplingParams{}, rng, s), 1);
+}
+
+// The vectorized scan against a plain loop, on lengths around its 16 lanes, with ties placed at every distance.
+TEST(Sampler, ArgmaxMatchesAPlainScan) {
+  Rng rng(3);
+  for (int n : {1, 2, 15, 16, 17, 31, 33, 100, 128256}) {
+    for (int trial = 0; trial < 20; ++trial) {
+      std::vector<float> v(static_cast<size_t>(n));
+      for (float& x : v) x = float(int(rng.uniform() * 50)) - 25;  // few distinct values: many ties
+      int want = 0;
+      for (int i = 1; i < n; ++i)
+        if (v[size_t(i)] > v[size_t(want)]) want = i;
+      ASSERT_EQ(argmax(v.data(), n), want) << "n=" << n << " trial " << trial;
+    }
+  }
+  const std::vector<float> low = {-INFINITY, -INFINITY};
+  EXPECT_EQ(argmax(low.data(), 2), 0);
 }
 
 TEST(Sampler, SameSeedSameStream) {

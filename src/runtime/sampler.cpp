@@ -15,11 +15,22 @@ uint64_t Rng::next() {
 
 double Rng::uniform() { return double(next() >> 11) * (1.0 / 9007199254740992.0); }
 
+// The largest value by 16 independent running maxima (which the compiler keeps in one vector register: a greedy
+// step scans the whole vocabulary, 128K logits for Llama 3), then the first index holding it. A NaN is never the
+// largest; a row of NaNs gives 0.
 int argmax(const float* logits, int n) {
-  int best = 0;
-  for (int i = 1; i < n; ++i)
-    if (logits[i] > logits[best]) best = i;
-  return best;
+  constexpr int kLanes = 16;
+  float lane[kLanes];
+  for (float& v : lane) v = -INFINITY;
+  int i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) lane[j] = logits[i + j] > lane[j] ? logits[i + j] : lane[j];
+  float top = -INFINITY;
+  for (float v : lane) top = v > top ? v : top;
+  for (; i < n; ++i) top = logits[i] > top ? logits[i] : top;
+  for (int k = 0; k < n; ++k)
+    if (logits[k] == top) return k;
+  return 0;
 }
 
 int sample(const float* logits, int n, const SamplingParams& p, Rng& rng, SampleScratch& scratch) {
