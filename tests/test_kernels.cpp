@@ -14,17 +14,12 @@
 #include "kernels/matvec.h"
 #include "kernels/ops.h"
 #include "model/rope.h"
+#include "test_support.h"
 
 namespace meshlm {
 namespace {
 
-std::vector<float> randn(size_t n, uint32_t seed) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d;
-  std::vector<float> v(n);
-  for (float& x : v) x = d(g);
-  return v;
-}
+using test::randn;
 
 std::vector<uint16_t> to_16(const std::vector<float>& v, DType dt) {
   std::vector<uint16_t> out;

@@ -4,24 +4,18 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <random>
 #include <tuple>
 #include <vector>
 
 #include "core/quant.h"
 #include "kernels/matmul.h"
 #include "kernels/qgemm.h"
+#include "test_support.h"
 
 namespace meshlm {
 namespace {
 
-std::vector<float> gaussian(size_t n, uint32_t seed) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d;
-  std::vector<float> v(n);
-  for (float& x : v) x = d(g);
-  return v;
-}
+using test::randn;
 
 // w (rows, cols) fp32 into panels.
 std::vector<uint8_t> pack(DType dt, const std::vector<float>& w, int64_t rows, int64_t cols) {
@@ -35,7 +29,7 @@ std::vector<uint8_t> pack(DType dt, const std::vector<float>& w, int64_t rows, i
 TEST(QPanel, HoldsWhatTheRowFormatsHold) {
   for (DType dt : {DType::kQ8_0, DType::kQ4_0}) {
     for (auto [rows, cols] : {std::pair{1, 32}, {16, 64}, {17, 96}, {37, 32}, {50, 160}}) {
-      auto wf = gaussian(size_t(rows * cols), 7);
+      auto wf = randn(size_t(rows * cols), 7);
       for (int64_t k = 0; k < cols; ++k) wf[size_t(k)] = 0;  // a row of zeros
       const auto packed = pack(dt, wf, rows, cols);
       const WeightView w{packed.data(), dt, rows, cols};
@@ -89,11 +83,11 @@ TEST(QGemm, EveryInstructionSetMatchesPlainLoops) {
     ++tested;
     for (DType dt : {DType::kQ8_0, DType::kQ4_0}) {
       for (auto [rows, cols] : {std::pair{1, 32}, {15, 96}, {17, 64}, {37, 160}, {65, 32}, {130, 64}}) {
-        const auto wf = gaussian(size_t(rows * cols), 11);
+        const auto wf = randn(size_t(rows * cols), 11);
         const auto packed = pack(dt, wf, rows, cols);
         const WeightView whole{packed.data(), dt, rows, cols};
         for (int64_t n : {1, 2, 3, 5, 6, 7, 12, 13, 33, 65}) {
-          const auto xf = gaussian(size_t(n * cols), uint32_t(n));
+          const auto xf = randn(size_t(n * cols), uint32_t(n));
           QuantizedX x;
           quantize_x(xf.data(), n, cols, weight_offset(dt), x);
           // The whole matrix, and a slice that starts mid-panel (rows [s, rows) of it), over sub-ranges of rows.
@@ -123,11 +117,11 @@ TEST(QGemm, EveryInstructionSetMatchesPlainLoops) {
 TEST(QGemm, MatmulInBothComputeModes) {
   for (DType dt : {DType::kQ8_0, DType::kQ4_0}) {
     const int64_t rows = 70, cols = 256;
-    const auto wf = gaussian(size_t(rows * cols), 3);
+    const auto wf = randn(size_t(rows * cols), 3);
     const auto packed = pack(dt, wf, rows, cols);
     const WeightView w{packed.data(), dt, rows, cols};
     for (int64_t n : {1, 8, 33, 64}) {
-      const auto x = gaussian(size_t(n * cols), 5);
+      const auto x = randn(size_t(n * cols), 5);
       std::vector<float> ref(size_t(n * rows));
       matmul_naive(x.data(), n, w, ref.data());
       for (Compute mode : {Compute::kExact, Compute::kFast}) {

@@ -236,4 +236,12 @@ std::string config_error(const nlohmann::json& config) {
   return "";
 }
 
+std::vector<float> randn(size_t n, uint32_t seed) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d;
+  std::vector<float> v(n);
+  for (float& x : v) x = d(g);
+  return v;
+}
+
 }  // namespace meshlm::test

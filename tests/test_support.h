@@ -20,6 +20,9 @@ std::string meshlm_binary();
 std::string make_model_binary();  // bench/make_model: random-weight checkpoints
 std::string mlx_convert_binary();  // bench/mlx_convert: MLX affine-quantized copies of float checkpoints
 
+// n standard normal floats from a seeded generator (kernel tests' inputs).
+std::vector<float> randn(size_t n, uint32_t seed);
+
 // A fresh directory under the system temp dir, removed when the object dies.
 struct TempDir {
   TempDir();
