@@ -7,8 +7,11 @@
 #include <random>
 
 #include "kernels/affine.h"
+#include "kernels/affine_int8.h"
 #include "kernels/matmul.h"
 #include "kernels/matvec.h"
+#include "kernels/qgemm.h"
+#include "kernels/qpanel.h"
 #include "affine_slice.h"
 
 namespace meshlm {
@@ -82,6 +85,56 @@ TEST_P(AffineIsa, KernelsMatchThePlainFormulaOnSlicesInsideGroups) {
           }
       }
     }
+  }
+}
+
+// --compute fast, prefill-sized batches: 4- and 8-bit whole groups meet int8 activations. Against the plain formula
+// with x rounded as the kernel rounds it in the scale·q part and the biases' part bias·Σx on x itself (tight), and on
+// x itself throughout (within x's rounding); where the kernel does not apply, fast = exact.
+TEST(AffineFast, Int8KernelMatchesThePlainFormulaOnRoundedX) {
+  int tested = 0;
+  for (int bits : {4, 8, 3}) {
+    for (auto [group, cols, params] : {std::tuple{32, 256, DType::kBF16}, {64, 384, DType::kF16},
+                                       {128, 512, DType::kF32}, {64, 640, DType::kBF16}}) {
+      const Slice s(bits, group, 21, cols, 0, uint32_t(bits * 100 + group), params);
+      const WeightView w = s.view();
+      for (int64_t n : {33, 40, 70}) {
+        std::mt19937 rng(static_cast<uint32_t>(n));
+        std::uniform_real_distribution<float> u(-1, 1);
+        std::vector<float> x(size_t(n * cols)), y(size_t(n * s.rows));
+        for (float& v : x) v = u(rng);
+        x[3] = 0;
+        QuantizedX xr;  // x as the int8 kernel rounds it: blocks of 32, scale amax / 127
+        quantize_x(x.data(), n, cols, 0, xr);
+        set_compute(Compute::kFast);
+        matmul(x.data(), n, w, y.data());
+        set_compute(Compute::kExact);
+        const bool int8 = affine_int8_ok(w);
+        tested += int8;
+        double err = 0, norm = 0;
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t r = 0; r < s.rows; ++r) {
+            double on_rounded = 0, on_x = 0, mag = 0;
+            for (int64_t c = 0; c < cols; ++c) {
+              const double xq = double(xr.d[size_t((i * cols + c) / 32)]) * xr.q[size_t(i * cols + c)];
+              const double bias = s.biases[size_t(r * s.groups + c / group)], xv = x[size_t(i * cols + c)];
+              on_rounded += (s.weight(r, c) - bias) * xq + bias * xv, on_x += s.weight(r, c) * xv;
+              mag += std::fabs(s.weight(r, c) * x[size_t(i * cols + c)]);
+            }
+            const double got = y[size_t(i * s.rows + r)];
+            ASSERT_NEAR(got, int8 ? on_rounded : on_x, 1e-5 * mag + 1e-5)
+                << bits << " bits, group " << group << ", cols " << cols << ", n " << n << ", row " << r;
+            err += (got - on_x) * (got - on_x), norm += on_x * on_x;
+          }
+        if (int8) {
+          EXPECT_GT(std::sqrt(err / norm), 1e-5) << "x was not rounded to int8";
+        }
+        EXPECT_LT(std::sqrt(err / norm), 0.02);
+      }
+    }
+  }
+  if (qisa_supported(QIsa::kAvx512Vnni) && (matmul_isa() == Isa::kAvx512 || matmul_isa() == Isa::kAvx512Bf16)) {
+    EXPECT_GT(tested, 0) << "the int8 kernel never ran";
   }
 }
 

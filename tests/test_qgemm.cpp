@@ -4,12 +4,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 #include <tuple>
 #include <vector>
 
 #include "core/quant.h"
+#include "kernels/affine_int8.h"
 #include "kernels/matmul.h"
 #include "kernels/qgemm.h"
+#include "affine_slice.h"
 #include "test_support.h"
 
 namespace meshlm {
@@ -53,6 +56,30 @@ TEST(QPanel, HoldsWhatTheRowFormatsHold) {
       }
     }
   }
+}
+
+// The activations' int8 blocks: the SIMD path gives the portable loop's bits (ties, zeros and a block of zeros
+// included), and every value is within half a step of x.
+TEST(QPanel, ActivationBlocksAreTheSameOnEveryPath) {
+  const int64_t n = 7, cols = 96;
+  auto x = randn(size_t(n * cols), 21);
+  for (int64_t k = 0; k < kQBlock; ++k) x[size_t(cols + k)] = 0;  // a block of zeros
+  x[5] = 0.5f, x[6] = -0.5f, x[7] = 2.5f;                          // ties once scaled, given x[8] = 127
+  x[8] = 127.0f;
+  QuantizedX simd, plain;
+  quantize_x_shape(n, cols, simd);
+  quantize_x_shape(n, cols, plain);
+  quantize_x_rows(x.data(), cols, 128, 0, 3, simd);  // in two parts, as threads share them
+  quantize_x_rows(x.data(), cols, 128, 3, n, simd);
+  quantize_x_rows(x.data(), cols, 128, 0, n, plain, /*simd=*/false);
+  EXPECT_EQ(simd.q, plain.q);
+  EXPECT_EQ(simd.d, plain.d);
+  EXPECT_EQ(simd.corr, plain.corr);
+  for (int64_t k = 0; k < n * cols; ++k)
+    ASSERT_NEAR(plain.d[size_t(k / kQBlock)] * plain.q[size_t(k)], x[size_t(k)], plain.d[size_t(k / kQBlock)] * 0.5f + 1e-6f) << k;
+  EXPECT_EQ(plain.q[5], 0);   // 0.5 rounds to even
+  EXPECT_EQ(plain.q[7], 2);   // 2.5 rounds to even
+  EXPECT_EQ(plain.d[size_t(cols / kQBlock)], 0.0f);
 }
 
 // y = w · x̃ by double loops over the dequantized weights and the int8-rounded x.
@@ -134,6 +161,41 @@ TEST(QGemm, MatmulInBothComputeModes) {
         EXPECT_LT(std::sqrt(err / norm), int8 ? 0.02 : 1e-6)
             << dtype_name(dt) << " n=" << n << (mode == Compute::kFast ? " fast" : " exact");
         EXPECT_GT(std::sqrt(err / norm), int8 ? 1e-5 : 0.0) << "x was not rounded to int8";
+      }
+    }
+  }
+  set_compute(Compute::kExact);
+}
+
+// Split over threads, the int8 paths give the bits one thread gives: each member quantizes its share of x's rows
+// into the caller's buffers and multiplies its share of the weight rows. (Exact prefill goes through sgemm, whose
+// summation order follows the shares' sizes: the same to 1e-4.)
+TEST(QGemm, ThreadsShareTheWorkWithTheSameBits) {
+  const int64_t rows = 300, cols = 256;
+  const auto wf = randn(size_t(rows * cols), 13);
+  const auto q8 = pack(DType::kQ8_0, wf, rows, cols), q4 = pack(DType::kQ4_0, wf, rows, cols);
+  const Slice mlx4(4, 64, rows, cols, 0, 5, DType::kBF16), mlx8(8, 32, rows, cols, 0, 6, DType::kF16);
+  const std::vector<std::pair<const char*, WeightView>> weights = {
+      {"q8_0", {q8.data(), DType::kQ8_0, rows, cols}}, {"q4_0", {q4.data(), DType::kQ4_0, rows, cols}},
+      {"mlx4", mlx4.view()}, {"mlx8", mlx8.view()}};
+  for (const auto& [name, w] : weights) {
+    for (int64_t n : {3, 40, 100}) {
+      const auto x = randn(size_t(n * cols), uint32_t(n));
+      for (Compute mode : {Compute::kExact, Compute::kFast}) {
+        set_compute(mode);
+        std::vector<float> one(size_t(n * rows)), three(one.size());
+        set_matmul_threads(1);
+        matmul(x.data(), n, w, one.data());
+        set_matmul_threads(3);
+        matmul(x.data(), n, w, three.data());
+        set_matmul_threads(1);
+        const std::string where = std::string(name) + " n=" + std::to_string(n) + (mode == Compute::kFast ? " fast" : " exact");
+        const bool int8 = n <= kSkinnyRowsQ || (mode == Compute::kFast && (is_quantized(w.dtype) || affine_int8_ok(w)));
+        if (int8) {
+          EXPECT_EQ(one, three) << where;
+        } else {
+          for (size_t i = 0; i < one.size(); ++i) ASSERT_NEAR(one[i], three[i], 1e-4 * (1 + std::fabs(one[i]))) << where;
+        }
       }
     }
   }

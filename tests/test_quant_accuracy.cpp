@@ -49,6 +49,10 @@ bool has_bf16_weights(const std::string& model) {
          std::filesystem::path(model).filename().string().find("mlx") == std::string::npos;
 }
 
+bool is_mlx(const std::string& model) {
+  return std::filesystem::path(model).filename().string().find("mlx") != std::string::npos;
+}
+
 // Agreement over the goldens of the supported models (test_e2e_golden lists them); `only` picks some of them.
 double measure(const std::string& dtype, const std::string& compute, bool (*only)(const std::string&) = nullptr) {
   const std::string shared = test::shared_dir();
@@ -71,6 +75,7 @@ TEST(QuantAccuracy, TopOneAgreementWithTheGoldens) {
   if (test::shared_dir().empty()) GTEST_SKIP() << "../shared not found";
   EXPECT_EQ(measure("stored", "exact"), 1.0) << "exact mode must reproduce the goldens";
   EXPECT_GE(measure("stored", "fast", has_bf16_weights), 0.99) << "bf16 weights, bf16 activations";
+  EXPECT_GE(measure("stored", "fast", is_mlx), 0.97) << "MLX weights, int8 activations in prefill";
   for (const auto& [dtype, floor] : {std::pair{"q8_0", 0.97}, {"q4_0", 0.75}})
     for (const char* compute : {"exact", "fast"}) EXPECT_GE(measure(dtype, compute), floor) << dtype << " " << compute;
 }

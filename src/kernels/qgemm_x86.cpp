@@ -208,6 +208,28 @@ constexpr Tiles kAvx2Q8 = avx2_tiles<false>(), kAvx2Q4 = avx2_tiles<true>();
 
 }  // namespace
 
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl")
+// Blocks [b0, b1) of x into int8, as quantize_x_rows' portable loop does: the same amax, scale and inverse, products
+// rounded half to even (vrndscaleps = nearbyint in the default rounding mode), so the same bits.
+void quantize_x_blocks_avx512(const float* x, int64_t b0, int64_t b1, int offset, QuantizedX& out) {
+  for (int64_t b = b0; b < b1; ++b) {
+    const float* xb = x + b * kQBlock;
+    const __m512 lo = _mm512_loadu_ps(xb), hi = _mm512_loadu_ps(xb + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
+    const float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+    const __m512 scale = _mm512_set1_ps(id);
+    const __m512i qlo = _mm512_cvtps_epi32(_mm512_roundscale_ps(_mm512_mul_ps(lo, scale), _MM_FROUND_TO_NEAREST_INT));
+    const __m512i qhi = _mm512_cvtps_epi32(_mm512_roundscale_ps(_mm512_mul_ps(hi, scale), _MM_FROUND_TO_NEAREST_INT));
+    int8_t* q = out.q.data() + b * kQBlock;
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q), _mm512_cvtepi32_epi8(qlo));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16), _mm512_cvtepi32_epi8(qhi));
+    out.d[size_t(b)] = d;
+    out.corr[size_t(b)] = -offset * _mm512_reduce_add_epi32(_mm512_add_epi32(qlo, qhi));
+  }
+}
+#pragma GCC pop_options
+
 void qgemm_rows_vnni(const QuantizedX& x, const WeightView& w, int64_t r0, int64_t r1, float* y) {
   drive(w.dtype == DType::kQ8_0 ? kVnniQ8 : kVnniQ4, x, w, r0, r1, y);
 }

@@ -73,13 +73,23 @@ void dequantize_panel_rows(const WeightView& w, int64_t r0, int64_t r1, float* o
   }
 }
 
-void quantize_x(const float* x, int64_t n, int64_t cols, int offset, QuantizedX& out) {
+void quantize_x_shape(int64_t n, int64_t cols, QuantizedX& out) {
   out.n = n;
   out.blocks = cols / kQBlock;
   out.q.resize(size_t(n * cols));
   out.d.resize(size_t(n * out.blocks));
   out.corr.resize(size_t(n * out.blocks));
-  for (int64_t b = 0; b < n * out.blocks; ++b) {
+}
+
+void quantize_x_blocks_avx512(const float* x, int64_t b0, int64_t b1, int offset, QuantizedX& out);
+
+void quantize_x_rows(const float* x, int64_t cols, int offset, int64_t i0, int64_t i1, QuantizedX& out, bool simd) {
+  const int64_t b0 = i0 * out.blocks, b1 = i1 * out.blocks;  // rows are whole blocks
+#if defined(__x86_64__)
+  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+  if (simd && avx512) return quantize_x_blocks_avx512(x, b0, b1, offset, out);
+#endif
+  for (int64_t b = b0; b < b1; ++b) {
     const float* xb = x + b * kQBlock;
     int8_t* q = out.q.data() + b * kQBlock;
     float amax = 0;
@@ -90,6 +100,11 @@ void quantize_x(const float* x, int64_t n, int64_t cols, int offset, QuantizedX&
     out.d[size_t(b)] = d;
     out.corr[size_t(b)] = -offset * sum;
   }
+}
+
+void quantize_x(const float* x, int64_t n, int64_t cols, int offset, QuantizedX& out) {
+  quantize_x_shape(n, cols, out);
+  quantize_x_rows(x, cols, offset, 0, n, out);
 }
 
 }  // namespace meshlm

@@ -56,5 +56,10 @@ struct QuantizedX {
   std::vector<int32_t> corr; // (n, blocks): -offset * Σ_j q[j]
 };
 void quantize_x(const float* x, int64_t n, int64_t cols, int offset, QuantizedX& out);
+// The same in two steps, so that threads can share the rows: size `out` for (n, cols), then fill rows [i0, i1)
+// (with AVX-512 where the CPU has it: the same values as the portable code, bit for bit).
+void quantize_x_shape(int64_t n, int64_t cols, QuantizedX& out);
+void quantize_x_rows(const float* x, int64_t cols, int offset, int64_t i0, int64_t i1, QuantizedX& out,
+                     bool simd = true);
 
 }  // namespace meshlm
