@@ -111,11 +111,11 @@ void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool
   const float* x_in = x;
   if (affine && skinny && affine_pairs_x(w)) affine_pair_x(x, n, w.cols, xpairs), x_in = xpairs.data();
   const QIsa qisa = matmul_qisa();
-  // MLX 4/8-bit weights in fast mode, prefill-sized batches: int8 activations against the packed values.
-  const bool affine8 = affine && !skinny && compute == Compute::kFast && affine_int8_ok(w);
+  // MLX 4-bit weights in fast mode, prefill-sized batches: int8 activations against the packed values.
+  const bool affine_int8 = affine && !skinny && compute == Compute::kFast && affine_int8_ok(w);
   thread_local AffineQX xa_buffer;
   const AffineQX& xa = xa_buffer;  // read by every member
-  if (affine8) affine_int8_x(x, n, w, xa_buffer);
+  if (affine_int8) affine_int8_x(x, n, w, xa_buffer);
   // bf16 weights in fast mode: x rounded to bf16 once here, then vdpbf16ps at every n.
   static const bool has_bf16dot = isa_supported(Isa::kAvx512Bf16);
   const bool bf16 = compute == Compute::kFast && w.dtype == DType::kBF16 && has_bf16dot &&
@@ -126,7 +126,7 @@ void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool
   // Each member takes a contiguous share of the weight rows, in panels: about 1 MiB of weights for the skinny
   // kernels, 8 MiB as fp32 for sgemm (wide enough that repacking x for each call stays cheap). Between panels
   // member 0 lets MPI progress.
-  const bool streamed = skinny || int8 || bf16 || affine8;
+  const bool streamed = skinny || int8 || bf16 || affine_int8;
   const int64_t panel_bytes = streamed ? int64_t(1) << 20 : int64_t(8) << 20;
   const int64_t bytes_per_row = streamed ? int64_t(w.bytes_per_row()) : w.cols * int64_t(sizeof(float));
   const int64_t panel = std::max<int64_t>(64, panel_bytes / std::max<int64_t>(1, bytes_per_row)) / 16 * 16;
@@ -138,7 +138,7 @@ void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool
       const int64_t p1 = std::min(share.end, p0 + panel);
       if (skinny && affine) affine_rows(x_in, n, w, x_sums, p0, p1, y);
       else if (int8) qgemm_rows(qisa, x_blocks, w, p0, p1, y);
-      else if (affine8) affine_int8_rows(xa, w, p0, p1, y);
+      else if (affine_int8) affine_int8_rows(xa, w, p0, p1, y);
       else if (bf16) bf16_gemm_rows(x, x_bf16, n, w, p0, p1, y);
       else if (skinny) matvec_rows(active_isa, x, n, w, p0, p1, y);
       else sgemm_rows(x, n, w, p0, p1, y);
