@@ -16,7 +16,8 @@ namespace meshlm {
 struct Matrix {
   DType dtype = DType::kF32;
   int64_t rows = 0, cols = 0;
-  std::vector<uint8_t> bytes;  // (rows, view().bytes_per_row()) row-major (affine: + 8 bytes of padding)
+  // (rows, view().bytes_per_row()) row-major; affine: + 8 bytes of padding; q8_0/q4_0: 16-row panels (qpanel.h)
+  std::vector<uint8_t> bytes;
   // kAffine only (kernels/affine.h):
   int bits = 0, group = 0;
   int64_t phase = 0, groups = 0;
