@@ -89,14 +89,15 @@ TEST_P(AffineIsa, KernelsMatchThePlainFormulaOnSlicesInsideGroups) {
 }
 
 // --compute fast, prefill-sized batches: 4- and 8-bit whole groups meet int8 activations. Against the plain formula
-// with x rounded as the kernel rounds it in the scale·q part and the biases' part bias·Σx on x itself (tight), and on
-// x itself throughout (within x's rounding); where the kernel does not apply, fast = exact.
+// on x rounded as the kernel rounds it (tight), and on x itself (within x's rounding); where the kernel does not
+// apply, fast = exact. 21 rows end inside a panel; 100 rows of 4096 columns span three tiles of repacked panels.
 TEST(AffineFast, Int8KernelMatchesThePlainFormulaOnRoundedX) {
   int tested = 0;
   for (int bits : {4, 8, 3}) {
-    for (auto [group, cols, params] : {std::tuple{32, 256, DType::kBF16}, {64, 384, DType::kF16},
-                                       {128, 512, DType::kF32}, {64, 640, DType::kBF16}}) {
-      const Slice s(bits, group, 21, cols, 0, uint32_t(bits * 100 + group), params);
+    for (auto [group, cols, rows, params] :
+         {std::tuple{32, 256, 21, DType::kBF16}, {64, 384, 21, DType::kF16}, {128, 512, 21, DType::kF32},
+          {64, 640, 21, DType::kBF16}, {32, 96, 21, DType::kF32}, {64, 4096, 100, DType::kBF16}}) {
+      const Slice s(bits, group, rows, cols, 0, uint32_t(bits * 100 + group), params);
       const WeightView w = s.view();
       for (int64_t n : {33, 40, 70}) {
         std::mt19937 rng(static_cast<uint32_t>(n));
@@ -117,8 +118,8 @@ TEST(AffineFast, Int8KernelMatchesThePlainFormulaOnRoundedX) {
             double on_rounded = 0, on_x = 0, mag = 0;
             for (int64_t c = 0; c < cols; ++c) {
               const double xq = double(xr.d[size_t((i * cols + c) / 32)]) * xr.q[size_t(i * cols + c)];
-              const double bias = s.biases[size_t(r * s.groups + c / group)], xv = x[size_t(i * cols + c)];
-              on_rounded += (s.weight(r, c) - bias) * xq + bias * xv, on_x += s.weight(r, c) * xv;
+              const double xv = x[size_t(i * cols + c)];
+              on_rounded += s.weight(r, c) * xq, on_x += s.weight(r, c) * xv;
               mag += std::fabs(s.weight(r, c) * x[size_t(i * cols + c)]);
             }
             const double got = y[size_t(i * s.rows + r)];

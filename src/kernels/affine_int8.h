@@ -1,30 +1,34 @@
-// --compute fast for MLX affine 4-bit weights (whole groups of 32, 64 or 128): the activations in int8 blocks of 32,
-// multiplied by the packed unsigned values as stored (AVX-512 VNNI vpdpbusd on 64 packed bytes, 128 values, at a
-// time), each lane's integer sum scaled by its group's scale and its block's scale; the biases' share is bias·Σx per
-// group with x's fp32 sums. Used for prefill-sized batches; decode keeps the fp32 kernels (affine.h), which are bound
-// by memory already. (8 bits: this row-at-a-time form measured 1.0-1.15x the exact path, so it is not used; both
-// want the weights repacked in panels as q8_0/q4_0 are.)
+// --compute fast for MLX affine 4- and 8-bit weights (whole groups of 32, 64 or 128) in prefill-sized batches: each
+// member repacks its rows, a tile at a time, into 16-row panels that the q8_0 / q4_0 int8 kernel (qgemm_x86.cpp)
+// reads with one extra FMA per block, and multiplies them by x in int8 blocks of 32 (AVX-512 VNNI). A panel block
+// (32 columns) holds
+//   [16 fp32 scales][16 fp32 biases], one per row (its group's)                               128 bytes
+//   8 bits: [8 groups g][16 rows r][4 bytes t] = q(r, 4g + t), unsigned as stored            512 bytes
+//   4 bits: [4 words c][16 rows r][4 bytes] = the row's packed word c of the block, as stored 256 bytes
+// A stored 4-bit word holds columns 8c..8c+7, the even ones in its low nibbles, so x comes rearranged per 32 columns
+// into its 16 even columns, then its 16 odd ones (affine_pair_x), and the kernel is q4_0's. With x ≈ d q per block,
+// a block adds d (scale Σ u q + bias Σ q): the dequantized weights times the rounded x. Decode keeps the fp32
+// kernels (affine.h): repacking per call costs more than a memory-bound step can amortize.
 #pragma once
 #include <cstdint>
-#include <vector>
 
 #include "kernels/matmul.h"
+#include "kernels/qpanel.h"
 
 namespace meshlm {
 
-// x prepared for one affine matrix: per row, per chunk of 128 values, the chunk's int8 values as the packed bytes'
-// 32-bit lanes meet them, and each lane's block scale.
-struct AffineQX {
-  int64_t n = 0, chunks = 0, groups = 0;
-  std::vector<int8_t> q;     // (n, chunks, 128): each lane's 8 values, the even ones (64 bytes), then the odd ones
-  std::vector<float> lane_d; // (n, chunks, 16)
-  std::vector<float> xsum;   // (n, groups) fp32 sums of x per group
-};
+// x is quantized with this offset, so that QuantizedX::corr = Σq (the biases' multiplier).
+constexpr int kAffineXOffset = -1;
 
-// Whether the int8 kernel takes w here (4 bits, phase 0, group 32/64/128, whole chunks, AVX-512 VNNI).
+// Whether the int8 kernel takes w here (4 or 8 bits, phase 0, group a multiple of 32, AVX-512 VNNI).
 bool affine_int8_ok(const WeightView& w);
-void affine_int8_x(const float* x, int64_t n, const WeightView& w, AffineQX& out);
-// y[i * w.rows + r] for i in [0, x.n), r in [r0, r1).
-void affine_int8_rows(const AffineQX& x, const WeightView& w, int64_t r0, int64_t r1, float* y);
+// x (n, w.cols) as the kernel reads it: rearranged for 4 bits (xbuf holds that), then quantized by quantize_x_rows
+// with kAffineXOffset; rows [i0, i1) of out, sized by quantize_x_shape. prepared(): the fp32 rows to quantize.
+const float* affine_int8_prepared(const float* x, int64_t n, const WeightView& w, std::vector<float>& xbuf);
+// Panels for rows [r0, r1) of w (the rows after r1 in the last panel zero) into out.
+void affine_to_panels(const WeightView& w, int64_t r0, int64_t r1, uint8_t* out);
+size_t affine_panel_bytes(const WeightView& w);  // one panel
+// y[i * w.rows + r] for i in [0, x.n), r in [r0, r1), repacking a tile of rows at a time (per-thread scratch).
+void affine_int8_rows(const QuantizedX& x, const WeightView& w, int64_t r0, int64_t r1, float* y);
 
 }  // namespace meshlm

@@ -95,27 +95,26 @@ void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool
                                                    : kSkinnyRows16);
   // q8_0 / q4_0: int8 activations at decode, and at every n in fast mode (exact prefill: sgemm on the weights).
   const bool int8 = quantized && (skinny || compute == Compute::kFast);
-  thread_local QuantizedX xq;              // x in int8 blocks, for quantized weights
+  // MLX 4/8-bit weights in fast mode, prefill-sized batches: int8 activations too, on panels repacked per call.
+  const bool affine_int8 = affine && !skinny && compute == Compute::kFast && affine_int8_ok(w);
+  thread_local QuantizedX xq;              // x in int8 blocks
   thread_local std::vector<float> xsum;    // (n, groups) x summed per group, for affine weights
-  if (int8) {  // rows of x shared by the members that will run (a prefill's x is a few MiB)
+  thread_local std::vector<float> xpairs;  // x rearranged for 4-bit affine kernels
+  if (int8 || affine_int8) {  // rows of x shared by the members that will run (a prefill's x is a few MiB)
     QuantizedX& out = xq;  // this thread's buffer: inside the members, the name xq would be theirs
+    const float* xs = affine_int8 ? affine_int8_prepared(x, n, w, xpairs) : x;
+    const int offset = affine_int8 ? kAffineXOffset : weight_offset(w.dtype);
     quantize_x_shape(n, w.cols, out);
     const int q_parts = n >= 16 ? parts : 1;
     pool.run(q_parts, [&](int t) {
       const Share s = share_of(n, q_parts, t);
-      quantize_x_rows(x, w.cols, weight_offset(w.dtype), s.begin, s.end, out);
+      quantize_x_rows(xs, w.cols, offset, s.begin, s.end, out);
     });
   }
-  thread_local std::vector<float> xpairs;  // x rearranged for 4-bit affine kernels
   if (affine && skinny) affine_xsums(x, n, w, xsum);
   const float* x_in = x;
   if (affine && skinny && affine_pairs_x(w)) affine_pair_x(x, n, w.cols, xpairs), x_in = xpairs.data();
   const QIsa qisa = matmul_qisa();
-  // MLX 4-bit weights in fast mode, prefill-sized batches: int8 activations against the packed values.
-  const bool affine_int8 = affine && !skinny && compute == Compute::kFast && affine_int8_ok(w);
-  thread_local AffineQX xa_buffer;
-  const AffineQX& xa = xa_buffer;  // read by every member
-  if (affine_int8) affine_int8_x(x, n, w, xa_buffer);
   // bf16 weights in fast mode: x rounded to bf16 once here, then vdpbf16ps at every n.
   static const bool has_bf16dot = isa_supported(Isa::kAvx512Bf16);
   const bool bf16 = compute == Compute::kFast && w.dtype == DType::kBF16 && has_bf16dot &&
@@ -138,7 +137,7 @@ void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool
       const int64_t p1 = std::min(share.end, p0 + panel);
       if (skinny && affine) affine_rows(x_in, n, w, x_sums, p0, p1, y);
       else if (int8) qgemm_rows(qisa, x_blocks, w, p0, p1, y);
-      else if (affine_int8) affine_int8_rows(xa, w, p0, p1, y);
+      else if (affine_int8) affine_int8_rows(x_blocks, w, p0, p1, y);
       else if (bf16) bf16_gemm_rows(x, x_bf16, n, w, p0, p1, y);
       else if (skinny) matvec_rows(active_isa, x, n, w, p0, p1, y);
       else sgemm_rows(x, n, w, p0, p1, y);

@@ -16,6 +16,13 @@
 namespace meshlm {
 namespace {
 
+// The panels' block formats: q8_0 / q4_0 (kernels/qpanel.h) and MLX affine 8 / 4 bits (kernels/affine_int8.h).
+enum class Kind { kQ8, kQ4, kA8, kA4 };
+constexpr bool nibbles(Kind k) { return k == Kind::kQ4 || k == Kind::kA4; }
+constexpr bool affine(Kind k) { return k == Kind::kA8 || k == Kind::kA4; }
+constexpr size_t header_bytes(Kind k) { return affine(k) ? 128 : 32; }
+constexpr size_t block_bytes(Kind k) { return header_bytes(k) + (nibbles(k) ? 256 : 512); }
+
 // out (P, NB, 16): lane l of panel p against x row i0 + i.
 using TileFn = void (*)(const uint8_t* panel, size_t pb, int64_t blocks, const QuantizedX& x, int64_t i0,
                         float* out);
@@ -33,13 +40,13 @@ inline int32_t load32(const int8_t* p) {
   return v;
 }
 
-// Panels covering rows [r0, r1) of w, in tiles that stay in cache while every group of x rows passes over them.
-void drive(const Tiles& t, const QuantizedX& x, const WeightView& w, int64_t r0, int64_t r1, float* y) {
-  const int64_t blocks = w.cols / kQBlock;
-  const size_t pb = panel_bytes(w.dtype, w.cols);
-  const int64_t first = (w.row0 + r0) / kPanelRows, last = (w.row0 + r1 - 1) / kPanelRows + 1;
+// Panels at `base` (pb bytes each, the first lane at row -row0) covering rows [r0, r1), in tiles that stay in cache
+// while every group of x rows passes over them; y[i * ldy + r].
+void drive(const Tiles& t, const QuantizedX& x, const uint8_t* base, size_t pb, int64_t cols, int64_t row0, int64_t r0,
+           int64_t r1, float* y, int64_t ldy) {
+  const int64_t blocks = cols / kQBlock;
+  const int64_t first = (row0 + r0) / kPanelRows, last = (row0 + r1 - 1) / kPanelRows + 1;
   const int64_t tile = x.n <= t.max_nb ? last - first : std::max<int64_t>(kMaxP, int64_t((128 << 10) / pb));
-  const auto* base = static_cast<const uint8_t*>(w.data);
   float out[kMaxP * kMaxNB * kPanelRows];
   for (int64_t t0 = first; t0 < last; t0 += tile) {
     const int64_t t1 = std::min(last, t0 + tile);
@@ -49,10 +56,10 @@ void drive(const Tiles& t, const QuantizedX& x, const WeightView& w, int64_t r0,
         const int np = p + t.panels[nb] <= t1 ? t.panels[nb] : 1;
         (np == 1 ? t.single[nb] : t.wide[nb])(base + size_t(p) * pb, pb, blocks, x, i0, out);
         for (int pp = 0; pp < np; ++pp) {  // lanes that are rows of [r0, r1)
-          const int64_t row_of_lane0 = (p + pp) * kPanelRows - w.row0;
+          const int64_t row_of_lane0 = (p + pp) * kPanelRows - row0;
           const int64_t lo = std::max<int64_t>(0, r0 - row_of_lane0), hi = std::min<int64_t>(16, r1 - row_of_lane0);
           for (int i = 0; i < nb; ++i)
-            std::memcpy(y + (i0 + i) * w.rows + row_of_lane0 + lo, out + (pp * nb + i) * kPanelRows + lo,
+            std::memcpy(y + (i0 + i) * ldy + row_of_lane0 + lo, out + (pp * nb + i) * kPanelRows + lo,
                         size_t(hi - lo) * sizeof(float));
         }
         p += np;
@@ -63,9 +70,10 @@ void drive(const Tiles& t, const QuantizedX& x, const WeightView& w, int64_t r0,
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")
-template <bool Q4, int P, int NB>
+// Affine kinds: each integer sum starts at 0 and becomes d_x (scale Σq·u + bias Σq), x quantized with offset -1.
+template <Kind K, int P, int NB>
 void tile_vnni(const uint8_t* panel, size_t pb, int64_t blocks, const QuantizedX& x, int64_t i0, float* out) {
-  constexpr size_t bb = Q4 ? 288 : 544;
+  constexpr size_t bb = block_bytes(K), head = header_bytes(K);
   const int8_t* xq = x.q.data() + i0 * blocks * kQBlock;
   const float* xd = x.d.data() + i0 * blocks;
   const int32_t* xc = x.corr.data() + i0 * blocks;
@@ -82,17 +90,17 @@ void tile_vnni(const uint8_t* panel, size_t pb, int64_t blocks, const QuantizedX
     for (int p = 0; p < P; ++p) blk[p] = panel + size_t(p) * pb + size_t(b) * bb;
 #pragma GCC unroll 8
     for (int i = 0; i < NB; ++i) {
-      const __m512i c = _mm512_set1_epi32(xc[i * blocks + b]);
+      const __m512i c = affine(K) ? _mm512_setzero_si512() : _mm512_set1_epi32(xc[i * blocks + b]);
 #pragma GCC unroll 8
       for (int p = 0; p < P; ++p) dot[p][i] = c;
     }
     const int8_t* xb = xq + b * kQBlock;  // row i at xb + i * blocks * 32
-    if constexpr (Q4) {
+    if constexpr (nibbles(K)) {
 #pragma GCC unroll 4
       for (int c = 0; c < 4; ++c) {
 #pragma GCC unroll 8
         for (int p = 0; p < P; ++p) {
-          const __m512i v = _mm512_loadu_si512(blk[p] + 32 + c * 64);
+          const __m512i v = _mm512_loadu_si512(blk[p] + head + c * 64);
           const __m512i lo = _mm512_and_si512(v, nibble), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
 #pragma GCC unroll 8
           for (int i = 0; i < NB; ++i) {
@@ -107,7 +115,7 @@ void tile_vnni(const uint8_t* panel, size_t pb, int64_t blocks, const QuantizedX
       for (int g = 0; g < 8; ++g) {
 #pragma GCC unroll 8
         for (int p = 0; p < P; ++p) {
-          const __m512i v = _mm512_loadu_si512(blk[p] + 32 + g * 64);
+          const __m512i v = _mm512_loadu_si512(blk[p] + head + g * 64);
 #pragma GCC unroll 8
           for (int i = 0; i < NB; ++i)
             dot[p][i] = _mm512_dpbusd_epi32(dot[p][i], v, _mm512_set1_epi32(load32(xb + i * blocks * kQBlock + 4 * g)));
@@ -116,11 +124,21 @@ void tile_vnni(const uint8_t* panel, size_t pb, int64_t blocks, const QuantizedX
     }
 #pragma GCC unroll 8
     for (int p = 0; p < P; ++p) {
-      const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[p])));
+      if constexpr (affine(K)) {
+        const __m512 scale = _mm512_loadu_ps(blk[p]), bias = _mm512_loadu_ps(blk[p] + 64);
 #pragma GCC unroll 8
-      for (int i = 0; i < NB; ++i)
-        acc[p][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[p][i]), _mm512_mul_ps(dw, _mm512_set1_ps(xd[i * blocks + b])),
-                                    acc[p][i]);
+        for (int i = 0; i < NB; ++i) {
+          const __m512 sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[p][i]), scale,
+                                             _mm512_mul_ps(bias, _mm512_set1_ps(float(xc[i * blocks + b]))));
+          acc[p][i] = _mm512_fmadd_ps(sum, _mm512_set1_ps(xd[i * blocks + b]), acc[p][i]);
+        }
+      } else {
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[p])));
+#pragma GCC unroll 8
+        for (int i = 0; i < NB; ++i)
+          acc[p][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[p][i]),
+                                      _mm512_mul_ps(dw, _mm512_set1_ps(xd[i * blocks + b])), acc[p][i]);
+      }
     }
   }
 #pragma GCC unroll 8
@@ -129,16 +147,17 @@ void tile_vnni(const uint8_t* panel, size_t pb, int64_t blocks, const QuantizedX
     for (int i = 0; i < NB; ++i) _mm512_storeu_ps(out + (p * NB + i) * kPanelRows, acc[p][i]);
 }
 
-template <bool Q4>
+template <Kind K>
 constexpr Tiles vnni_tiles() {
   return {6,
           {0, 4, 4, 2, 2, 2, 2},
-          {nullptr, tile_vnni<Q4, 4, 1>, tile_vnni<Q4, 4, 2>, tile_vnni<Q4, 2, 3>, tile_vnni<Q4, 2, 4>,
-           tile_vnni<Q4, 2, 5>, tile_vnni<Q4, 2, 6>},
-          {nullptr, tile_vnni<Q4, 1, 1>, tile_vnni<Q4, 1, 2>, tile_vnni<Q4, 1, 3>, tile_vnni<Q4, 1, 4>,
-           tile_vnni<Q4, 1, 5>, tile_vnni<Q4, 1, 6>}};
+          {nullptr, tile_vnni<K, 4, 1>, tile_vnni<K, 4, 2>, tile_vnni<K, 2, 3>, tile_vnni<K, 2, 4>, tile_vnni<K, 2, 5>,
+           tile_vnni<K, 2, 6>},
+          {nullptr, tile_vnni<K, 1, 1>, tile_vnni<K, 1, 2>, tile_vnni<K, 1, 3>, tile_vnni<K, 1, 4>, tile_vnni<K, 1, 5>,
+           tile_vnni<K, 1, 6>}};
 }
-constexpr Tiles kVnniQ8 = vnni_tiles<false>(), kVnniQ4 = vnni_tiles<true>();
+constexpr Tiles kVnniQ8 = vnni_tiles<Kind::kQ8>(), kVnniQ4 = vnni_tiles<Kind::kQ4>();
+constexpr Tiles kVnniA8 = vnni_tiles<Kind::kA8>(), kVnniA4 = vnni_tiles<Kind::kA4>();
 #pragma GCC pop_options
 
 #pragma GCC push_options
@@ -231,10 +250,17 @@ void quantize_x_blocks_avx512(const float* x, int64_t b0, int64_t b1, int offset
 #pragma GCC pop_options
 
 void qgemm_rows_vnni(const QuantizedX& x, const WeightView& w, int64_t r0, int64_t r1, float* y) {
-  drive(w.dtype == DType::kQ8_0 ? kVnniQ8 : kVnniQ4, x, w, r0, r1, y);
+  drive(w.dtype == DType::kQ8_0 ? kVnniQ8 : kVnniQ4, x, static_cast<const uint8_t*>(w.data),
+        panel_bytes(w.dtype, w.cols), w.cols, w.row0, r0, r1, y, w.rows);
 }
 void qgemm_rows_avx2(const QuantizedX& x, const WeightView& w, int64_t r0, int64_t r1, float* y) {
-  drive(w.dtype == DType::kQ8_0 ? kAvx2Q8 : kAvx2Q4, x, w, r0, r1, y);
+  drive(w.dtype == DType::kQ8_0 ? kAvx2Q8 : kAvx2Q4, x, static_cast<const uint8_t*>(w.data),
+        panel_bytes(w.dtype, w.cols), w.cols, w.row0, r0, r1, y, w.rows);
+}
+void qgemm_affine_vnni(const QuantizedX& x, int bits, const uint8_t* panels, int64_t rows, int64_t cols, float* y,
+                       int64_t ldy) {
+  const Kind kind = bits == 4 ? Kind::kA4 : Kind::kA8;
+  drive(bits == 4 ? kVnniA4 : kVnniA8, x, panels, size_t(cols / kQBlock) * block_bytes(kind), cols, 0, 0, rows, y, ldy);
 }
 
 }  // namespace meshlm
