@@ -1,15 +1,19 @@
-// The NEON kernels (affine and 16-bit skinny matmul) run on x86 through SIMDe's NEON emulation (the same source the Arm build compiles, over
-// emulated intrinsics), so a change to them is tested on every machine, not only on Arm hosts.
+// The NEON kernels (affine, 16-bit skinny matmul, and the int8 panel kernel's sdot) run on x86 through SIMDe's NEON
+// emulation (the same source the Arm build compiles, over emulated intrinsics), so a change to them is tested on
+// every machine, not only on Arm hosts.
 #define SIMDE_ENABLE_NATIVE_ALIASES
 #include <simde/arm/neon.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #include "affine_slice.h"
 #include "core/dtype.h"
 #include "kernels/matvec.h"
+#include "kernels/qgemm_tiles.h"
+#include "qgemm_check.h"
 
 namespace meshlm {
 namespace neon_affine {
@@ -22,6 +26,9 @@ namespace neon_matvec {
 constexpr int kRows = 4, kPrefetch = 0;  // as matvec_arm.cpp
 #include "kernels/matvec_impl.h"
 }  // namespace neon_matvec
+namespace neon_qgemm {
+#include "kernels/qgemm_neon_impl.h"
+}  // namespace neon_qgemm
 
 namespace {
 
@@ -70,6 +77,11 @@ TEST(NeonEmulated, MatvecMatchesNaiveForEveryDtype) {
             << dtype_name(dt) << " n=" << n << " rows=" << rows << " cols=" << cols << " i=" << i;
     }
   }
+}
+
+TEST(NeonEmulated, DotProductKernelMatchesPlainLoops) {
+  test::check_int8_kernel("neondot (emulated)", [](const QuantizedX& x, const WeightView& w, int64_t r0, int64_t r1,
+                                                   float* y) { neon_qgemm::rows(x, w, r0, r1, y); });
 }
 
 }  // namespace

@@ -74,6 +74,7 @@ QIsa matmul_qisa() {
     case Isa::kAvx512:
     case Isa::kAvx512Bf16: return qisa_supported(QIsa::kAvx512Vnni) ? QIsa::kAvx512Vnni : QIsa::kAvx2;
     case Isa::kAvx2: return QIsa::kAvx2;
+    case Isa::kNeon: return qisa_supported(QIsa::kNeonDot) ? QIsa::kNeonDot : QIsa::kPortable;
     default: return QIsa::kPortable;
   }
 }

@@ -68,7 +68,7 @@ Compute compute_mode();
 enum class Isa;
 void set_matmul_isa(Isa isa);
 Isa matmul_isa();
-// The int8 kernels' instruction set under matmul_isa() (AVX-512 without VNNI: AVX2; NEON: portable).
+// The int8 kernels' instruction set under matmul_isa() (AVX-512 without VNNI: AVX2; NEON without dotprod: portable).
 enum class QIsa;
 QIsa matmul_qisa();
 

@@ -18,7 +18,7 @@ namespace meshlm {
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")
 namespace avx512 {
 #include "kernels/simd_avx512_ops.h"
-constexpr int kRows = 8, kPrefetch = 0;
+constexpr int kRows = 4, kPrefetch = 0;
 #include "kernels/matvec_impl.h"
 }  // namespace avx512
 

@@ -2,10 +2,16 @@
 
 #include <algorithm>
 
+#if defined(__aarch64__) && defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
+
 namespace meshlm {
 
 void qgemm_rows_avx2(const QuantizedX& x, const WeightView& w, int64_t r0, int64_t r1, float* y);
 void qgemm_rows_vnni(const QuantizedX& x, const WeightView& w, int64_t r0, int64_t r1, float* y);
+void qgemm_rows_neon_dot(const QuantizedX& x, const WeightView& w, int64_t r0, int64_t r1, float* y);
 
 bool qisa_supported(QIsa isa) {
   switch (isa) {
@@ -18,13 +24,23 @@ bool qisa_supported(QIsa isa) {
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
              __builtin_cpu_supports("avx512vnni");
 #endif
+#if defined(__aarch64__) && defined(MESHLM_NEON_DOT)
+    case QIsa::kNeonDot:
+#if defined(__APPLE__)
+      return true;  // every Apple arm64 chip (M1 on) has it
+#elif defined(__linux__)
+      return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#else
+      return false;
+#endif
+#endif
     default: return false;
   }
 }
 
 QIsa best_qisa() {
   static const QIsa best = [] {
-    for (QIsa isa : {QIsa::kAvx512Vnni, QIsa::kAvx2})
+    for (QIsa isa : {QIsa::kAvx512Vnni, QIsa::kAvx2, QIsa::kNeonDot})
       if (qisa_supported(isa)) return isa;
     return QIsa::kPortable;
   }();
@@ -35,6 +51,7 @@ const char* qisa_name(QIsa isa) {
   switch (isa) {
     case QIsa::kAvx2: return "avx2";
     case QIsa::kAvx512Vnni: return "avx512vnni";
+    case QIsa::kNeonDot: return "neondot";
     default: return "portable";
   }
 }
@@ -69,6 +86,9 @@ void qgemm_rows(QIsa isa, const QuantizedX& x, const WeightView& w, int64_t r0, 
 #if defined(__x86_64__)
   if (isa == QIsa::kAvx512Vnni) return qgemm_rows_vnni(x, w, r0, r1, y);
   if (isa == QIsa::kAvx2) return qgemm_rows_avx2(x, w, r0, r1, y);
+#endif
+#if defined(__aarch64__) && defined(MESHLM_NEON_DOT)
+  if (isa == QIsa::kNeonDot) return qgemm_rows_neon_dot(x, w, r0, r1, y);
 #endif
   rows_portable(x, w, r0, r1, y);
 }
