@@ -44,7 +44,7 @@ TEST(NeonEmulated, AffineKernelMatchesThePlainFormula) {
         std::vector<float> x(size_t(n * cols)), y(size_t(n * s.rows), NAN), xsum, paired;
         for (float& v : x) v = u(rng);
         affine_xsums(x.data(), n, w, xsum);
-        affine_pair_x(x.data(), n, cols, paired);  // what matmul passes the 4-bit kernel
+        pair_x(x.data(), n, cols, paired);  // what matmul passes the 4-bit kernel
         neon_affine::rows(bits == 4 ? paired.data() : x.data(), n, w, xsum.data(), 0, s.rows, y.data());
         for (int64_t i = 0; i < n; ++i)
           for (int64_t r = 0; r < s.rows; ++r) {
@@ -70,7 +70,9 @@ TEST(NeonEmulated, MatvecMatchesNaiveForEveryDtype) {
       for (float v : wf) w16.push_back(dt == DType::kBF16 ? f32_to_bf16(v) : f32_to_f16(v));
       const WeightView w{dt == DType::kF32 ? static_cast<const void*>(wf.data()) : w16.data(), dt, rows, cols};
       std::vector<float> y(size_t(n * rows), NAN), ref(y.size());
-      neon_matvec::rows(x.data(), n, w, 0, rows, y.data());
+      std::vector<float> paired;  // read for bf16 weights
+      pair_x(x.data(), n, cols, paired);
+      neon_matvec::rows(x.data(), n, w, 0, rows, y.data(), paired.data());
       matmul_naive(x.data(), n, w, ref.data());
       for (size_t i = 0; i < y.size(); ++i)
         ASSERT_NEAR(y[i], ref[i], 1e-4 * (1 + std::fabs(ref[i])))

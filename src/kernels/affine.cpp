@@ -96,16 +96,6 @@ bool simd_ok(const WeightView& w) {
 
 bool affine_pairs_x(const WeightView& w) { return w.affine.bits == 4 && simd_ok(w); }
 
-void affine_pair_x(const float* x, int64_t n, int64_t cols, std::vector<float>& xp) {
-  xp.resize(size_t(n * cols));
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t k = 0; k < cols; k += 32)
-      for (int j = 0; j < 16; ++j) {
-        xp[size_t(i * cols + k + j)] = x[i * cols + k + 2 * j];
-        xp[size_t(i * cols + k + 16 + j)] = x[i * cols + k + 2 * j + 1];
-      }
-}
-
 void affine_rows(const float* x, int64_t n, const WeightView& w, const float* xsum, int64_t r0, int64_t r1,
                  float* y) {
   const AffineView& a = w.affine;

@@ -51,13 +51,11 @@ void affine_dequant_rows(const WeightView& w, int64_t r0, int64_t r1, float* out
 // xsum (n, groups): each x row's sum over each group's columns of the slice.
 void affine_xsums(const float* x, int64_t n, const WeightView& w, std::vector<float>& xsum);
 
-// Whether affine_rows wants x rearranged by affine_pair_x: 4-bit weights in whole groups, on an x86 SIMD kernel.
+// Whether affine_rows wants x rearranged by pair_x: 4-bit weights in whole groups, on an x86 SIMD kernel.
 bool affine_pairs_x(const WeightView& w);
-// xp (n, cols): x per 32 columns as its 16 even columns, then its 16 odd ones.
-void affine_pair_x(const float* x, int64_t n, int64_t cols, std::vector<float>& xp);
 
 // y[:, r0:r1] of y (n, w.rows) = x (n, w.cols) · wᵀ, unpacking each group once for all n rows and summing
-// scale·Σq·x + bias·Σx in fp32 (xsum from affine_xsums; x from affine_pair_x when affine_pairs_x(w)).
+// scale·Σq·x + bias·Σx in fp32 (xsum from affine_xsums; x from pair_x when affine_pairs_x(w)).
 void affine_rows(const float* x, int64_t n, const WeightView& w, const float* xsum, int64_t r0, int64_t r1, float* y);
 
 }  // namespace meshlm

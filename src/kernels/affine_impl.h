@@ -12,7 +12,7 @@
 //
 // 4 bits: each group's 16 possible values go through one table, so a weight costs a lookup and an FMA (no per-group
 // sums). 16 bytes hold 32 values, the even ones in the low nibbles and the odd ones in the high, and x comes
-// rearranged per 32 columns into its 16 evens, then its 16 odds (affine_pair_x), so that one widening of bytes serves
+// rearranged per 32 columns into its 16 evens, then its 16 odds (pair_x), so that one widening of bytes serves
 // two vectors of weights.
 // Each group prefetches the bytes kPrefetch ahead of it: the hardware's stream prefetchers stop at 4 KiB pages, and
 // rows are streamed one after another (bench_matmul decode_affine at 2 threads: +30% for 4 bits against none).
@@ -173,7 +173,7 @@ inline void rows_bits(const float* x, int64_t n, const WeightView& w, const floa
   }
 }
 
-// x: as affine_rows takes it (4 bits: rearranged by affine_pair_x).
+// x: as affine_rows takes it (4 bits: rearranged by pair_x).
 inline void rows(const float* x, int64_t n, const WeightView& w, const float* xsum, int64_t r0, int64_t r1, float* y) {
   if (w.affine.bits == 4) rows_bits<4>(x, n, w, xsum, r0, r1, y);
   else rows_bits<8>(x, n, w, xsum, r0, r1, y);

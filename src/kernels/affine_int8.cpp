@@ -25,7 +25,7 @@ bool affine_int8_ok(const WeightView& w) {
 
 const float* affine_int8_prepared(const float* x, int64_t n, const WeightView& w, std::vector<float>& xbuf) {
   if (w.affine.bits != 4) return x;
-  affine_pair_x(x, n, w.cols, xbuf);
+  pair_x(x, n, w.cols, xbuf);
   return xbuf.data();
 }
 

@@ -6,7 +6,7 @@
 //   8 bits: [8 groups g][16 rows r][4 bytes t] = q(r, 4g + t), unsigned as stored            512 bytes
 //   4 bits: [4 words c][16 rows r][4 bytes] = the row's packed word c of the block, as stored 256 bytes
 // A stored 4-bit word holds columns 8c..8c+7, the even ones in its low nibbles, so x comes rearranged per 32 columns
-// into its 16 even columns, then its 16 odd ones (affine_pair_x), and the kernel is q4_0's. With x ≈ d q per block,
+// into its 16 even columns, then its 16 odd ones (pair_x), and the kernel is q4_0's. With x ≈ d q per block,
 // a block adds d (scale Σ u q + bias Σ q): the dequantized weights times the rounded x. Decode keeps the fp32
 // kernels (affine.h): repacking per call costs more than a memory-bound step can amortize.
 #pragma once

@@ -114,7 +114,7 @@ void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool
   }
   if (affine && skinny) affine_xsums(x, n, w, xsum);
   const float* x_in = x;
-  if (affine && skinny && affine_pairs_x(w)) affine_pair_x(x, n, w.cols, xpairs), x_in = xpairs.data();
+  if (affine && skinny && affine_pairs_x(w)) pair_x(x, n, w.cols, xpairs), x_in = xpairs.data();
   const QIsa qisa = matmul_qisa();
   // bf16 weights in fast mode: x rounded to bf16 once here, then vdpbf16ps at every n.
   static const bool has_bf16dot = isa_supported(Isa::kAvx512Bf16);
@@ -131,6 +131,10 @@ void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool
   const int64_t bytes_per_row = streamed ? int64_t(w.bytes_per_row()) : w.cols * int64_t(sizeof(float));
   const int64_t panel = std::max<int64_t>(64, panel_bytes / std::max<int64_t>(1, bytes_per_row)) / 16 * 16;
   const QuantizedX& x_blocks = xq;  // the caller's thread_local buffers, read by every member
+  // bf16 weights in the skinny kernels read x paired once here, not per panel.
+  const bool pairs = skinny && !bf16 && w.dtype == DType::kBF16 && active_isa != Isa::kAvx512Bf16;
+  if (pairs) pair_x(x, n, w.cols, xpairs);
+  const float* x_pairs = pairs ? xpairs.data() : nullptr;
   const float* x_sums = xsum.data();
   pool.run(parts, [&](int t) {
     const Share share = share_of(w.rows, parts, t, 16);
@@ -140,7 +144,7 @@ void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool
       else if (int8) qgemm_rows(qisa, x_blocks, w, p0, p1, y);
       else if (affine_int8) affine_int8_rows(x_blocks, w, p0, p1, y);
       else if (bf16) bf16_gemm_rows(x, x_bf16, n, w, p0, p1, y);
-      else if (skinny) matvec_rows(active_isa, x, n, w, p0, p1, y);
+      else if (skinny) matvec_rows(active_isa, x, n, w, p0, p1, y, x_pairs);
       else sgemm_rows(x, n, w, p0, p1, y);
       if (t == 0 && !serial) progress();
     }

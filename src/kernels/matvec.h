@@ -4,6 +4,7 @@
 // for the rest.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "kernels/matmul.h"
 
@@ -17,8 +18,14 @@ const char* isa_name(Isa isa);  // "portable", "avx2", "avx512", "neon", "avx512
 bool isa_supported(Isa isa);
 
 // y[i * w.rows + r] = x[i] · w[r] for i in [0, n), r in [r0, r1). Sums in fp32 with fused multiply-adds.
-// isa must be supported.
-void matvec_rows(Isa isa, const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y);
+// isa must be supported. bf16 weights read x rearranged by pair_x: `paired` if the caller made it once for the
+// whole product (null: made here, per call).
+void matvec_rows(Isa isa, const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y,
+                 const float* paired = nullptr);
+
+// xp (n, cols): x per 32 columns as its 16 even columns, then its 16 odd ones (the columns past the last multiple of
+// 32 as they are), so that a load of packed 16-bit pairs or nibbles splits into even and odd values without shuffles.
+void pair_x(const float* x, int64_t n, int64_t cols, std::vector<float>& xp);
 
 // --compute fast for bf16 weights (AVX512_BF16 only): y rows [r0, r1) = bf16(x) · wᵀ, with xh = bf16(x) (n, cols)
 // made by the caller; x itself is read for the columns past the last multiple of 32.

@@ -18,7 +18,8 @@
 
 namespace meshlm {
 
-void matvec_rows_avx512(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y);
+void matvec_rows_avx512(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y,
+                        const float* paired);
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512bf16")
@@ -101,7 +102,7 @@ void tiled(const float* x, const uint16_t* hi, const uint16_t* lo, int64_t n, co
 }  // namespace
 
 void matvec_rows_avx512_bf16(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y) {
-  if (w.dtype != DType::kBF16) return matvec_rows_avx512(x, n, w, r0, r1, y);
+  if (w.dtype != DType::kBF16) return matvec_rows_avx512(x, n, w, r0, r1, y, nullptr);
   thread_local std::vector<uint16_t> hi, lo;  // (n, cols) each, once per call and thread
   hi.resize(size_t(n * w.cols));
   lo.resize(hi.size());

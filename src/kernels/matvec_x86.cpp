@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "core/dtype.h"
 #include "kernels/matvec.h"
@@ -18,12 +19,13 @@ namespace meshlm {
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")
 namespace avx512 {
 #include "kernels/simd_avx512_ops.h"
-constexpr int kRows = 4, kPrefetch = 0;
+constexpr int kRows = 8, kPrefetch = 2048;
 #include "kernels/matvec_impl.h"
 }  // namespace avx512
 
-void matvec_rows_avx512(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y) {
-  avx512::rows(x, n, w, r0, r1, y);
+void matvec_rows_avx512(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y,
+                        const float* paired) {
+  avx512::rows(x, n, w, r0, r1, y, paired);
 }
 float read_sum_avx512(const float* p, int64_t n) { return avx512::read_sum(p, n); }
 #pragma GCC pop_options
@@ -36,8 +38,9 @@ constexpr int kRows = 2, kPrefetch = 1024;
 #include "kernels/matvec_impl.h"
 }  // namespace avx2
 
-void matvec_rows_avx2(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y) {
-  avx2::rows(x, n, w, r0, r1, y);
+void matvec_rows_avx2(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y,
+                        const float* paired) {
+  avx2::rows(x, n, w, r0, r1, y, paired);
 }
 float read_sum_avx2(const float* p, int64_t n) { return avx2::read_sum(p, n); }
 #pragma GCC pop_options
