@@ -3,7 +3,7 @@
 // batches (pct_of_sgemm).
 //   build/bench/bench_matmul [--threads=N] [--benchmark_filter=decode]
 // decode/*: one step over 1 GiB of weights (32 matrices of 4096 x 4096 at 16 bits, 16 at f32), larger than any cache,
-// as a decode step of a 1 GB model is; decode_affine/mlx4|mlx8 the same over MLX affine weights. batch/*: one 2048 x 2048 matrix (cache-resident) at n rows.
+// as a decode step of a 1 GB model is; decode_affine/mlx4|mlx8 the same over MLX affine weights (_fast: --compute fast). batch/*: one 2048 x 2048 matrix (cache-resident) at n rows.
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
@@ -98,7 +98,7 @@ void decode(benchmark::State& state, DType dtype, int isa, bool fast = false) {
 
 // One decode step (n rows) over 1 GiB of MLX affine weights (bits, groups of 64; scales and biases in bf16, as
 // mlx-community's files hold them, counted in the bytes).
-void decode_affine(benchmark::State& state, int bits) {
+void decode_affine(benchmark::State& state, int bits, bool fast = false) {
   const int64_t n = state.range(0), dim = 4096, group = 64, groups = dim / group;
   const size_t row = affine_row_bytes(dim, bits), per_matrix = size_t(dim) * (row + 2 * sizeof(uint16_t) * groups);
   const int64_t count = (int64_t(1) << 30) / int64_t(per_matrix);
@@ -116,10 +116,12 @@ void decode_affine(benchmark::State& state, int bits) {
   }
   std::vector<float> x(size_t(n * dim), 0.01f), y(size_t(n * dim));
   const Timer t;
+  if (fast) set_compute(Compute::kFast);
   for (auto _ : state) {
     for (const WeightView& v : views) matmul(x.data(), n, v, y.data());
     benchmark::DoNotOptimize(y.data());
   }
+  set_compute(Compute::kExact);
   report(state, t.seconds(), double(count) * double(per_matrix), 2.0 * double(n * count * dim * dim));
 }
 
@@ -171,6 +173,8 @@ BENCHMARK_CAPTURE(decode, q8_0, DType::kQ8_0, -1)->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode, q4_0, DType::kQ4_0, -1)->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode_affine, mlx4, 4)->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode_affine, mlx8, 8)->Apply(decode_rows);
+BENCHMARK_CAPTURE(decode_affine, mlx4_fast, 4, true)->Apply(decode_rows);
+BENCHMARK_CAPTURE(decode_affine, mlx8_fast, 8, true)->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode, bf16_avx512bf16, DType::kBF16, int(Isa::kAvx512Bf16))->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode, bf16_fast, DType::kBF16, -1, true)->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode, bf16_avx2, DType::kBF16, int(Isa::kAvx2))->Arg(1)->Unit(benchmark::kMillisecond);

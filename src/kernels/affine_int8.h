@@ -7,8 +7,8 @@
 //   4 bits: [4 words c][16 rows r][4 bytes] = the row's packed word c of the block, as stored 256 bytes
 // A stored 4-bit word holds columns 8c..8c+7, the even ones in its low nibbles, so x comes rearranged per 32 columns
 // into its 16 even columns, then its 16 odd ones (pair_x), and the kernel is q4_0's. With x ≈ d q per block,
-// a block adds d (scale Σ u q + bias Σ q): the dequantized weights times the rounded x. Decode keeps the fp32
-// kernels (affine.h): repacking per call costs more than a memory-bound step can amortize.
+// a block adds d (scale Σ u q + bias Σ q): the dequantized weights times the rounded x. Decode batches under
+// kAffineInt8MinN keep the fp32 kernels (affine.h): repacking per call costs more than they can amortize.
 #pragma once
 #include <cstdint>
 
@@ -16,6 +16,10 @@
 #include "kernels/qpanel.h"
 
 namespace meshlm {
+
+// Rows of x from which fast mode takes this path (meshlm bench, 1 thread, tg32 on a 1B-geometry model: batch 16 at
+// 2.3x (4 bits) and 1.5x (8 bits) the fp32 kernels; batch 4 at 0.6x and 0.5x).
+constexpr int64_t kAffineInt8MinN = 16;
 
 // x is quantized with this offset, so that QuantizedX::corr = Σq (the biases' multiplier).
 constexpr int kAffineXOffset = -1;

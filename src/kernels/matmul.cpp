@@ -96,8 +96,9 @@ void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool
                                                    : kSkinnyRows16);
   // q8_0 / q4_0: int8 activations at decode, and at every n in fast mode (exact prefill: sgemm on the weights).
   const bool int8 = quantized && (skinny || compute == Compute::kFast);
-  // MLX 4/8-bit weights in fast mode, prefill-sized batches: int8 activations too, on panels repacked per call.
-  const bool affine_int8 = affine && !skinny && compute == Compute::kFast && affine_int8_ok(w);
+  // MLX 4/8-bit weights in fast mode, batches of kAffineInt8MinN rows and more: int8 activations too, on panels
+  // repacked per call (kernels/affine_int8.h).
+  const bool affine_int8 = affine && compute == Compute::kFast && n >= kAffineInt8MinN && affine_int8_ok(w);
   thread_local QuantizedX xq;              // x in int8 blocks
   thread_local std::vector<float> xsum;    // (n, groups) x summed per group, for affine weights
   thread_local std::vector<float> xpairs;  // x rearranged for 4-bit affine kernels
@@ -112,9 +113,10 @@ void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool
       quantize_x_rows(xs, w.cols, offset, s.begin, s.end, out);
     });
   }
-  if (affine && skinny) affine_xsums(x, n, w, xsum);
+  const bool affine_fp32 = affine && skinny && !affine_int8;  // the fp32 kernels (affine.h)
+  if (affine_fp32) affine_xsums(x, n, w, xsum);
   const float* x_in = x;
-  if (affine && skinny && affine_pairs_x(w)) pair_x(x, n, w.cols, xpairs), x_in = xpairs.data();
+  if (affine_fp32 && affine_pairs_x(w)) pair_x(x, n, w.cols, xpairs), x_in = xpairs.data();
   const QIsa qisa = matmul_qisa();
   // bf16 weights in fast mode: x rounded to bf16 once here, then vdpbf16ps at every n.
   static const bool has_bf16dot = isa_supported(Isa::kAvx512Bf16);
@@ -140,7 +142,7 @@ void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool
     const Share share = share_of(w.rows, parts, t, 16);
     for (int64_t p0 = share.begin; p0 < share.end; p0 += panel) {
       const int64_t p1 = std::min(share.end, p0 + panel);
-      if (skinny && affine) affine_rows(x_in, n, w, x_sums, p0, p1, y);
+      if (affine_fp32) affine_rows(x_in, n, w, x_sums, p0, p1, y);
       else if (int8) qgemm_rows(qisa, x_blocks, w, p0, p1, y);
       else if (affine_int8) affine_int8_rows(x_blocks, w, p0, p1, y);
       else if (bf16) bf16_gemm_rows(x, x_bf16, n, w, p0, p1, y);

@@ -58,8 +58,8 @@ void set_matmul_threads(int threads);
 
 // How matmul may round activations. kExact: fp32 activations (q8_0 / q4_0 weights: int8 ones at decode, as
 // always). kFast: lower precision where the weights allow a faster product: bf16 activations for bf16 weights
-// (vdpbf16ps), int8 ones for q8_0 / q4_0 weights at every batch size and for MLX 4-bit weights in prefill-sized
-// batches (vpdpbusd).
+// (vdpbf16ps), int8 ones for q8_0 / q4_0 weights at every batch size and for MLX 4/8-bit weights in batches of
+// kAffineInt8MinN rows and more (vpdpbusd).
 enum class Compute { kExact, kFast };
 void set_compute(Compute mode);
 Compute compute_mode();

@@ -4,6 +4,7 @@
 
 #include "core/check.h"
 #include "core/quant.h"
+#include "core/thread_pool.h"
 #include "kernels/qpanel.h"
 #include "model/affine_weights.h"
 
@@ -161,20 +162,27 @@ class Loader {
     return t;
   }
 
-  // Sixteen rows at a time into quantize_to_ panels (kernels/qpanel.h), so no fp32 copy of the whole matrix is made.
+  // Sixteen rows at a time into quantize_to_ panels (kernels/qpanel.h), so no fp32 copy of the whole matrix is made;
+  // the panels shared among the kernel threads (a q4_0 load spent most of its time here on one core).
   void quantize(Matrix& m) {
     if (m.cols % kQBlock != 0) {
       ++kept_;
       return;
     }
-    std::vector<float> rows(size_t(kPanelRows * m.cols));  // (16, cols)
     const size_t in_row = row_bytes(m.dtype, m.cols), out_panel = panel_bytes(quantize_to_, m.cols);
     std::vector<uint8_t> out(packed_bytes(quantize_to_, m.rows, m.cols));
-    for (int64_t r = 0; r < m.rows; r += kPanelRows) {
-      const int64_t n = std::min(kPanelRows, m.rows - r);
-      to_f32(m.bytes.data() + size_t(r) * in_row, m.dtype, rows.data(), size_t(n * m.cols));
-      quantize_panel(quantize_to_, rows.data(), n, m.cols, out.data() + size_t(r / kPanelRows) * out_panel);
-    }
+    const int64_t panels = (m.rows + kPanelRows - 1) / kPanelRows;
+    ThreadPool& pool = kernel_pool();
+    const int parts = int(std::min<int64_t>(pool.size(), panels));
+    pool.run(parts, [&](int t) {
+      std::vector<float> rows(size_t(kPanelRows * m.cols));  // (16, cols)
+      const Share share = share_of(panels, parts, t);
+      for (int64_t r = share.begin * kPanelRows; r < std::min(m.rows, share.end * kPanelRows); r += kPanelRows) {
+        const int64_t n = std::min(kPanelRows, m.rows - r);
+        to_f32(m.bytes.data() + size_t(r) * in_row, m.dtype, rows.data(), size_t(n * m.cols));
+        quantize_panel(quantize_to_, rows.data(), n, m.cols, out.data() + size_t(r / kPanelRows) * out_panel);
+      }
+    });
     m.bytes = std::move(out);
     m.dtype = quantize_to_;
   }
