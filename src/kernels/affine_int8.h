@@ -18,7 +18,7 @@
 namespace meshlm {
 
 // Rows of x from which fast mode takes this path (meshlm bench, 1 thread, tg32 on a 1B-geometry model: batch 16 at
-// 2.3x (4 bits) and 1.5x (8 bits) the fp32 kernels; batch 4 at 0.6x and 0.5x).
+// 2.1x (4 bits) and 1.5x (8 bits) the fp32 kernels; batch 4 at about 0.6x and 0.5x).
 constexpr int64_t kAffineInt8MinN = 16;
 
 // x is quantized with this offset, so that QuantizedX::corr = Σq (the biases' multiplier).
@@ -26,8 +26,8 @@ constexpr int kAffineXOffset = -1;
 
 // Whether the int8 kernel takes w here (4 or 8 bits, phase 0, group a multiple of 32, AVX-512 VNNI).
 bool affine_int8_ok(const WeightView& w);
-// x (n, w.cols) as the kernel reads it: rearranged for 4 bits (xbuf holds that), then quantized by quantize_x_rows
-// with kAffineXOffset; rows [i0, i1) of out, sized by quantize_x_shape. prepared(): the fp32 rows to quantize.
+// The fp32 rows to quantize (quantize_x_rows with kAffineXOffset) for w: x itself for 8 bits, x paired (pair_x,
+// into xbuf) for 4 bits.
 const float* affine_int8_prepared(const float* x, int64_t n, const WeightView& w, std::vector<float>& xbuf);
 // Panels for rows [r0, r1) of w (the rows after r1 in the last panel zero) into out.
 void affine_to_panels(const WeightView& w, int64_t r0, int64_t r1, uint8_t* out);
