@@ -88,7 +88,8 @@ TEST_P(AffineIsa, KernelsMatchThePlainFormulaOnSlicesInsideGroups) {
   }
 }
 
-// --compute fast, prefill-sized batches: 4- and 8-bit whole groups meet int8 activations. Against the plain formula
+// --compute fast: 4- and 8-bit whole groups meet int8 activations, on repacked panels from kAffineInt8MinN rows and
+// on the stored rows below. Against the plain formula
 // on x rounded as the kernel rounds it (tight), and on x itself (within x's rounding); where the kernel does not
 // apply, fast = exact. 21 rows end inside a panel; 100 rows of 4096 columns span three tiles of repacked panels.
 TEST(AffineFast, Int8KernelMatchesThePlainFormulaOnRoundedX) {
@@ -99,7 +100,7 @@ TEST(AffineFast, Int8KernelMatchesThePlainFormulaOnRoundedX) {
           {64, 640, 21, DType::kBF16}, {32, 96, 21, DType::kF32}, {64, 4096, 100, DType::kBF16}}) {
       const Slice s(bits, group, rows, cols, 0, uint32_t(bits * 100 + group), params);
       const WeightView w = s.view();
-      for (int64_t n : {kAffineInt8MinN, int64_t(33), int64_t(70)}) {
+      for (int64_t n : {int64_t(1), int64_t(2), int64_t(7), kAffineInt8MinN - 1, kAffineInt8MinN, int64_t(33)}) {
         std::mt19937 rng(static_cast<uint32_t>(n));
         std::uniform_real_distribution<float> u(-1, 1);
         std::vector<float> x(size_t(n * cols)), y(size_t(n * s.rows));
@@ -110,7 +111,7 @@ TEST(AffineFast, Int8KernelMatchesThePlainFormulaOnRoundedX) {
         set_compute(Compute::kFast);
         matmul(x.data(), n, w, y.data());
         set_compute(Compute::kExact);
-        const bool int8 = affine_int8_ok(w) && n >= kAffineInt8MinN;
+        const bool int8 = n >= kAffineInt8MinN ? affine_int8_ok(w) : affine_dot_ok(w);
         tested += int8;
         double err = 0, norm = 0;
         for (int64_t i = 0; i < n; ++i)

@@ -13,6 +13,7 @@ namespace meshlm {
 #if defined(__x86_64__)
 void qgemm_affine_vnni(const QuantizedX& x, int bits, const uint8_t* panels, int64_t rows, int64_t cols, float* y,
                        int64_t ldy);
+void affine_dot_vnni(const AffineDotX& x, const WeightView& w, int64_t r0, int64_t r1, float* y);
 #endif
 
 bool affine_int8_ok(const WeightView& w) {
@@ -22,6 +23,47 @@ bool affine_int8_ok(const WeightView& w) {
   const Isa isa = matmul_isa();
   return (isa == Isa::kAvx512 || isa == Isa::kAvx512Bf16) && qisa_supported(QIsa::kAvx512Vnni);
 }
+
+namespace {
+int64_t chunk_cols(int bits) { return bits == 4 ? 128 : 64; }  // columns per 64 bytes of a row
+}  // namespace
+
+bool affine_dot_ok(const WeightView& w) {
+  const int64_t chunk = chunk_cols(w.affine.bits);
+  const int64_t group = w.affine.group;
+  return affine_int8_ok(w) && (group & (group - 1)) == 0 && (chunk % group == 0 || group % chunk == 0);
+}
+
+void affine_dot_prepare(const float* x, int64_t n, const WeightView& w, AffineDotX& out) {
+  const AffineView& a = w.affine;
+  const int64_t cc = chunk_cols(a.bits), blocks = w.cols / kQBlock;
+  out.n = n, out.chunks = (w.cols + cc - 1) / cc, out.groups = a.groups;
+  QuantizedX& xr = out.rounded;
+  quantize_x(x, n, w.cols, kAffineXOffset, xr);  // corr = Σu per block
+  out.q.assign(size_t(n * out.chunks * cc), 0);
+  out.lane_d.assign(size_t(n * out.chunks * 16), 0.0f);
+  out.xsum.assign(size_t(n * a.groups), 0.0f);
+  for (int64_t i = 0; i < n; ++i) {
+    const int8_t* u = xr.q.data() + i * w.cols;
+    int8_t* q = out.q.data() + i * out.chunks * cc;
+    if (a.bits == 8) {
+      std::memcpy(q, u, size_t(w.cols));
+    } else {  // per chunk: the even columns, then the odd ones (a short last chunk keeps the same places)
+      for (int64_t k0 = 0; k0 < w.cols; k0 += cc) {
+        const int64_t half = std::min(cc, w.cols - k0) / 2;
+        for (int64_t j = 0; j < half; ++j) q[k0 + j] = u[k0 + 2 * j], q[k0 + cc / 2 + j] = u[k0 + 2 * j + 1];
+      }
+    }
+    const float* d = xr.d.data() + i * blocks;
+    float* ld = out.lane_d.data() + i * out.chunks * 16;
+    const int64_t lanes_per_block = a.bits == 4 ? 4 : 8;
+    for (int64_t b = 0; b < blocks; ++b)  // block b's lanes: the chunk's lanes are its blocks' in order
+      std::fill_n(ld + b * lanes_per_block, lanes_per_block, d[b]);
+    for (int64_t b = 0; b < blocks; ++b)
+      out.xsum[size_t(i * a.groups + b * kQBlock / a.group)] += d[b] * float(xr.corr[size_t(i * blocks + b)]);
+  }
+}
+
 
 const float* affine_int8_prepared(const float* x, int64_t n, const WeightView& w, std::vector<float>& xbuf) {
   if (w.affine.bits != 4) return x;
@@ -82,6 +124,15 @@ void affine_int8_rows(const QuantizedX& x, const WeightView& w, int64_t r0, int6
     affine_to_panels(w, t0, t1, panels.data());
     qgemm_affine_vnni(x, w.affine.bits, panels.data(), t1 - t0, w.cols, y + t0, w.rows);
   }
+#else
+  (void)w, (void)y;
+#endif
+}
+
+void affine_dot_rows(const AffineDotX& x, const WeightView& w, int64_t r0, int64_t r1, float* y) {
+  if (x.n <= 0 || r1 <= r0) return;
+#if defined(__x86_64__)
+  affine_dot_vnni(x, w, r0, r1, y);
 #else
   (void)w, (void)y;
 #endif

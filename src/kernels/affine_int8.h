@@ -11,6 +11,7 @@
 // kAffineInt8MinN keep the fp32 kernels (affine.h): repacking per call costs more than they can amortize.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "kernels/matmul.h"
 #include "kernels/qpanel.h"
@@ -34,5 +35,21 @@ void affine_to_panels(const WeightView& w, int64_t r0, int64_t r1, uint8_t* out)
 size_t affine_panel_bytes(const WeightView& w);  // one panel
 // y[i * w.rows + r] for i in [0, x.n), r in [r0, r1), repacking a tile of rows at a time (per-thread scratch).
 void affine_int8_rows(const QuantizedX& x, const WeightView& w, int64_t r0, int64_t r1, float* y);
+
+// Fast-mode decode batches (under kAffineInt8MinN rows): the stored rows against x in int8 blocks, with no repacking
+// (affine_dot_x86.cpp). x is laid out per 64-byte chunk of a weight row: 64 columns (8 bits), or 128 (4 bits: the
+// chunk's even columns, then its odd ones).
+struct AffineDotX {
+  int64_t n = 0, chunks = 0, groups = 0;  // chunks per weight row, groups per row
+  QuantizedX rounded;                     // x in blocks of 32 (offset kAffineXOffset: corr = Σu)
+  std::vector<int8_t> q;                  // (n, chunks, chunk columns) u in the chunk's order, zero past cols
+  std::vector<float> lane_d;              // (n, chunks, 16) the block scale d of each 4-byte lane's columns
+  std::vector<float> xsum;                // (n, groups) Σ d u over each group: the biases' multiplier
+};
+// Whether affine_dot_rows takes w: affine_int8_ok, and groups of a power of two (as MLX writes: 32, 64, 128).
+bool affine_dot_ok(const WeightView& w);
+void affine_dot_prepare(const float* x, int64_t n, const WeightView& w, AffineDotX& out);
+// y[i * w.rows + r] for i in [0, x.n), r in [r0, r1).
+void affine_dot_rows(const AffineDotX& x, const WeightView& w, int64_t r0, int64_t r1, float* y);
 
 }  // namespace meshlm
