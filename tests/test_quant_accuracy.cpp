@@ -44,8 +44,9 @@ Agreement agreement(const std::string& model, const std::string& weight_dtype, c
   return a;
 }
 
-bool has_bf16_weights(const std::string& model) {
-  return test::read_file(model + "/config.json").find("\"bfloat16\"") != std::string::npos &&
+// bf16 or f16 matrices (fast mode takes f16 ones as bf16).
+bool has_16bit_weights(const std::string& model) {
+  return test::read_file(model + "/config.json").find("float16\"") != std::string::npos &&
          std::filesystem::path(model).filename().string().find("mlx") == std::string::npos;
 }
 
@@ -74,17 +75,19 @@ double measure(const std::string& dtype, const std::string& compute, bool (*only
 TEST(QuantAccuracy, TopOneAgreementWithTheGoldens) {
   if (test::shared_dir().empty()) GTEST_SKIP() << "../shared not found";
   EXPECT_EQ(measure("stored", "exact"), 1.0) << "exact mode must reproduce the goldens";
-  EXPECT_GE(measure("stored", "fast", has_bf16_weights), 0.99) << "bf16 weights, bf16 activations";
-  EXPECT_GE(measure("stored", "fast", is_mlx), 0.97) << "MLX weights, int8 activations in prefill";
+  EXPECT_GE(measure("stored", "fast", has_16bit_weights), 0.99) << "bf16 and f16 weights, bf16 activations";
+  EXPECT_GE(measure("stored", "fast", is_mlx), 0.97) << "MLX weights, int8 activations";
   for (const auto& [dtype, floor] : {std::pair{"q8_0", 0.97}, {"q4_0", 0.75}})
     for (const char* compute : {"exact", "fast"}) EXPECT_GE(measure(dtype, compute), floor) << dtype << " " << compute;
 }
 
 // The fast path is taken end to end: on a bf16 model, fast mode's first-step logits differ from exact mode's (x
-// rounded to bf16) by far less than a logit's spread; on an f32 model they are the same bits.
+// rounded to bf16) by far less than a logit's spread, and on an f16 one (its weights rounded to bf16 too); on an f32
+// model they are the same bits.
 TEST(QuantAccuracy, FastModeRoundsOnlyWhereTheWeightsAllow) {
   if (test::shared_dir().empty()) GTEST_SKIP() << "../shared not found";
   for (const auto& [model, rounded] : {std::pair{"golden/models/tiny-llama3-bf16", true},
+                                       {"golden/models/tiny-mistral-f16", true},
                                        {"golden/models/tiny-qwen2-f32", false}}) {
     test::TempDir tmp;
     const auto e = test::read_jsonl(test::shared_dir() + "/" + model + "/expected.jsonl").at(0);

@@ -161,7 +161,9 @@ LoadedModel load_model(const std::string& model_dir, const ModelConfig& config, 
                        const SpeedFlags& speed) {
   LoadedModel m;
   const WeightIndex index(model_dir);
-  ModelWeights weights = load_weights(index, config, layout, speed.weight_dtype);
+  // Fast mode on a CPU with bf16 dot products takes f16 weights as bf16 (the same bytes; 8 significant bits of 11).
+  const bool f16_as_bf16 = speed.weight_dtype == DType::kF32 && speed.compute == Compute::kFast && bf16_dot_active();
+  ModelWeights weights = load_weights(index, config, layout, f16_as_bf16 ? DType::kBF16 : speed.weight_dtype);
   m.kept_unquantized = weights.kept_unquantized;
   m.weight_bytes = m.streamed_bytes = weights.bytes;
   const bool embedding_is_head = layout.last_stage() && weights.lm_head.empty();
@@ -263,8 +265,9 @@ void add_speed_options(cxxopts::Options& o) {
                         "the cached latents), expand (per-head keys and values expanded from the latents), or auto "
                         "(expand prefill chunks, absorb decode tokens)", cxxopts::value<std::string>()->default_value("auto"))
       ("compute", "exact | fast: exact keeps fp32 activations (results as the reference computes them); fast "
-                  "multiplies bf16 weights by bf16 activations and q8_0/q4_0 weights by int8 ones at every batch "
-                  "size, where the CPU has the instructions (tokens may differ slightly)",
+                  "multiplies bf16 weights by bf16 activations (f16 weights rounded to bf16 at load) and q8_0/q4_0 "
+                  "and MLX 4/8-bit weights by int8 ones, where the CPU has the instructions (tokens may differ "
+                  "slightly)",
        cxxopts::value<std::string>()->default_value("exact"));
 }
 

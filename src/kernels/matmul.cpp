@@ -82,6 +82,11 @@ QIsa matmul_qisa() {
 void set_compute(Compute mode) { compute = mode; }
 Compute compute_mode() { return compute; }
 
+bool bf16_dot_active() {
+  static const bool has_bf16dot = isa_supported(Isa::kAvx512Bf16);
+  return has_bf16dot && (active_isa == Isa::kAvx512 || active_isa == Isa::kAvx512Bf16);
+}
+
 namespace {
 // matmul over `parts` members of the kernel pool (1: on the calling thread, which may be a pool member itself).
 void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool serial) {
@@ -124,9 +129,7 @@ void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool
   if (affine_fp32 && affine_pairs_x(w)) pair_x(x, n, w.cols, xpairs), x_in = xpairs.data();
   const QIsa qisa = matmul_qisa();
   // bf16 weights in fast mode: x rounded to bf16 once here, then vdpbf16ps at every n.
-  static const bool has_bf16dot = isa_supported(Isa::kAvx512Bf16);
-  const bool bf16 = compute == Compute::kFast && w.dtype == DType::kBF16 && has_bf16dot &&
-                    (active_isa == Isa::kAvx512 || active_isa == Isa::kAvx512Bf16);
+  const bool bf16 = compute == Compute::kFast && w.dtype == DType::kBF16 && bf16_dot_active();
   thread_local std::vector<uint16_t> xh;  // (n, cols) bf16(x)
   if (bf16) xh.resize(size_t(n * w.cols)), f32_to_bf16(x, xh.data(), xh.size());
   const uint16_t* x_bf16 = xh.data();

@@ -31,7 +31,7 @@ class Loader {
       return m;
     }
     m.bytes = read_window(index_, t, -1, rows, cols.begin, cols.end);
-    if (is_quantized(quantize_to_)) quantize(m);
+    convert(m);
     bytes_ += m.bytes.size();
     return m;
   }
@@ -57,7 +57,7 @@ class Loader {
     m.dtype = t.dtype, m.rows = rows.size(), m.cols = cols.size();
     if (!read_) return bytes_ += size_t(m.rows) * row_bytes(t.dtype, m.cols), m;
     m.bytes = read_window(index_, t, e, rows, cols.begin, cols.end);
-    if (is_quantized(quantize_to_)) quantize(m);
+    convert(m);
     bytes_ += m.bytes.size();
     return m;
   }
@@ -115,7 +115,7 @@ class Loader {
     for (int64_t r = 0; r < src.rows; ++r)
       for (int64_t c = 0; c < in; ++c)
         std::memcpy(&m.bytes[size_t(c * m.cols + r) * es], &dense[size_t(r * in + c) * es], es);
-    if (is_quantized(quantize_to_)) quantize(m);
+    convert(m);
     bytes_ += m.bytes.size();
     return m;
   }
@@ -160,6 +160,21 @@ class Loader {
     MESH_CHECK(t.shape == shape, index_.file_of(name).path(), ": tensor '", name, "': expected shape ",
                shape_string(shape), " from config.json, got ", shape_string(t.shape));
     return t;
+  }
+
+  // The read matrix into quantize_to_: q8_0 / q4_0 panels, or bf16 for an f16 one.
+  void convert(Matrix& m) {
+    if (is_quantized(quantize_to_)) return quantize(m);
+    if (quantize_to_ != DType::kBF16 || m.dtype != DType::kF16) return;
+    auto* h = reinterpret_cast<uint16_t*>(m.bytes.data());  // in place: both 2 bytes
+    const int64_t n = int64_t(m.bytes.size() / 2);
+    ThreadPool& pool = kernel_pool();
+    const int parts = pool.members(double(n));
+    pool.run(parts, [&](int t) {
+      const Share s = share_of(n, parts, t);
+      for (int64_t i = s.begin; i < s.end; ++i) h[i] = f32_to_bf16(f16_to_f32(h[i]));
+    });
+    m.dtype = DType::kBF16;
   }
 
   // Sixteen rows at a time into quantize_to_ panels (kernels/qpanel.h), so no fp32 copy of the whole matrix is made;

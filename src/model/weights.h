@@ -93,8 +93,8 @@ struct ModelWeights {
 };
 
 // Reads exactly this rank's slices. Throws Error naming the tensor and expected vs actual shape or dtype.
-// quantize_to: kQ8_0 or kQ4_0 converts every matrix whose slice has a multiple of 32 columns; anything else keeps
-// the stored dtype. read = false checks every name and shape and counts the bytes a rank would hold, reading none
+// quantize_to: kQ8_0 or kQ4_0 converts every matrix whose slice has a multiple of 32 columns; kBF16 rounds f16
+// matrices to bf16 (--compute fast, for the bf16 dot-product kernels); anything else keeps the stored dtype. read = false checks every name and shape and counts the bytes a rank would hold, reading none
 // (meshlm info): then the matrices are empty and only `bytes` is meaningful.
 ModelWeights load_weights(const WeightIndex& index, const ModelConfig& config, const ParallelLayout& layout,
                           DType quantize_to = DType::kF32, bool read = true);
