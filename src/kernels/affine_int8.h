@@ -8,7 +8,8 @@
 // A stored 4-bit word holds columns 8c..8c+7, the even ones in its low nibbles, so x comes rearranged per 32 columns
 // into its 16 even columns, then its 16 odd ones (pair_x), and the kernel is q4_0's. With x ≈ d q per block,
 // a block adds d (scale Σ u q + bias Σ q): the dequantized weights times the rounded x. Decode batches under
-// kAffineInt8MinN keep the fp32 kernels (affine.h): repacking per call costs more than they can amortize.
+// kAffineInt8MinN, which cannot amortize repacking per call, read the stored rows instead (affine_dot_rows: the
+// same formula, summed in another order).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -18,8 +19,8 @@
 
 namespace meshlm {
 
-// Rows of x from which fast mode takes this path (meshlm bench, 1 thread, tg32 on a 1B-geometry model: batch 16 at
-// 2.1x (4 bits) and 1.5x (8 bits) the fp32 kernels; batch 4 at about 0.6x and 0.5x).
+// Rows of x from which fast mode takes the panels (1 thread, 2048 columns, 16-32 MiB of weights: per row of x the
+// panels at 16 rows and affine_dot_rows at 15 cost the same for 4 bits, and the panels 8% more for 8 bits).
 constexpr int64_t kAffineInt8MinN = 16;
 
 // x is quantized with this offset, so that QuantizedX::corr = Σq (the biases' multiplier).
