@@ -13,6 +13,7 @@
 #include "kernels/matmul.h"
 #include "kernels/matvec.h"
 #include "kernels/ops.h"
+#include "kernels/vexp.h"
 #include "model/rope.h"
 #include "test_support.h"
 
@@ -268,6 +269,47 @@ struct Paged {
     rows = {k.data(), v.data(), table.data(), B, row_floats};
   }
 };
+
+// Over the softmax range (x - max in [-100, 0], both ends and the subnormal cut-off included, 0 exactly 1), at a
+// length that leaves a tail past the vector lanes: within 2e-7 relative of exp in double (1e-37 absolute below
+// -87), and the sum in double over what was written.
+TEST(Softmax, ExponentialsMatchExpAcrossTheRange) {
+  std::vector<float> x;
+  for (float v = -100.0f; v <= 0.0f; v += 0.0137f) x.push_back(v);
+  for (float v : {0.0f, -1e-30f, -87.0f, -87.5f, -88.7f, -103.9f, -0.6931472f, -0.3465736f}) x.push_back(v);
+  ASSERT_NE(x.size() % 16, 0u);
+  for (float shift : {0.0f, 3.5f}) {
+    std::vector<float> row(x.size());
+    for (size_t j = 0; j < x.size(); ++j) row[j] = x[j] + shift;
+    const std::vector<float> in = row;
+    const double sum = exp_shifted(row.data(), int64_t(row.size()), shift);
+    double want_sum = 0, worst = 0;
+    for (size_t j = 0; j < x.size(); ++j) {
+      const double e = std::exp(double(in[j]) - double(shift));
+      want_sum += row[j];
+      if (e > 1e-37) worst = std::max(worst, std::fabs(row[j] - e) / e);
+      else EXPECT_LT(row[j], 1e-37) << in[j];
+    }
+    EXPECT_LT(worst, 2e-7) << "shift " << shift;
+    EXPECT_NEAR(sum, want_sum, 1e-12 * want_sum);
+  }
+  float one = 2.0f;
+  EXPECT_EQ(exp_shifted(&one, 1, 2.0f), 1.0);
+  EXPECT_EQ(one, 1.0f);
+}
+
+// SiLU over [-100, 100] (exp's argument past both clamps), a tail past the vector lanes included.
+TEST(Softmax, SiluMatchesDoubleAcrossTheRange) {
+  std::vector<float> g, u;
+  for (float v = -100.0f; v <= 100.0f; v += 0.0371f) g.push_back(v), u.push_back(1.0f + 0.001f * float(u.size() % 7));
+  ASSERT_NE(g.size() % 16, 0u);
+  const std::vector<float> in = g;
+  silu_mul(g.data(), u.data(), int64_t(g.size()));
+  for (size_t i = 0; i < g.size(); ++i) {
+    const double want = double(in[i]) / (1.0 + std::exp(-double(in[i]))) * u[i];
+    ASSERT_NEAR(g[i], want, 1e-6 * std::fabs(want) + 1e-30) << in[i];
+  }
+}
 
 TEST(Attention, MatchesNaiveSoftmaxWithGqa) {
   const int64_t hd = 4, n_heads = 4, n_kv = 2, T = 5;

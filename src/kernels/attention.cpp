@@ -1,5 +1,7 @@
 #include "kernels/attention.h"
 
+#include "kernels/vexp.h"
+
 #include <cblas.h>
 
 #include <algorithm>
@@ -50,12 +52,7 @@ void attend(const float* q, const KvRows& kv, int64_t first, int64_t last, const
       scores[t] = dot(qh, kv.k + row + kvh * hd, hd) * scale;
       max_score = std::max(max_score, scores[t]);
     });
-    double sum = 0;
-    for (int64_t t = first; t <= last; ++t) {
-      scores[t] = std::exp(scores[t] - max_score);
-      sum += scores[t];
-    }
-    const float inv = float(1.0 / sum);
+    const float inv = float(1.0 / exp_shifted(scores + first, last - first + 1, max_score));
     float* oh = out + h * hd;
     std::fill(oh, oh + hd, 0.0f);
     for_rows(kv, first, last, [&](int64_t t, int64_t row) {
@@ -64,20 +61,6 @@ void attend(const float* q, const KvRows& kv, int64_t first, int64_t last, const
       for (int64_t i = 0; i < hd; ++i) oh[i] += p * vt[i];
     });
   }
-}
-
-void softmax_masked(float* row, int64_t n, int64_t lo, int64_t hi) {
-  float max_score = -INFINITY;
-  for (int64_t j = lo; j <= hi; ++j) max_score = std::max(max_score, row[j]);
-  double sum = 0;
-  for (int64_t j = lo; j <= hi; ++j) {
-    row[j] = std::exp(row[j] - max_score);
-    sum += row[j];
-  }
-  const float inv = float(1.0 / sum);
-  for (int64_t j = lo; j <= hi; ++j) row[j] *= inv;
-  std::fill(row, row + lo, 0.0f);
-  std::fill(row + hi + 1, row + n, 0.0f);
 }
 
 void attend_run(const float* q, int64_t m, int64_t pos0, int64_t window, const KvRows& kv, const AttentionShape& shape,

@@ -32,10 +32,6 @@ struct KvRows {
 void attend(const float* q, const KvRows& kv, int64_t first, int64_t last, const AttentionShape& shape,
             float* scores, float* out);
 
-// One row of scores (n columns) in place: softmax over columns [lo, hi], zero outside them (the causal and window
-// mask). The sum is kept in double.
-void softmax_masked(float* row, int64_t n, int64_t lo, int64_t hi);
-
 // Scratch of one thread running attend_run.
 struct RunScratch {
   std::vector<float> scores;  // (query rows, keys)

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "kernels/attention.h"
+#include "kernels/vexp.h"
 
 namespace meshlm {
 

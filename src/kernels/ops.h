@@ -13,8 +13,6 @@ void add_bias(float* x, const float* b, int64_t n, int64_t dim);
 // x[i] += y[i] for n elements.
 void add_inplace(float* x, const float* y, int64_t n);
 
-// gate[i] = silu(gate[i]) * up[i] for n elements.
-void silu_mul(float* gate, const float* up, int64_t n);
 
 // Rotate-half RoPE on one token: x is (n_heads, head_dim); element i pairs with i + head_dim/2.
 // cos, sin are (head_dim/2) for this token's position.

@@ -6,6 +6,7 @@
 
 #include "core/check.h"
 #include "kernels/ops.h"
+#include "kernels/vexp.h"
 
 namespace meshlm {
 

@@ -7,6 +7,7 @@
 #include "core/thread_pool.h"
 #include "kernels/attention.h"
 #include "kernels/ops.h"
+#include "kernels/vexp.h"
 
 namespace meshlm {
 
