@@ -3,7 +3,11 @@
 // slices that start inside a group.
 #include <gtest/gtest.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "kernels/affine.h"
@@ -138,6 +142,49 @@ TEST(AffineFast, Int8KernelMatchesThePlainFormulaOnRoundedX) {
   if (qisa_supported(QIsa::kAvx512Vnni) && (matmul_isa() == Isa::kAvx512 || matmul_isa() == Isa::kAvx512Bf16)) {
     EXPECT_GT(tested, 0) << "the int8 kernel never ran";
   }
+}
+
+// Bytes copied to the very end of a readable mapping whose next page is not readable: a kernel that reads one byte
+// past them faults.
+class Guarded {
+ public:
+  explicit Guarded(const std::vector<uint8_t>& bytes) {
+    page_ = size_t(sysconf(_SC_PAGESIZE));
+    pages_ = (bytes.size() + page_ - 1) / page_ + 1;
+    base_ = static_cast<uint8_t*>(mmap(nullptr, pages_ * page_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    if (base_ == MAP_FAILED) throw std::runtime_error("mmap failed");
+    mprotect(base_ + (pages_ - 1) * page_, page_, PROT_NONE);
+    data_ = base_ + (pages_ - 1) * page_ - bytes.size();
+    std::memcpy(data_, bytes.data(), bytes.size());
+  }
+  ~Guarded() { munmap(base_, pages_ * page_); }
+  Guarded(const Guarded&) = delete;
+  Guarded& operator=(const Guarded&) = delete;
+  const uint8_t* data() const { return data_; }
+
+ private:
+  size_t page_ = 0, pages_ = 0;
+  uint8_t* base_ = nullptr;
+  uint8_t* data_ = nullptr;
+};
+
+// The int8 kernels read no weight, scale or bias past the matrix, whose last row ends a readable page: rows whose
+// last 64-byte chunk is short (96 columns: 4 bits leave 32 of 128, 8 bits 32 of 64), groups of 32 in 16-bit params.
+TEST(AffineFast, ReadsNothingPastTheMatrix) {
+  for (int bits : {4, 8})
+    for (int64_t n : {int64_t(1), int64_t(3), kAffineInt8MinN}) {
+      const Slice s(bits, 32, 5, 96, 0, uint32_t(bits + n), DType::kBF16);
+      const std::vector<uint8_t> packed(s.packed.begin(), s.packed.begin() + long(5 * affine_row_bytes(96, bits)));
+      const Guarded w_bytes(packed), scales(s.held_scales), biases(s.held_biases);
+      WeightView w = s.view();
+      w.data = w_bytes.data(), w.affine.scales = scales.data(), w.affine.biases = biases.data();
+      std::vector<float> x(size_t(n * 96), 0.5f), fast(size_t(n * 5)), exact(fast.size());
+      set_compute(Compute::kFast);
+      matmul(x.data(), n, w, fast.data());
+      set_compute(Compute::kExact);
+      matmul(x.data(), n, s.view(), exact.data());
+      for (size_t i = 0; i < fast.size(); ++i) EXPECT_NEAR(fast[i], exact[i], 0.02 * (1 + std::fabs(exact[i])));
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Isas, AffineIsa, ::testing::Values(Isa::kPortable, Isa::kAvx2, Isa::kAvx512, Isa::kNeon),

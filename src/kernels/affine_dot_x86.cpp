@@ -86,10 +86,11 @@ void rows_nb(const AffineDotX& x, int64_t i0, const WeightView& w, int64_t r0, i
       }
     };
     for (int64_t c = 0; c < chunks; c += 2) {
-      const int64_t first = r * a.groups + ((c * cc) >> shift);
+      const int64_t g = (c * cc) >> shift, left = a.groups - g;  // the round's first group; the row's groups from it
       const bool both = c + 1 < chunks;
-      const __mmask16 m = both ? round_groups : __mmask16(round_groups & ((1u << (lane_group[0][15] + 1)) - 1));
-      const __m512 params = load_params<P>(a.scales, first, m);
+      __mmask16 m = both ? round_groups : __mmask16(round_groups & ((1u << (lane_group[0][15] + 1)) - 1));
+      if (left < 16) m &= __mmask16((1u << left) - 1);  // a short last chunk: lanes past the row's columns read no scale
+      const __m512 params = load_params<P>(a.scales, r * a.groups + g, m);
       step(c, 0, params);
       if (both) step(c + 1, 1, params);
     }
