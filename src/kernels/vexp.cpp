@@ -1,10 +1,10 @@
-// A vectorizable exponential and the element-wise kernels on it: exp(x) = 2^k · e^r with k = round(x / ln 2) and r = x - k ln 2
-// (ln 2 in two parts, so r is exact to a few ulps), e^r by a degree-7 polynomial on [-ln 2 / 2, ln 2 / 2] (Cephes'
-// expf coefficients), 2^k built in the exponent bits. Relative error under 2e-7 (std::exp: 6e-8), no branches and no
-// calls (x is clamped to [-87, 88] by integer mins on its bits: a float min would not vectorize without
-// -ffinite-math-only), so the loops vectorize (built per instruction set by target_clones). Below -87 the result
-// would be subnormal, and is taken at -87 instead (a softmax term under 2e-38 of a sum of at least 1; a SiLU of x
-// under -87 is x·1e-38 instead of x·e^x: both 0 to the next op); above 88 it would overflow.
+// A vectorizable exponential and the element-wise kernels on it. exp(x) = 2^k · e^r with k = round(x / ln 2) and
+// r = x - k ln 2 (ln 2 in two parts, so r is exact to a few ulps), e^r by a degree-7 polynomial on
+// [-ln 2 / 2, ln 2 / 2] (Cephes' expf coefficients), 2^k built in the exponent bits: relative error under 2e-7, no
+// branches and no calls (x is clamped to [-87, 88] by integer mins on its bits: a float min would not vectorize
+// without -ffinite-math-only), so the loops vectorize (built per instruction set by target_clones). Below -87 the
+// result would be subnormal, and is taken at -87 instead (a softmax term under 2e-38 of a sum of at least 1; a SiLU
+// of x under -87 is x·1e-38 instead of x·e^x: both 0 to the next op); above 88 it would overflow.
 // Prefill attention spent ~10% of its time in scalar expf, SiLU another ~8%.
 #include "kernels/vexp.h"
 
