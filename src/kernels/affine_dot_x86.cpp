@@ -24,7 +24,6 @@ namespace meshlm {
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,f16c")
 namespace {
-constexpr int64_t chunk_cols(int bits) { return bits == 4 ? 128 : 64; }
 constexpr int64_t kPrefetch = 4096;  // bytes ahead in the row stream (prefetchers stop at 4 KiB pages)
 
 // 16 scales or biases of parameter dtype P from p[first], lanes outside m zero.
@@ -52,7 +51,7 @@ inline float bias_dot(const AffineView& a, int64_t r, const float* xsum) {
 template <int Bits, DType P, int NB>
 void rows_nb(const AffineDotX& x, int64_t i0, const WeightView& w, int64_t r0, int64_t r1, float* y) {
   const AffineView& a = w.affine;
-  constexpr int64_t cc = chunk_cols(Bits), lanes_per_block = Bits == 4 ? 4 : 8;
+  constexpr int64_t cc = affine_chunk_cols(Bits), lanes_per_block = Bits == 4 ? 4 : 8;
   const int64_t chunks = x.chunks, full = w.cols / cc;
   const int shift = __builtin_ctzll(uint64_t(a.group));  // a power of two (affine_dot_ok)
   const __mmask64 tail = w.cols % cc ? __mmask64((uint64_t(1) << ((w.cols % cc) * Bits / 8)) - 1) : 0;

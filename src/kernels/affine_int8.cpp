@@ -24,19 +24,15 @@ bool affine_int8_ok(const WeightView& w) {
   return (isa == Isa::kAvx512 || isa == Isa::kAvx512Bf16) && qisa_supported(QIsa::kAvx512Vnni);
 }
 
-namespace {
-int64_t chunk_cols(int bits) { return bits == 4 ? 128 : 64; }  // columns per 64 bytes of a row
-}  // namespace
-
 bool affine_dot_ok(const WeightView& w) {
-  const int64_t chunk = chunk_cols(w.affine.bits);
+  const int64_t chunk = affine_chunk_cols(w.affine.bits);
   const int64_t group = w.affine.group;
   return affine_int8_ok(w) && (group & (group - 1)) == 0 && (chunk % group == 0 || group % chunk == 0);
 }
 
 void affine_dot_prepare(const float* x, int64_t n, const WeightView& w, AffineDotX& out) {
   const AffineView& a = w.affine;
-  const int64_t cc = chunk_cols(a.bits), blocks = w.cols / kQBlock;
+  const int64_t cc = affine_chunk_cols(a.bits), blocks = w.cols / kQBlock;
   out.n = n, out.chunks = (w.cols + cc - 1) / cc, out.groups = a.groups;
   QuantizedX& xr = out.rounded;
   quantize_x(x, n, w.cols, kAffineXOffset, xr);  // corr = Σu per block

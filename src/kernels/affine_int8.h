@@ -40,6 +40,8 @@ void affine_int8_rows(const QuantizedX& x, const WeightView& w, int64_t r0, int6
 // Fast-mode decode batches (under kAffineInt8MinN rows): the stored rows against x in int8 blocks, with no repacking
 // (affine_dot_x86.cpp). x is laid out per 64-byte chunk of a weight row: 64 columns (8 bits), or 128 (4 bits: the
 // chunk's even columns, then its odd ones).
+// Columns per 64-byte chunk of a row: the kernel's unit, and the x layout's.
+constexpr int64_t affine_chunk_cols(int bits) { return bits == 4 ? 128 : 64; }
 struct AffineDotX {
   int64_t n = 0, chunks = 0, groups = 0;  // chunks per weight row, groups per row
   QuantizedX rounded;                     // x in blocks of 32 (offset kAffineXOffset: corr = Σu)
