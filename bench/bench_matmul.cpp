@@ -14,6 +14,7 @@
 
 #include "core/thread_pool.h"
 #include "core/timer.h"
+#include "kernels/affine_int8.h"
 #include "kernels/blas_core.h"
 #include "kernels/matmul.h"
 #include "kernels/matvec.h"
@@ -113,6 +114,17 @@ void decode_affine(benchmark::State& state, int bits, bool fast = false) {
     v.affine = {bits, int(group), 0, groups, scales.data() + k * dim * groups, biases.data() + k * dim * groups, row,
                 DType::kBF16};
     views.push_back(v);
+  }
+  std::vector<uint8_t> panels;  // fast: the rows repacked as load_weights does in fast mode
+  if (fast) {
+    const size_t pb = affine_panel_bytes(views[0].affine);
+    panels.resize(size_t(count * dim / kPanelRows) * pb);
+    for (int64_t k = 0; k < count; ++k) {
+      uint8_t* at = panels.data() + size_t(k * dim / kPanelRows) * pb;
+      affine_to_panels(views[size_t(k)], 0, dim, at);
+      views[size_t(k)] = affine_panel_view(views[size_t(k)], at);
+    }
+    packed = {}, scales = {}, biases = {};
   }
   std::vector<float> x(size_t(n * dim), 0.01f), y(size_t(n * dim));
   const Timer t;

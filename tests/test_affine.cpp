@@ -92,10 +92,18 @@ TEST_P(AffineIsa, KernelsMatchThePlainFormulaOnSlicesInsideGroups) {
   }
 }
 
-// --compute fast: 4- and 8-bit whole groups meet int8 activations, on repacked panels from kAffineInt8MinN rows and
-// on the stored rows below. Against the plain formula
-// on x rounded as the kernel rounds it (tight), and on x itself (within x's rounding); where the kernel does not
-// apply, fast = exact. 21 rows end inside a panel; 100 rows of 4096 columns span three tiles of repacked panels.
+// w's rows repacked as load_weights does in fast mode (the buffer holds the panels).
+WeightView panel_view(const WeightView& w, std::vector<uint8_t>& buf) {
+  buf.assign(size_t((w.rows + kPanelRows - 1) / kPanelRows) * affine_panel_bytes(w.affine), 0xff);
+  affine_to_panels(w, 0, w.rows, buf.data());
+  return affine_panel_view(w, buf.data());
+}
+
+// --compute fast: 4- and 8-bit whole groups meet int8 activations, on panels repacked at load (every n, and row
+// slices that start inside a panel) and, for views of the stored rows, repacked per call from kAffineInt8MinN rows.
+// Against the plain formula on x rounded as the kernel rounds it (tight), and on x itself (within x's rounding);
+// where the kernel does not apply, fast = exact. 21 rows end inside a panel; 100 rows of 4096 columns span three
+// tiles of panels repacked per call.
 TEST(AffineFast, Int8KernelMatchesThePlainFormulaOnRoundedX) {
   int tested = 0;
   for (int bits : {4, 8, 3}) {
@@ -103,45 +111,72 @@ TEST(AffineFast, Int8KernelMatchesThePlainFormulaOnRoundedX) {
          {std::tuple{32, 256, 21, DType::kBF16}, {64, 384, 21, DType::kF16}, {128, 512, 21, DType::kF32},
           {64, 640, 21, DType::kBF16}, {32, 96, 21, DType::kF32}, {64, 4096, 100, DType::kBF16}}) {
       const Slice s(bits, group, rows, cols, 0, uint32_t(bits * 100 + group), params);
-      const WeightView w = s.view();
+      const WeightView stored = s.view();
+      std::vector<uint8_t> buf;
+      const bool ok = affine_int8_ok(stored);
+      const WeightView panels = ok ? panel_view(stored, buf) : stored;
       for (int64_t n : {int64_t(1), int64_t(2), int64_t(7), kAffineInt8MinN - 1, kAffineInt8MinN, int64_t(33)}) {
         std::mt19937 rng(static_cast<uint32_t>(n));
         std::uniform_real_distribution<float> u(-1, 1);
-        std::vector<float> x(size_t(n * cols)), y(size_t(n * s.rows));
+        std::vector<float> x(size_t(n * cols));
         for (float& v : x) v = u(rng);
         x[3] = 0;
         QuantizedX xr;  // x as the int8 kernel rounds it: blocks of 32, scale amax / 127
         quantize_x(x.data(), n, cols, 0, xr);
-        set_compute(Compute::kFast);
-        matmul(x.data(), n, w, y.data());
-        set_compute(Compute::kExact);
-        const bool int8 = n >= kAffineInt8MinN ? affine_int8_ok(w) : affine_dot_ok(w);
-        tested += int8;
-        double err = 0, norm = 0;
-        for (int64_t i = 0; i < n; ++i)
-          for (int64_t r = 0; r < s.rows; ++r) {
-            double on_rounded = 0, on_x = 0, mag = 0;
-            for (int64_t c = 0; c < cols; ++c) {
-              const double xq = double(xr.d[size_t((i * cols + c) / 32)]) * xr.q[size_t(i * cols + c)];
-              const double xv = x[size_t(i * cols + c)];
-              on_rounded += s.weight(r, c) * xq, on_x += s.weight(r, c) * xv;
-              mag += std::fabs(s.weight(r, c) * x[size_t(i * cols + c)]);
+        // (view, first row of the matrix, int8 expected)
+        for (auto [w, r0, int8] : {std::tuple{stored, int64_t(0), ok && n >= kAffineInt8MinN},
+                                   {panels, int64_t(0), ok}, {panels.row_slice(5, s.rows), int64_t(5), ok}}) {
+          std::vector<float> y(size_t(n * w.rows));
+          set_compute(Compute::kFast);
+          matmul(x.data(), n, w, y.data());
+          set_compute(Compute::kExact);
+          tested += int8;
+          double err = 0, norm = 0;
+          for (int64_t i = 0; i < n; ++i)
+            for (int64_t r = 0; r < w.rows; ++r) {
+              double on_rounded = 0, on_x = 0, mag = 0;
+              for (int64_t c = 0; c < cols; ++c) {
+                const double xq = double(xr.d[size_t((i * cols + c) / 32)]) * xr.q[size_t(i * cols + c)];
+                const double xv = x[size_t(i * cols + c)], wv = s.weight(r0 + r, c);
+                on_rounded += wv * xq, on_x += wv * xv, mag += std::fabs(wv * xv);
+              }
+              const double got = y[size_t(i * w.rows + r)];
+              ASSERT_NEAR(got, int8 ? on_rounded : on_x, 1e-5 * mag + 1e-5)
+                  << bits << " bits, group " << group << ", cols " << cols << ", n " << n << ", row " << r0 + r
+                  << (w.affine.panels ? ", panels" : ", stored");
+              err += (got - on_x) * (got - on_x), norm += on_x * on_x;
             }
-            const double got = y[size_t(i * s.rows + r)];
-            ASSERT_NEAR(got, int8 ? on_rounded : on_x, 1e-5 * mag + 1e-5)
-                << bits << " bits, group " << group << ", cols " << cols << ", n " << n << ", row " << r;
-            err += (got - on_x) * (got - on_x), norm += on_x * on_x;
+          if (int8) {
+            EXPECT_GT(std::sqrt(err / norm), 1e-5) << "x was not rounded to int8";
           }
-        if (int8) {
-          EXPECT_GT(std::sqrt(err / norm), 1e-5) << "x was not rounded to int8";
+          EXPECT_LT(std::sqrt(err / norm), 0.02);
         }
-        EXPECT_LT(std::sqrt(err / norm), 0.02);
       }
     }
   }
   if (qisa_supported(QIsa::kAvx512Vnni) && (matmul_isa() == Isa::kAvx512 || matmul_isa() == Isa::kAvx512Bf16)) {
     EXPECT_GT(tested, 0) << "the int8 kernel never ran";
   }
+}
+
+// The panels hold exactly the stored values: every row dequantized from them (the embedding lookup of a tied head),
+// also through a slice starting inside a panel, equals the stored row's.
+TEST(AffineFast, PanelsHoldTheStoredValues) {
+  for (int bits : {4, 8})
+    for (auto [group, params] : {std::pair{32, DType::kBF16}, {64, DType::kF16}, {128, DType::kF32}}) {
+      const Slice s(bits, group, 37, 256, 0, uint32_t(bits + group), params);
+      std::vector<uint8_t> buf;
+      const WeightView stored = s.view(), panels = panel_view(stored, buf), slice = panels.row_slice(19, 37);
+      std::vector<float> want(256), got(256);
+      for (int64_t r = 0; r < s.rows; ++r) {
+        weight_row(stored, r, want.data());
+        weight_row(panels, r, got.data());
+        ASSERT_EQ(got, want) << bits << " bits, group " << group << ", row " << r;
+        if (r < 19) continue;
+        weight_row(slice, r - 19, got.data());
+        ASSERT_EQ(got, want) << bits << " bits, group " << group << ", row " << r << " of a slice";
+      }
+    }
 }
 
 // Bytes copied to the very end of a readable mapping whose next page is not readable: a kernel that reads one byte
@@ -168,22 +203,29 @@ class Guarded {
   uint8_t* data_ = nullptr;
 };
 
-// The int8 kernels read no weight, scale or bias past the matrix, whose last row ends a readable page: rows whose
-// last 64-byte chunk is short (96 columns: 4 bits leave 32 of 128, 8 bits 32 of 64), groups of 32 in 16-bit params.
+// The int8 kernels read nothing past the matrix, whose last byte ends a readable page: the panels of 21 rows (the
+// last panel's padding rows are in it), and the stored rows, scales and biases that panels are repacked from per call.
 TEST(AffineFast, ReadsNothingPastTheMatrix) {
   for (int bits : {4, 8})
     for (int64_t n : {int64_t(1), int64_t(3), kAffineInt8MinN}) {
-      const Slice s(bits, 32, 5, 96, 0, uint32_t(bits + n), DType::kBF16);
-      const std::vector<uint8_t> packed(s.packed.begin(), s.packed.begin() + long(5 * affine_row_bytes(96, bits)));
+      const Slice s(bits, 32, 21, 96, 0, uint32_t(bits + n), DType::kBF16);
+      if (!affine_int8_ok(s.view())) GTEST_SKIP() << "no int8 kernel on this CPU";
+      const std::vector<uint8_t> packed(s.packed.begin(), s.packed.begin() + long(21 * affine_row_bytes(96, bits)));
       const Guarded w_bytes(packed), scales(s.held_scales), biases(s.held_biases);
-      WeightView w = s.view();
-      w.data = w_bytes.data(), w.affine.scales = scales.data(), w.affine.biases = biases.data();
-      std::vector<float> x(size_t(n * 96), 0.5f), fast(size_t(n * 5)), exact(fast.size());
-      set_compute(Compute::kFast);
-      matmul(x.data(), n, w, fast.data());
-      set_compute(Compute::kExact);
+      WeightView stored = s.view();
+      stored.data = w_bytes.data(), stored.affine.scales = scales.data(), stored.affine.biases = biases.data();
+      std::vector<uint8_t> buf;
+      panel_view(s.view(), buf);
+      const Guarded panel_bytes(buf);
+      const WeightView panels = affine_panel_view(s.view(), panel_bytes.data());
+      std::vector<float> x(size_t(n * 96), 0.5f), fast(size_t(n * 21)), exact(fast.size());
       matmul(x.data(), n, s.view(), exact.data());
-      for (size_t i = 0; i < fast.size(); ++i) EXPECT_NEAR(fast[i], exact[i], 0.02 * (1 + std::fabs(exact[i])));
+      for (const WeightView& w : {stored, panels}) {
+        set_compute(Compute::kFast);
+        matmul(x.data(), n, w, fast.data());
+        set_compute(Compute::kExact);
+        for (size_t i = 0; i < fast.size(); ++i) EXPECT_NEAR(fast[i], exact[i], 0.02 * (1 + std::fabs(exact[i])));
+      }
     }
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/affine_int8.h"
 #include "kernels/matmul.h"
 #include "kernels/matvec.h"
 
@@ -52,6 +53,7 @@ void affine_repack(const uint8_t* src, uint64_t bit0, int64_t n, int bits, uint8
 
 void affine_dequant_rows(const WeightView& w, int64_t r0, int64_t r1, float* out) {
   const AffineView& a = w.affine;
+  if (a.panels) return affine_panel_dequant_rows(w, r0, r1, out);
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* row = static_cast<const uint8_t*>(w.data) + size_t(r) * a.row_bytes;
     float* o = out + (r - r0) * w.cols;

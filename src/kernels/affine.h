@@ -23,7 +23,15 @@ struct AffineView {
   const void* biases = nullptr;  // (rows, groups) in param_dtype
   size_t row_bytes = 0;         // packed bytes per row: 4 * ceil(cols * bits / 32)
   DType param_dtype = DType::kF32;  // of scales and biases: kF32, kF16 or kBF16
+  // Repacked for the int8 kernels (kernels/affine_int8.h): the view's data holds 16-row panels with the scales and
+  // biases inside (scales, biases: null), row 0 at lane row0 of the first panel. Only phase 0.
+  bool panels = false;
 };
+
+// Bytes of one 16-row panel (a.panels): per group, 16 scales and 16 biases in param_dtype, then 16 rows of values.
+inline size_t affine_panel_bytes(const AffineView& a) {
+  return size_t(a.groups) * (32 * dtype_size(a.param_dtype) + size_t(a.group) * 2 * size_t(a.bits));
+}
 
 // Scale or bias i (= row · groups + group) of p (a.scales or a.biases) as fp32.
 inline float affine_param(const AffineView& a, const void* p, int64_t i) {

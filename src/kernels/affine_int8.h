@@ -1,15 +1,15 @@
-// --compute fast for MLX affine 4- and 8-bit weights (whole groups of 32, 64 or 128) in prefill-sized batches: each
-// member repacks its rows, a tile at a time, into 16-row panels that the q8_0 / q4_0 int8 kernel (qgemm_x86.cpp)
-// reads with one extra FMA per block, and multiplies them by x in int8 blocks of 32 (AVX-512 VNNI). A panel block
-// (32 columns) holds
-//   [16 fp32 scales][16 fp32 biases], one per row (its group's)                               128 bytes
-//   8 bits: [8 groups g][16 rows r][4 bytes t] = q(r, 4g + t), unsigned as stored            512 bytes
-//   4 bits: [4 words c][16 rows r][4 bytes] = the row's packed word c of the block, as stored 256 bytes
+// --compute fast for MLX affine 4- and 8-bit weights (whole groups of 32, 64 or 128): 16-row panels that the q8_0 /
+// q4_0 int8 kernel (qgemm_x86.cpp) multiplies by x in int8 blocks of 32 (AVX-512 VNNI). A panel holds, per group of
+// the rows (the same bytes as the stored rows, scales and biases, reordered):
+//   [16 scales][16 biases], one per row, in the stored param dtype                   32 · 2 (or 4) bytes
+//   group / 32 blocks of 32 columns:
+//     8 bits: [8 groups g][16 rows r][4 bytes t] = q(r, 4g + t), unsigned as stored    512 bytes
+//     4 bits: [4 words c][16 rows r][4 bytes] = the row's packed word c of the block, as stored   256 bytes
 // A stored 4-bit word holds columns 8c..8c+7, the even ones in its low nibbles, so x comes rearranged per 32 columns
-// into its 16 even columns, then its 16 odd ones (pair_x), and the kernel is q4_0's. With x ≈ d q per block,
-// a block adds d (scale Σ u q + bias Σ q): the dequantized weights times the rounded x. Decode batches under
-// kAffineInt8MinN, which cannot amortize repacking per call, read the stored rows instead (affine_dot_rows: the
-// same formula, summed in another order).
+// into its 16 even columns, then its 16 odd ones (pair_x), and the kernel is q4_0's. With x ≈ d u per block, a group
+// adds scale Σ_blocks d Σ u q + bias Σ_blocks d Σu: the dequantized weights times the rounded x.
+// Fast mode repacks at load (load_weights' affine_panels: every byte then read once, from one stream); views of the
+// stored rows meet the same kernel through panels repacked per call, a tile at a time.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -19,40 +19,27 @@
 
 namespace meshlm {
 
-// Rows of x from which fast mode takes the panels (1 thread, 2048 columns, 16-32 MiB of weights: per row of x the
-// panels at 16 rows and affine_dot_rows at 15 cost the same for 4 bits, and the panels 8% more for 8 bits).
+// Rows of x from which fast mode repacks a view of stored rows per call (fewer: the fp32 kernels, as repacking would
+// cost more than it saves; weights loaded in fast mode are panels already).
 constexpr int64_t kAffineInt8MinN = 16;
 
-// x is quantized with this offset, so that QuantizedX::corr = Σq (the biases' multiplier).
+// x is quantized with this offset, so that QuantizedX::corr = Σu (the biases' multiplier).
 constexpr int kAffineXOffset = -1;
 
-// Whether the int8 kernel takes w here (4 or 8 bits, phase 0, group a multiple of 32, AVX-512 VNNI).
+// Whether the int8 kernel takes w here (4 or 8 bits, phase 0, group 32, 64 or 128, AVX-512 VNNI).
 bool affine_int8_ok(const WeightView& w);
 // The fp32 rows to quantize (quantize_x_rows with kAffineXOffset) for w: x itself for 8 bits, x paired (pair_x,
 // into xbuf) for 4 bits.
 const float* affine_int8_prepared(const float* x, int64_t n, const WeightView& w, std::vector<float>& xbuf);
-// Panels for rows [r0, r1) of w (the rows after r1 in the last panel zero) into out.
+// Panels for rows [r0, r1) of the stored view w (the rows after r1 in the last panel zero) into out
+// (affine_panel_bytes(w.affine) per panel).
 void affine_to_panels(const WeightView& w, int64_t r0, int64_t r1, uint8_t* out);
-size_t affine_panel_bytes(const WeightView& w);  // one panel
-// y[i * w.rows + r] for i in [0, x.n), r in [r0, r1), repacking a tile of rows at a time (per-thread scratch).
+// The view of w's rows repacked (all of them) into `panels`.
+WeightView affine_panel_view(const WeightView& w, const uint8_t* panels);
+// Rows [r0, r1) of a panel view as fp32: out (r1 - r0, w.cols), the same values as the stored rows give.
+void affine_panel_dequant_rows(const WeightView& w, int64_t r0, int64_t r1, float* out);
+// y[i * w.rows + r] for i in [0, x.n), r in [r0, r1): from the panels of a panel view, or repacking a tile of the
+// stored rows at a time (per-thread scratch).
 void affine_int8_rows(const QuantizedX& x, const WeightView& w, int64_t r0, int64_t r1, float* y);
-
-// Fast-mode decode batches (under kAffineInt8MinN rows): the stored rows against x in int8 blocks, with no repacking
-// (affine_dot_x86.cpp). x is laid out per 64-byte chunk of a weight row: 64 columns (8 bits), or 128 (4 bits: the
-// chunk's even columns, then its odd ones).
-// Columns per 64-byte chunk of a row: the kernel's unit, and the x layout's.
-constexpr int64_t affine_chunk_cols(int bits) { return bits == 4 ? 128 : 64; }
-struct AffineDotX {
-  int64_t n = 0, chunks = 0, groups = 0;  // chunks per weight row, groups per row
-  QuantizedX rounded;                     // x in blocks of 32 (offset kAffineXOffset: corr = Σu)
-  std::vector<int8_t> q;                  // (n, chunks, chunk columns) u in the chunk's order, zero past cols
-  std::vector<float> lane_d;              // (n, chunks, 16) the block scale d of each 4-byte lane's columns
-  std::vector<float> xsum;                // (n, groups) Σ d u over each group: the biases' multiplier
-};
-// Whether affine_dot_rows takes w: affine_int8_ok, and groups of a power of two (as MLX writes: 32, 64, 128).
-bool affine_dot_ok(const WeightView& w);
-void affine_dot_prepare(const float* x, int64_t n, const WeightView& w, AffineDotX& out);
-// y[i * w.rows + r] for i in [0, x.n), r in [r0, r1).
-void affine_dot_rows(const AffineDotX& x, const WeightView& w, int64_t r0, int64_t r1, float* y);
 
 }  // namespace meshlm

@@ -101,14 +101,10 @@ void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool
                                                    : kSkinnyRows16);
   // q8_0 / q4_0: int8 activations at decode, and at every n in fast mode (exact prefill: sgemm on the weights).
   const bool int8 = quantized && (skinny || compute == Compute::kFast);
-  // MLX 4/8-bit weights in fast mode, batches of kAffineInt8MinN rows and more: int8 activations too, on panels
-  // repacked per call (kernels/affine_int8.h).
-  const bool affine_int8 = affine && compute == Compute::kFast && n >= kAffineInt8MinN && affine_int8_ok(w);
-  // Smaller batches: the stored rows against int8 x, no repacking.
-  const bool affine_dot = affine && compute == Compute::kFast && n < kAffineInt8MinN && affine_dot_ok(w);
-  thread_local AffineDotX xdot;
-  if (affine_dot) affine_dot_prepare(x, n, w, xdot);
-  const AffineDotX& x_dot = xdot;
+  // MLX 4/8-bit weights as panels (loaded in fast mode), or stored rows in fast mode from kAffineInt8MinN rows of
+  // x (repacked per call): int8 activations too (kernels/affine_int8.h).
+  const bool affine_int8 =
+      affine && (w.affine.panels || (compute == Compute::kFast && n >= kAffineInt8MinN && affine_int8_ok(w)));
   thread_local QuantizedX xq;              // x in int8 blocks
   thread_local std::vector<float> xsum;    // (n, groups) x summed per group, for affine weights
   thread_local std::vector<float> xpairs;  // x rearranged for 4-bit affine kernels
@@ -123,7 +119,7 @@ void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool
       quantize_x_rows(xs, w.cols, offset, s.begin, s.end, out);
     });
   }
-  const bool affine_fp32 = affine && skinny && !affine_int8 && !affine_dot;  // the fp32 kernels (affine.h)
+  const bool affine_fp32 = affine && skinny && !affine_int8;  // the fp32 kernels (affine.h)
   if (affine_fp32) affine_xsums(x, n, w, xsum);
   const float* x_in = x;
   if (affine_fp32 && affine_pairs_x(w)) pair_x(x, n, w.cols, xpairs), x_in = xpairs.data();
@@ -136,7 +132,7 @@ void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool
   // Each member takes a contiguous share of the weight rows, in panels: about 1 MiB of weights for the skinny
   // kernels, 8 MiB as fp32 for sgemm (wide enough that repacking x for each call stays cheap). Between panels
   // member 0 lets MPI progress.
-  const bool streamed = skinny || int8 || bf16 || affine_int8 || affine_dot;
+  const bool streamed = skinny || int8 || bf16 || affine_int8;
   const int64_t panel_bytes = streamed ? int64_t(1) << 20 : int64_t(8) << 20;
   const int64_t bytes_per_row = streamed ? int64_t(w.bytes_per_row()) : w.cols * int64_t(sizeof(float));
   const int64_t panel = std::max<int64_t>(64, panel_bytes / std::max<int64_t>(1, bytes_per_row)) / 16 * 16;
@@ -153,7 +149,6 @@ void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool
       if (affine_fp32) affine_rows(x_in, n, w, x_sums, p0, p1, y);
       else if (int8) qgemm_rows(qisa, x_blocks, w, p0, p1, y);
       else if (affine_int8) affine_int8_rows(x_blocks, w, p0, p1, y);
-      else if (affine_dot) affine_dot_rows(x_dot, w, p0, p1, y);
       else if (bf16) bf16_gemm_rows(x, x_bf16, n, w, p0, p1, y);
       else if (skinny) matvec_rows(active_isa, x, n, w, p0, p1, y, x_pairs);
       else sgemm_rows(x, n, w, p0, p1, y);

@@ -16,15 +16,17 @@ struct WeightView {
   DType dtype = DType::kF32;
   int64_t rows = 0, cols = 0;
   AffineView affine = {};
-  int64_t row0 = 0;  // q8_0 / q4_0: the lane of row 0 in the first panel at `data` (a slice may start mid-panel)
+  int64_t row0 = 0;  // q8_0 / q4_0 / affine panels: the lane of row 0 in the first panel at `data` (a slice may
+                     // start mid-panel)
 
   size_t bytes_per_row() const { return dtype == DType::kAffine ? affine.row_bytes : row_bytes(dtype, cols); }
   // Rows [r0, r1) (whole rows of any dtype, quantized blocks included).
   WeightView row_slice(int64_t r0, int64_t r1) const {
     WeightView v = *this;
     v.rows = r1 - r0;
-    if (is_quantized(dtype)) {  // whole panels in, then a lane
-      v.data = static_cast<const uint8_t*>(data) + size_t((row0 + r0) / 16) * (bytes_per_row() * 16);
+    if (is_quantized(dtype) || (dtype == DType::kAffine && affine.panels)) {  // whole panels in, then a lane
+      const size_t panel = dtype == DType::kAffine ? affine_panel_bytes(affine) : bytes_per_row() * 16;
+      v.data = static_cast<const uint8_t*>(data) + size_t((row0 + r0) / 16) * panel;
       v.row0 = (row0 + r0) % 16;
       return v;
     }

@@ -18,7 +18,8 @@ inline void each_lane(F&& f) {
 }
 
 template <bool Q4, int NB>
-void tile_neon(const uint8_t* panel, size_t, int64_t blocks, const QuantizedX& x, int64_t i0, float* out) {
+void tile_neon(const uint8_t* panel, size_t, int64_t blocks, const QuantizedX& x, int64_t i0,
+               const qtiles::AffineFormat&, float* out) {
   constexpr size_t bb = Q4 ? 288 : 544;
   const int8_t* xq = x.q.data() + i0 * blocks * kQBlock;
   const float* xd = x.d.data() + i0 * blocks;

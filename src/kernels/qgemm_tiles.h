@@ -11,9 +11,15 @@
 namespace meshlm {
 namespace qtiles {
 
-// out (P, NB, 16): lane l of panel p against x row i0 + i.
+// MLX affine panels (kernels/affine_int8.h): 32-column blocks per group, and the dtype of its scales and biases.
+struct AffineFormat {
+  int64_t group_blocks = 1;
+  DType params = DType::kF32;
+};
+
+// out (P, NB, 16): lane l of panel p against x row i0 + i (f: affine panels only).
 using TileFn = void (*)(const uint8_t* panel, size_t pb, int64_t blocks, const QuantizedX& x, int64_t i0,
-                        float* out);
+                        const AffineFormat& f, float* out);
 constexpr int kMaxNB = 6, kMaxP = 4;
 struct Tiles {
   int max_nb;
@@ -31,7 +37,7 @@ inline int32_t load32(const int8_t* p) {
 // Panels at `base` (pb bytes each, the first lane at row -row0) covering rows [r0, r1), in tiles that stay in cache
 // while every group of x rows passes over them; y[i * ldy + r].
 inline void drive(const Tiles& t, const QuantizedX& x, const uint8_t* base, size_t pb, int64_t cols, int64_t row0,
-                  int64_t r0, int64_t r1, float* y, int64_t ldy) {
+                  int64_t r0, int64_t r1, float* y, int64_t ldy, const AffineFormat& f = {}) {
   const int64_t blocks = cols / kQBlock;
   const int64_t first = (row0 + r0) / kPanelRows, last = (row0 + r1 - 1) / kPanelRows + 1;
   const int64_t tile = x.n <= t.max_nb ? last - first : std::max<int64_t>(kMaxP, int64_t((128 << 10) / pb));
@@ -42,7 +48,7 @@ inline void drive(const Tiles& t, const QuantizedX& x, const uint8_t* base, size
       const int nb = int(std::min<int64_t>(t.max_nb, x.n - i0));
       for (int64_t p = t0; p < t1;) {
         const int np = p + t.panels[nb] <= t1 ? t.panels[nb] : 1;
-        (np == 1 ? t.single[nb] : t.wide[nb])(base + size_t(p) * pb, pb, blocks, x, i0, out);
+        (np == 1 ? t.single[nb] : t.wide[nb])(base + size_t(p) * pb, pb, blocks, x, i0, f, out);
         for (int pp = 0; pp < np; ++pp) {  // lanes that are rows of [r0, r1)
           const int64_t row_of_lane0 = (p + pp) * kPanelRows - row0;
           const int64_t lo = std::max<int64_t>(0, r0 - row_of_lane0), hi = std::min<int64_t>(16, r1 - row_of_lane0);

@@ -17,25 +17,71 @@
 namespace meshlm {
 namespace {
 
-// The panels' block formats: q8_0 / q4_0 (kernels/qpanel.h) and MLX affine 8 / 4 bits (kernels/affine_int8.h).
-enum class Kind { kQ8, kQ4, kA8, kA4 };
-constexpr bool nibbles(Kind k) { return k == Kind::kQ4 || k == Kind::kA4; }
-constexpr bool affine(Kind k) { return k == Kind::kA8 || k == Kind::kA4; }
-constexpr size_t header_bytes(Kind k) { return affine(k) ? 128 : 32; }
-constexpr size_t block_bytes(Kind k) { return header_bytes(k) + (nibbles(k) ? 256 : 512); }
+// The q8_0 / q4_0 panels' block formats (kernels/qpanel.h); MLX affine panels (kernels/affine_int8.h) have theirs.
+constexpr size_t kQ8Block = 544, kQ4Block = 288;
 using namespace qtiles;
 constexpr size_t kPrefetchAhead = 2048;  // bench_matmul decode/q4_0/n:1, 1 thread: +17% (1024..8192 all help)
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")
-// Affine kinds: each integer sum starts at 0 and becomes d_x (scale Σq·u + bias Σq), x quantized with offset -1.
-template <Kind K, int P, int NB>
-void tile_vnni(const uint8_t* panel, size_t pb, int64_t blocks, const QuantizedX& x, int64_t i0, float* out) {
-  constexpr size_t bb = block_bytes(K), head = header_bytes(K);
+// One 32-column block of P panels into dot[p][i]: the values at q[p] (4 bits: 256 bytes, 8 bits: 512), x's block at
+// xb (row i at xb + i * xstride).
+template <bool Nibbles, int P, int NB>
+inline void block_dots(const uint8_t* const (&q)[P], const int8_t* xb, int64_t xstride, __m512i (&dot)[P][NB]) {
+  if constexpr (Nibbles) {
+    const __m512i nibble = _mm512_set1_epi8(0x0f);
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c) {
+#pragma GCC unroll 8
+      for (int p = 0; p < P; ++p) {
+        const __m512i v = _mm512_loadu_si512(q[p] + c * 64);
+        const __m512i lo = _mm512_and_si512(v, nibble), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
+#pragma GCC unroll 8
+        for (int i = 0; i < NB; ++i) {
+          const int8_t* xi = xb + i * xstride;
+          dot[p][i] = _mm512_dpbusd_epi32(dot[p][i], lo, _mm512_set1_epi32(load32(xi + 4 * c)));
+          dot[p][i] = _mm512_dpbusd_epi32(dot[p][i], hi, _mm512_set1_epi32(load32(xi + 16 + 4 * c)));
+        }
+      }
+    }
+  } else {
+#pragma GCC unroll 8
+    for (int g = 0; g < 8; ++g) {
+#pragma GCC unroll 8
+      for (int p = 0; p < P; ++p) {
+        const __m512i v = _mm512_loadu_si512(q[p] + g * 64);
+#pragma GCC unroll 8
+        for (int i = 0; i < NB; ++i)
+          dot[p][i] = _mm512_dpbusd_epi32(dot[p][i], v, _mm512_set1_epi32(load32(xb + i * xstride + 4 * g)));
+      }
+    }
+  }
+}
+
+// Decode streams P panels: each fetched a page ahead (the hardware's prefetchers stop at pages).
+template <int P>
+inline void prefetch_ahead(const uint8_t* const (&at)[P], size_t bytes) {
+#pragma GCC unroll 8
+  for (int p = 0; p < P; ++p)
+    for (size_t line = 0; line < bytes; line += 64) __builtin_prefetch(at[p] + kPrefetchAhead + line);
+}
+
+template <int P, int NB>
+inline void store_tile(const __m512 (&acc)[P][NB], float* out) {
+#pragma GCC unroll 8
+  for (int p = 0; p < P; ++p)
+#pragma GCC unroll 8
+    for (int i = 0; i < NB; ++i) _mm512_storeu_ps(out + (p * NB + i) * kPanelRows, acc[p][i]);
+}
+
+// q8_0 / q4_0: each block's integer sum starts at the correction -offset Σq, and adds d_w d_x times it.
+template <bool Q4, int P, int NB>
+void tile_vnni(const uint8_t* panel, size_t pb, int64_t blocks, const QuantizedX& x, int64_t i0, const AffineFormat&,
+               float* out) {
+  constexpr size_t bb = Q4 ? kQ4Block : kQ8Block;
   const int8_t* xq = x.q.data() + i0 * blocks * kQBlock;
   const float* xd = x.d.data() + i0 * blocks;
   const int32_t* xc = x.corr.data() + i0 * blocks;
-  const __m512i nibble = _mm512_set1_epi8(0x0f);
   __m512 acc[P][NB];
 #pragma GCC unroll 8
   for (int p = 0; p < P; ++p)
@@ -43,93 +89,123 @@ void tile_vnni(const uint8_t* panel, size_t pb, int64_t blocks, const QuantizedX
     for (int i = 0; i < NB; ++i) acc[p][i] = _mm512_setzero_ps();
   for (int64_t b = 0; b < blocks; ++b) {
     const uint8_t* blk[P];
+    const uint8_t* q[P];
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p) blk[p] = panel + size_t(p) * pb + size_t(b) * bb, q[p] = blk[p] + 32;
+    if constexpr (NB <= 2) prefetch_ahead<P>(blk, bb);
     __m512i dot[P][NB];
 #pragma GCC unroll 8
-    for (int p = 0; p < P; ++p) blk[p] = panel + size_t(p) * pb + size_t(b) * bb;
-    if constexpr (NB <= 2) {  // decode streams P panels: fetch each a page ahead (prefetchers stop at pages)
-#pragma GCC unroll 8
-      for (int p = 0; p < P; ++p)
-#pragma GCC unroll 16
-        for (size_t line = 0; line < bb; line += 64) __builtin_prefetch(blk[p] + kPrefetchAhead + line);
-    }
-#pragma GCC unroll 8
     for (int i = 0; i < NB; ++i) {
-      const __m512i c = affine(K) ? _mm512_setzero_si512() : _mm512_set1_epi32(xc[i * blocks + b]);
+      const __m512i c = _mm512_set1_epi32(xc[i * blocks + b]);
 #pragma GCC unroll 8
       for (int p = 0; p < P; ++p) dot[p][i] = c;
     }
-    const int8_t* xb = xq + b * kQBlock;  // row i at xb + i * blocks * 32
-    if constexpr (nibbles(K)) {
-#pragma GCC unroll 4
-      for (int c = 0; c < 4; ++c) {
-#pragma GCC unroll 8
-        for (int p = 0; p < P; ++p) {
-          const __m512i v = _mm512_loadu_si512(blk[p] + head + c * 64);
-          const __m512i lo = _mm512_and_si512(v, nibble), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
-#pragma GCC unroll 8
-          for (int i = 0; i < NB; ++i) {
-            const int8_t* xi = xb + i * blocks * kQBlock;
-            dot[p][i] = _mm512_dpbusd_epi32(dot[p][i], lo, _mm512_set1_epi32(load32(xi + 4 * c)));
-            dot[p][i] = _mm512_dpbusd_epi32(dot[p][i], hi, _mm512_set1_epi32(load32(xi + 16 + 4 * c)));
-          }
-        }
-      }
-    } else {
-#pragma GCC unroll 8
-      for (int g = 0; g < 8; ++g) {
-#pragma GCC unroll 8
-        for (int p = 0; p < P; ++p) {
-          const __m512i v = _mm512_loadu_si512(blk[p] + head + g * 64);
-#pragma GCC unroll 8
-          for (int i = 0; i < NB; ++i)
-            dot[p][i] = _mm512_dpbusd_epi32(dot[p][i], v, _mm512_set1_epi32(load32(xb + i * blocks * kQBlock + 4 * g)));
-        }
-      }
-    }
+    block_dots<Q4, P, NB>(q, xq + b * kQBlock, blocks * kQBlock, dot);
 #pragma GCC unroll 8
     for (int p = 0; p < P; ++p) {
-      if constexpr (affine(K)) {
-        const __m512 scale = _mm512_loadu_ps(blk[p]), bias = _mm512_loadu_ps(blk[p] + 64);
+      const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[p])));
 #pragma GCC unroll 8
-        for (int i = 0; i < NB; ++i) {
-          const __m512 sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[p][i]), scale,
-                                             _mm512_mul_ps(bias, _mm512_set1_ps(float(xc[i * blocks + b]))));
-          acc[p][i] = _mm512_fmadd_ps(sum, _mm512_set1_ps(xd[i * blocks + b]), acc[p][i]);
-        }
-      } else {
-        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[p])));
-#pragma GCC unroll 8
-        for (int i = 0; i < NB; ++i)
-          acc[p][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[p][i]),
-                                      _mm512_mul_ps(dw, _mm512_set1_ps(xd[i * blocks + b])), acc[p][i]);
-      }
+      for (int i = 0; i < NB; ++i)
+        acc[p][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[p][i]), _mm512_mul_ps(dw, _mm512_set1_ps(xd[i * blocks + b])),
+                                    acc[p][i]);
     }
   }
+  store_tile<P, NB>(acc, out);
+}
+
+// 16 scales or biases in dtype d as fp32.
+inline __m512 load_params(const uint8_t* p, DType d) {
+  if (d == DType::kF32) return _mm512_loadu_ps(p);
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  if (d == DType::kBF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  return _mm512_cvtph_ps(h);
+}
+
+// MLX affine panels, x quantized with offset -1 (corr = Σu): per group, each block adds scale d_x Σ u q, and the
+// group bias Σ_blocks d_x Σu.
+template <bool Q4, int P, int NB>
+void tile_affine(const uint8_t* panel, size_t pb, int64_t blocks, const QuantizedX& x, int64_t i0,
+                 const AffineFormat& f, float* out) {
+  constexpr size_t bb = Q4 ? 256 : 512;
+  const size_t head = 32 * dtype_size(f.params), gb = head + size_t(f.group_blocks) * bb;
+  const int8_t* xq = x.q.data() + i0 * blocks * kQBlock;
+  const float* xd = x.d.data() + i0 * blocks;
+  const int32_t* xc = x.corr.data() + i0 * blocks;
+  __m512 acc[P][NB];
 #pragma GCC unroll 8
   for (int p = 0; p < P; ++p)
 #pragma GCC unroll 8
-    for (int i = 0; i < NB; ++i) _mm512_storeu_ps(out + (p * NB + i) * kPanelRows, acc[p][i]);
+    for (int i = 0; i < NB; ++i) acc[p][i] = _mm512_setzero_ps();
+  for (int64_t b0 = 0, g = 0; b0 < blocks; b0 += f.group_blocks, ++g) {
+    const uint8_t* grp[P];
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p) grp[p] = panel + size_t(p) * pb + size_t(g) * gb;
+    if constexpr (NB <= 2) prefetch_ahead<P>(grp, gb);
+    alignas(64) float scale[P][kPanelRows];  // through memory: the accumulators take the registers
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p) _mm512_store_ps(scale[p], load_params(grp[p], f.params));
+    for (int64_t k = 0; k < f.group_blocks; ++k) {
+      const int64_t b = b0 + k;
+      const uint8_t* q[P];
+      __m512i dot[P][NB];
+#pragma GCC unroll 8
+      for (int p = 0; p < P; ++p) {
+        q[p] = grp[p] + head + size_t(k) * bb;
+#pragma GCC unroll 8
+        for (int i = 0; i < NB; ++i) dot[p][i] = _mm512_setzero_si512();
+      }
+      block_dots<Q4, P, NB>(q, xq + b * kQBlock, blocks * kQBlock, dot);
+#pragma GCC unroll 8
+      for (int i = 0; i < NB; ++i) {
+        const __m512 d = _mm512_set1_ps(xd[i * blocks + b]);
+#pragma GCC unroll 8
+        for (int p = 0; p < P; ++p)
+          acc[p][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[p][i]), _mm512_mul_ps(_mm512_load_ps(scale[p]), d),
+                                      acc[p][i]);
+      }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < NB; ++i) {
+      float xsum = 0;  // Σ d_x Σu over the group's blocks
+      for (int64_t k = 0; k < f.group_blocks; ++k) xsum += xd[i * blocks + b0 + k] * float(xc[i * blocks + b0 + k]);
+      const __m512 s = _mm512_set1_ps(xsum);
+#pragma GCC unroll 8
+      for (int p = 0; p < P; ++p) acc[p][i] = _mm512_fmadd_ps(load_params(grp[p] + head / 2, f.params), s, acc[p][i]);
+    }
+  }
+  store_tile<P, NB>(acc, out);
 }
 
-template <Kind K>
-constexpr Tiles vnni_tiles() {
-  return {6,
-          {0, 4, 4, 2, 2, 2, 2},
-          {nullptr, tile_vnni<K, 4, 1>, tile_vnni<K, 4, 2>, tile_vnni<K, 2, 3>, tile_vnni<K, 2, 4>, tile_vnni<K, 2, 5>,
-           tile_vnni<K, 2, 6>},
-          {nullptr, tile_vnni<K, 1, 1>, tile_vnni<K, 1, 2>, tile_vnni<K, 1, 3>, tile_vnni<K, 1, 4>, tile_vnni<K, 1, 5>,
-           tile_vnni<K, 1, 6>}};
+template <bool Affine, bool Q4, int P, int NB>
+void tile(const uint8_t* panel, size_t pb, int64_t blocks, const QuantizedX& x, int64_t i0, const AffineFormat& f,
+          float* out) {
+  if constexpr (Affine) tile_affine<Q4, P, NB>(panel, pb, blocks, x, i0, f, out);
+  else tile_vnni<Q4, P, NB>(panel, pb, blocks, x, i0, f, out);
 }
-constexpr Tiles kVnniQ8 = vnni_tiles<Kind::kQ8>(), kVnniQ4 = vnni_tiles<Kind::kQ4>();
-constexpr Tiles kVnniA8 = vnni_tiles<Kind::kA8>(), kVnniA4 = vnni_tiles<Kind::kA4>();
+
+// P = 4 panels per tile for 1 or 2 rows of x, 2 for more (the accumulators stay in registers). Affine tiles take up
+// to 4 rows of x: at 6 their group loop spilled accumulators (pp512, MLX 4-bit, 1 thread: 860 tok/s at 6, 836 at 5,
+// 1064 at 4).
+template <bool Affine, bool Q4>
+constexpr Tiles vnni_tiles() {
+  return {Affine ? 4 : 6,
+          {0, 4, 4, 2, 2, 2, 2},
+          {nullptr, tile<Affine, Q4, 4, 1>, tile<Affine, Q4, 4, 2>, tile<Affine, Q4, 2, 3>, tile<Affine, Q4, 2, 4>,
+           tile<Affine, Q4, 2, 5>, tile<Affine, Q4, 2, 6>},
+          {nullptr, tile<Affine, Q4, 1, 1>, tile<Affine, Q4, 1, 2>, tile<Affine, Q4, 1, 3>, tile<Affine, Q4, 1, 4>,
+           tile<Affine, Q4, 1, 5>, tile<Affine, Q4, 1, 6>}};
+}
+constexpr Tiles kVnniQ8 = vnni_tiles<false, false>(), kVnniQ4 = vnni_tiles<false, true>();
+constexpr Tiles kVnniA8 = vnni_tiles<true, false>(), kVnniA4 = vnni_tiles<true, true>();
 #pragma GCC pop_options
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
 // One panel as two halves of 8 lanes; the weights made signed again, multiplied by maddubs(|w|, sign(x, w)).
 template <bool Q4, int NB>
-void tile_avx2(const uint8_t* panel, size_t, int64_t blocks, const QuantizedX& x, int64_t i0, float* out) {
-  constexpr size_t bb = Q4 ? 288 : 544;
+void tile_avx2(const uint8_t* panel, size_t, int64_t blocks, const QuantizedX& x, int64_t i0, const AffineFormat&,
+               float* out) {
+  constexpr size_t bb = Q4 ? kQ4Block : kQ8Block;
   const int8_t* xq = x.q.data() + i0 * blocks * kQBlock;
   const float* xd = x.d.data() + i0 * blocks;
   const __m256i nibble = _mm256_set1_epi8(0x0f), eight = _mm256_set1_epi8(8), flip = _mm256_set1_epi8(char(0x80));
@@ -221,10 +297,10 @@ void qgemm_rows_avx2(const QuantizedX& x, const WeightView& w, int64_t r0, int64
   drive(w.dtype == DType::kQ8_0 ? kAvx2Q8 : kAvx2Q4, x, static_cast<const uint8_t*>(w.data),
         panel_bytes(w.dtype, w.cols), w.cols, w.row0, r0, r1, y, w.rows);
 }
-void qgemm_affine_vnni(const QuantizedX& x, int bits, const uint8_t* panels, int64_t rows, int64_t cols, float* y,
-                       int64_t ldy) {
-  const Kind kind = bits == 4 ? Kind::kA4 : Kind::kA8;
-  drive(bits == 4 ? kVnniA4 : kVnniA8, x, panels, size_t(cols / kQBlock) * block_bytes(kind), cols, 0, 0, rows, y, ldy);
+void qgemm_affine_vnni(const QuantizedX& x, const WeightView& w, int64_t r0, int64_t r1, float* y, int64_t ldy) {
+  const AffineView& a = w.affine;
+  drive(a.bits == 4 ? kVnniA4 : kVnniA8, x, static_cast<const uint8_t*>(w.data), affine_panel_bytes(a), w.cols, w.row0,
+        r0, r1, y, ldy, AffineFormat{a.group / kQBlock, a.param_dtype});
 }
 
 }  // namespace meshlm

@@ -3,6 +3,8 @@
 #include <cstring>
 
 #include "core/check.h"
+#include "core/thread_pool.h"
+#include "kernels/affine_int8.h"
 
 namespace meshlm {
 namespace {
@@ -78,6 +80,23 @@ Matrix read_affine(const WeightIndex& index, const std::string& module, int bits
   m.scales = read_window(index, s, slab, rows, g0, g1);  // kept in the file's dtype
   m.biases = read_window(index, b, slab, rows, g0, g1);
   return m;
+}
+
+void affine_to_panel_matrix(Matrix& m) {
+  const WeightView w = m.view();
+  const size_t pb = affine_panel_bytes(w.affine);
+  const int64_t panels = (m.rows + kPanelRows - 1) / kPanelRows;
+  std::vector<uint8_t> out(size_t(panels) * pb);
+  ThreadPool& pool = kernel_pool();
+  const int parts = int(std::min<int64_t>(pool.size(), panels));
+  pool.run(parts, [&](int t) {
+    const Share s = share_of(panels, parts, t);
+    const int64_t r0 = s.begin * kPanelRows, r1 = std::min(m.rows, s.end * kPanelRows);
+    if (r0 < r1) affine_to_panels(w, r0, r1, out.data() + size_t(s.begin) * pb);
+  });
+  m.bytes = std::move(out);
+  m.scales = {}, m.biases = {};
+  m.panels = true;
 }
 
 uint64_t affine_bytes(const Matrix& m) {

@@ -22,6 +22,8 @@ std::vector<uint8_t> read_window(const WeightIndex& index, const TensorInfo& t, 
 // checks only and leaves the matrix without data (its held bytes are then affine_bytes()).
 Matrix read_affine(const WeightIndex& index, const std::string& module, int bits, int group, int64_t slab,
                    int64_t n_slabs, int64_t out, int64_t in, Range rows, Range cols, bool read);
+// Repacks a read_affine matrix (affine_int8_ok) into the int8 kernel's panels, on the kernel threads.
+void affine_to_panel_matrix(Matrix& m);
 // Bytes a read_affine matrix holds.
 uint64_t affine_bytes(const Matrix& m);
 

@@ -22,12 +22,14 @@ struct Matrix {
   int bits = 0, group = 0;
   int64_t phase = 0, groups = 0;
   DType param_dtype = DType::kF32;      // of scales and biases, as the file stores them
-  std::vector<uint8_t> scales, biases;  // (rows, groups) in param_dtype
+  std::vector<uint8_t> scales, biases;  // (rows, groups) in param_dtype; empty when panels
+  bool panels = false;  // bytes: 16-row panels with the scales and biases inside (kernels/affine_int8.h)
 
   WeightView view() const {
     WeightView v{bytes.data(), dtype, rows, cols, {}};
     if (dtype == DType::kAffine)
-      v.affine = {bits, group, phase, groups, scales.data(), biases.data(), affine_row_bytes(cols, bits), param_dtype};
+      v.affine = {bits,   group,       phase, groups, panels ? nullptr : scales.data(), panels ? nullptr : biases.data(),
+                  affine_row_bytes(cols, bits), param_dtype, panels};
     return v;
   }
   bool empty() const { return rows == 0; }
@@ -94,9 +96,11 @@ struct ModelWeights {
 
 // Reads exactly this rank's slices. Throws Error naming the tensor and expected vs actual shape or dtype.
 // quantize_to: kQ8_0 or kQ4_0 converts every matrix whose slice has a multiple of 32 columns; kBF16 rounds f16
-// matrices to bf16 (--compute fast, for the bf16 dot-product kernels); anything else keeps the stored dtype. read = false checks every name and shape and counts the bytes a rank would hold, reading none
-// (meshlm info): then the matrices are empty and only `bytes` is meaningful.
+// matrices to bf16 (--compute fast, for the bf16 dot-product kernels); anything else keeps the stored dtype. read =
+// false checks every name and shape and counts the bytes a rank would hold, reading none (meshlm info): then the
+// matrices are empty and only `bytes` is meaningful. affine_panels (--compute fast): MLX 4/8-bit matrices that the
+// int8 kernel takes are repacked into its panels (the same bytes, up to 15 rows of padding).
 ModelWeights load_weights(const WeightIndex& index, const ModelConfig& config, const ParallelLayout& layout,
-                          DType quantize_to = DType::kF32, bool read = true);
+                          DType quantize_to = DType::kF32, bool read = true, bool affine_panels = false);
 
 }  // namespace meshlm
