@@ -105,6 +105,10 @@ WeightView panel_view(const WeightView& w, std::vector<uint8_t>& buf) {
 // where the kernel does not apply, fast = exact. 21 rows end inside a panel; 100 rows of 4096 columns span three
 // tiles of panels repacked per call.
 TEST(AffineFast, Int8KernelMatchesThePlainFormulaOnRoundedX) {
+  const Isa saved = matmul_isa();
+  for (Isa isa : {Isa::kAvx512, Isa::kAvx2}) {
+  if (!isa_supported(isa)) continue;
+  set_matmul_isa(isa);  // AVX-512 without VNNI: the AVX2 kernel too
   int tested = 0;
   for (int bits : {4, 8, 3}) {
     for (auto [group, cols, rows, params] :
@@ -143,7 +147,7 @@ TEST(AffineFast, Int8KernelMatchesThePlainFormulaOnRoundedX) {
               const double got = y[size_t(i * w.rows + r)];
               ASSERT_NEAR(got, int8 ? on_rounded : on_x, 1e-5 * mag + 1e-5)
                   << bits << " bits, group " << group << ", cols " << cols << ", n " << n << ", row " << r0 + r
-                  << (w.affine.panels ? ", panels" : ", stored");
+                  << (w.affine.panels ? ", panels, " : ", stored, ") << isa_name(isa);
               err += (got - on_x) * (got - on_x), norm += on_x * on_x;
             }
           if (int8) {
@@ -154,9 +158,9 @@ TEST(AffineFast, Int8KernelMatchesThePlainFormulaOnRoundedX) {
       }
     }
   }
-  if (qisa_supported(QIsa::kAvx512Vnni) && (matmul_isa() == Isa::kAvx512 || matmul_isa() == Isa::kAvx512Bf16)) {
-    EXPECT_GT(tested, 0) << "the int8 kernel never ran";
+  EXPECT_GT(tested, 0) << isa_name(isa) << ": the int8 kernel never ran";
   }
+  set_matmul_isa(saved);
 }
 
 // The panels hold exactly the stored values: every row dequantized from them (the embedding lookup of a tied head),

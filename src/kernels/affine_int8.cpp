@@ -11,15 +11,16 @@
 namespace meshlm {
 
 #if defined(__x86_64__)
-void qgemm_affine_vnni(const QuantizedX& x, const WeightView& panels, int64_t r0, int64_t r1, float* y, int64_t ldy);
+void qgemm_affine_x86(bool vnni, const QuantizedX& x, const WeightView& panels, int64_t r0, int64_t r1, float* y,
+                      int64_t ldy);
 #endif
 
 bool affine_int8_ok(const WeightView& w) {
   const AffineView& a = w.affine;
   if (w.dtype != DType::kAffine || !(a.bits == 4 || a.bits == 8) || a.phase != 0) return false;
   if (!(a.group == 32 || a.group == 64 || a.group == 128) || w.cols % a.group != 0) return false;
-  const Isa isa = matmul_isa();
-  return (isa == Isa::kAvx512 || isa == Isa::kAvx512Bf16) && qisa_supported(QIsa::kAvx512Vnni);
+  const QIsa isa = matmul_qisa();
+  return isa == QIsa::kAvx512Vnni || isa == QIsa::kAvx2;
 }
 
 const float* affine_int8_prepared(const float* x, int64_t n, const WeightView& w, std::vector<float>& xbuf) {
@@ -102,7 +103,8 @@ void affine_panel_dequant_rows(const WeightView& w, int64_t r0, int64_t r1, floa
 void affine_int8_rows(const QuantizedX& x, const WeightView& w, int64_t r0, int64_t r1, float* y) {
   if (x.n <= 0 || r1 <= r0) return;
 #if defined(__x86_64__)
-  if (w.affine.panels) return qgemm_affine_vnni(x, w, r0, r1, y, w.rows);
+  const bool vnni = matmul_qisa() == QIsa::kAvx512Vnni;
+  if (w.affine.panels) return qgemm_affine_x86(vnni, x, w, r0, r1, y, w.rows);
   // A tile of panels that stays in L2 while every row of x passes over it.
   const size_t pb = affine_panel_bytes(w.affine);
   const int64_t tile = std::max<int64_t>(1, int64_t((256 << 10) / pb)) * kPanelRows;
@@ -111,7 +113,7 @@ void affine_int8_rows(const QuantizedX& x, const WeightView& w, int64_t r0, int6
     const int64_t t1 = std::min(r1, t0 + tile);
     panels.resize(size_t((t1 - t0 + kPanelRows - 1) / kPanelRows) * pb);
     affine_to_panels(w, t0, t1, panels.data());
-    qgemm_affine_vnni(x, affine_panel_view(w.row_slice(t0, t1), panels.data()), 0, t1 - t0, y + t0, w.rows);
+    qgemm_affine_x86(vnni, x, affine_panel_view(w.row_slice(t0, t1), panels.data()), 0, t1 - t0, y + t0, w.rows);
   }
 #else
   (void)w, (void)y;

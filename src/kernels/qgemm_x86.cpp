@@ -58,7 +58,7 @@ inline void block_dots(const uint8_t* const (&q)[P], const int8_t* xb, int64_t x
   }
 }
 
-// Decode streams P panels: each fetched a page ahead (the hardware's prefetchers stop at pages).
+// Decode streams the panels: each fetched a page ahead (the hardware's prefetchers stop at pages).
 template <int P>
 inline void prefetch_ahead(const uint8_t* const (&at)[P], size_t bytes) {
 #pragma GCC unroll 8
@@ -263,6 +263,95 @@ constexpr Tiles avx2_tiles() {
   return {2, {0, 1, 1}, {nullptr, tile_avx2<Q4, 1>, tile_avx2<Q4, 2>}, {nullptr, tile_avx2<Q4, 1>, tile_avx2<Q4, 2>}};
 }
 constexpr Tiles kAvx2Q8 = avx2_tiles<false>(), kAvx2Q4 = avx2_tiles<true>();
+
+// 8 scales or biases in dtype d as fp32.
+inline __m256 load8_params(const uint8_t* p, DType d) {
+  if (d == DType::kF32) return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  if (d == DType::kBF16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  return _mm256_cvtph_ps(h);
+}
+
+// MLX affine panels as tile_affine reads them, a panel as two halves of 8 lanes. maddubs takes the stored unsigned
+// values as they are for 4 bits (15 · 127 · 2 fits its 16-bit sums); 8 bits are made signed (q - 128, so that
+// |q - 128| · 127 · 2 fits) and 128 Σu is added back.
+template <bool Q4, int NB>
+void tile_avx2_affine(const uint8_t* panel, size_t, int64_t blocks, const QuantizedX& x, int64_t i0,
+                      const AffineFormat& f, float* out) {
+  constexpr size_t bb = Q4 ? 256 : 512;
+  const size_t ps = dtype_size(f.params), head = 32 * ps, gb = head + size_t(f.group_blocks) * bb;
+  const int8_t* xq = x.q.data() + i0 * blocks * kQBlock;
+  const float* xd = x.d.data() + i0 * blocks;
+  const int32_t* xc = x.corr.data() + i0 * blocks;
+  const __m256i nibble = _mm256_set1_epi8(0x0f), flip = _mm256_set1_epi8(char(0x80)), ones = _mm256_set1_epi16(1);
+  __m256 acc[2][NB];
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h)
+#pragma GCC unroll 4
+    for (int i = 0; i < NB; ++i) acc[h][i] = _mm256_setzero_ps();
+  auto step = [&](__m256i (&dot)[NB], __m256i w, const int8_t* xb, int k) {
+    const __m256i aw = Q4 ? w : _mm256_sign_epi8(w, w);
+#pragma GCC unroll 4
+    for (int i = 0; i < NB; ++i) {
+      const __m256i xv = _mm256_set1_epi32(load32(xb + i * blocks * kQBlock + k));
+      dot[i] = _mm256_add_epi32(dot[i], _mm256_madd_epi16(_mm256_maddubs_epi16(aw, Q4 ? xv : _mm256_sign_epi8(xv, w)),
+                                                          ones));
+    }
+  };
+  for (int64_t b0 = 0, g = 0; b0 < blocks; b0 += f.group_blocks, ++g) {
+    const uint8_t* grp = panel + size_t(g) * gb;
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const __m256 scale = load8_params(grp + size_t(h) * 8 * ps, f.params);
+      for (int64_t k = 0; k < f.group_blocks; ++k) {
+        const int64_t b = b0 + k;
+        const uint8_t* blk = grp + head + size_t(k) * bb;
+        const int8_t* xb = xq + b * kQBlock;
+        __m256i dot[NB];
+#pragma GCC unroll 4
+        for (int i = 0; i < NB; ++i) dot[i] = Q4 ? _mm256_setzero_si256() : _mm256_set1_epi32(128 * xc[i * blocks + b]);
+        if constexpr (Q4) {
+#pragma GCC unroll 4
+          for (int c = 0; c < 4; ++c) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + c * 64 + h * 32));
+            step(dot, _mm256_and_si256(v, nibble), xb, 4 * c);
+            step(dot, _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble), xb, 16 + 4 * c);
+          }
+        } else {
+#pragma GCC unroll 8
+          for (int c = 0; c < 8; ++c) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + c * 64 + h * 32));
+            step(dot, _mm256_xor_si256(v, flip), xb, 4 * c);
+          }
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < NB; ++i)
+          acc[h][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[i]), _mm256_mul_ps(scale, _mm256_set1_ps(xd[i * blocks + b])),
+                                      acc[h][i]);
+      }
+      const __m256 bias = load8_params(grp + size_t(16 + h * 8) * ps, f.params);
+#pragma GCC unroll 4
+      for (int i = 0; i < NB; ++i) {
+        float xsum = 0;  // Σ d_x Σu over the group's blocks
+        for (int64_t k = 0; k < f.group_blocks; ++k) xsum += xd[i * blocks + b0 + k] * float(xc[i * blocks + b0 + k]);
+        acc[h][i] = _mm256_fmadd_ps(bias, _mm256_set1_ps(xsum), acc[h][i]);
+      }
+    }
+  }
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h)
+#pragma GCC unroll 4
+    for (int i = 0; i < NB; ++i) _mm256_storeu_ps(out + i * kPanelRows + h * 8, acc[h][i]);
+}
+
+template <bool Q4>
+constexpr Tiles avx2_affine_tiles() {
+  return {2,
+          {0, 1, 1},
+          {nullptr, tile_avx2_affine<Q4, 1>, tile_avx2_affine<Q4, 2>},
+          {nullptr, tile_avx2_affine<Q4, 1>, tile_avx2_affine<Q4, 2>}};
+}
+constexpr Tiles kAvx2A8 = avx2_affine_tiles<false>(), kAvx2A4 = avx2_affine_tiles<true>();
 #pragma GCC pop_options
 
 }  // namespace
@@ -297,10 +386,12 @@ void qgemm_rows_avx2(const QuantizedX& x, const WeightView& w, int64_t r0, int64
   drive(w.dtype == DType::kQ8_0 ? kAvx2Q8 : kAvx2Q4, x, static_cast<const uint8_t*>(w.data),
         panel_bytes(w.dtype, w.cols), w.cols, w.row0, r0, r1, y, w.rows);
 }
-void qgemm_affine_vnni(const QuantizedX& x, const WeightView& w, int64_t r0, int64_t r1, float* y, int64_t ldy) {
+void qgemm_affine_x86(bool vnni, const QuantizedX& x, const WeightView& w, int64_t r0, int64_t r1, float* y,
+                      int64_t ldy) {
   const AffineView& a = w.affine;
-  drive(a.bits == 4 ? kVnniA4 : kVnniA8, x, static_cast<const uint8_t*>(w.data), affine_panel_bytes(a), w.cols, w.row0,
-        r0, r1, y, ldy, AffineFormat{a.group / kQBlock, a.param_dtype});
+  const Tiles& t = vnni ? (a.bits == 4 ? kVnniA4 : kVnniA8) : (a.bits == 4 ? kAvx2A4 : kAvx2A8);
+  drive(t, x, static_cast<const uint8_t*>(w.data), affine_panel_bytes(a), w.cols, w.row0, r0, r1, y, ldy,
+        AffineFormat{a.group / kQBlock, a.param_dtype});
 }
 
 }  // namespace meshlm
