@@ -81,7 +81,8 @@ TEST(Matmul, FastModeRoundsActivationsToBf16ForBf16WeightsOnly) {
   const bool bf16dot =
       isa_supported(Isa::kAvx512Bf16) && (matmul_isa() == Isa::kAvx512 || matmul_isa() == Isa::kAvx512Bf16);
   for (DType dt : {DType::kF32, DType::kF16, DType::kBF16}) {
-    for (auto [n, rows, cols] : {std::tuple{1, 33, 70}, {5, 20, 64}, {7, 65, 96}, {40, 17, 33}, {65, 100, 256}}) {
+    for (auto [n, rows, cols] :
+         {std::tuple{1, 33, 70}, {5, 20, 64}, {2, 19, 300}, {7, 65, 96}, {40, 17, 33}, {65, 100, 256}}) {
       const auto x = randn(size_t(n * cols), 8), wf = randn(size_t(rows * cols), 9);
       const auto w16 = to_16(wf, dt);
       const WeightView w{dt == DType::kF32 ? static_cast<const void*>(wf.data()) : w16.data(), dt, rows, cols};

@@ -64,10 +64,51 @@ void block(const float* x, const uint16_t* hi, const uint16_t* lo, int64_t cols,
     }
 }
 
+// One weight row against NB rows of x, kChains sums per x row along it: decode reads the rows one after another, a
+// single stream from memory (kRows rows at once read kRows streams). meshlm bench tg, 1 thread, interleaved: batch 1
+// 90-93% -> 91-95% of the read bandwidth, batch 2 +12%.
+template <int NB, bool Split>
+void row_alone(const float* x, const uint16_t* hi, const uint16_t* lo, int64_t cols, const uint8_t* row, float* y,
+               int64_t ldy) {
+  constexpr int kChains = 4;
+  const auto* w16 = reinterpret_cast<const uint16_t*>(row);
+  __m512 acc[NB][kChains];
+#pragma GCC unroll 8
+  for (int i = 0; i < NB; ++i)
+#pragma GCC unroll 4
+    for (int c = 0; c < kChains; ++c) acc[i][c] = _mm512_setzero_ps();
+  auto step = [&](int64_t k, int c) __attribute__((always_inline)) {
+    const __m512bh wv = __m512bh(_mm512_loadu_si512(w16 + k));
+#pragma GCC unroll 8
+    for (int i = 0; i < NB; ++i) {
+      acc[i][c] = _mm512_dpbf16_ps(acc[i][c], wv, __m512bh(_mm512_loadu_si512(hi + i * cols + k)));
+      if constexpr (Split) acc[i][c] = _mm512_dpbf16_ps(acc[i][c], wv, __m512bh(_mm512_loadu_si512(lo + i * cols + k)));
+    }
+  };
+  int64_t k = 0;
+  for (; k + 32 * kChains <= cols; k += 32 * kChains) {
+#pragma GCC unroll 4
+    for (int c = 0; c < kChains; ++c) __builtin_prefetch(row + size_t(k + 32 * c) * 2 + kPrefetch), step(k + 32 * c, c);
+  }
+  for (; k + 32 <= cols; k += 32) step(k, 0);
+  for (int i = 0; i < NB; ++i) {
+    __m512 a = acc[i][0];
+#pragma GCC unroll 4
+    for (int c = 1; c < kChains; ++c) a = _mm512_add_ps(a, acc[i][c]);
+    float s = _mm512_reduce_add_ps(a);
+    for (int64_t j = k; j < cols; ++j) s += bf16_to_f32(w16[j]) * x[i * cols + j];
+    y[i * ldy] = s;
+  }
+}
+
 template <int NB, bool Split>
 void row_range(const float* x, const uint16_t* hi, const uint16_t* lo, int64_t cols, const uint8_t* base,
-               size_t row_bytes, int64_t r0, int64_t r1, float* y, int64_t ldy) {
+               size_t row_bytes, int64_t r0, int64_t r1, float* y, int64_t ldy, bool alone) {
   int64_t r = r0;
+  if (alone) {
+    for (; r < r1; ++r) row_alone<NB, Split>(x, hi, lo, cols, base + size_t(r) * row_bytes, y + r, ldy);
+    return;
+  }
   for (; r + kRows <= r1; r += kRows)
     block<kRows, NB, Split>(x, hi, lo, cols, base + size_t(r) * row_bytes, row_bytes, y + r, ldy);
   for (; r < r1; ++r) block<1, NB, Split>(x, hi, lo, cols, base + size_t(r) * row_bytes, row_bytes, y + r, ldy);
@@ -80,6 +121,7 @@ void tiled(const float* x, const uint16_t* hi, const uint16_t* lo, int64_t n, co
   constexpr int kMaxNB = Split ? 4 : 6;
   const auto* base = static_cast<const uint8_t*>(w.data);
   const size_t bytes_per_row = row_bytes(DType::kBF16, w.cols);
+  const bool alone = n <= kMaxNB;  // streamed once: a row at a time
   const int64_t tile =
       n <= kMaxNB ? r1 - r0 : std::max<int64_t>(kRows, int64_t((96 << 10) / bytes_per_row) / kRows * kRows);
   for (int64_t t0 = r0; t0 < r1; t0 += tile) {
@@ -89,12 +131,12 @@ void tiled(const float* x, const uint16_t* hi, const uint16_t* lo, int64_t n, co
       const uint16_t *hi_i = hi + i * w.cols, *lo_i = Split ? lo + i * w.cols : nullptr;
       float* yi = y + i * w.rows;
       switch (std::min<int64_t>(kMaxNB, n - i)) {
-        case 1: row_range<1, Split>(xi, hi_i, lo_i, w.cols, base, bytes_per_row, t0, t1, yi, w.rows); break;
-        case 2: row_range<2, Split>(xi, hi_i, lo_i, w.cols, base, bytes_per_row, t0, t1, yi, w.rows); break;
-        case 3: row_range<3, Split>(xi, hi_i, lo_i, w.cols, base, bytes_per_row, t0, t1, yi, w.rows); break;
-        case 4: row_range<4, Split>(xi, hi_i, lo_i, w.cols, base, bytes_per_row, t0, t1, yi, w.rows); break;
-        case 5: row_range<Split ? 4 : 5, Split>(xi, hi_i, lo_i, w.cols, base, bytes_per_row, t0, t1, yi, w.rows); break;
-        default: row_range<Split ? 4 : 6, Split>(xi, hi_i, lo_i, w.cols, base, bytes_per_row, t0, t1, yi, w.rows); break;
+        case 1: row_range<1, Split>(xi, hi_i, lo_i, w.cols, base, bytes_per_row, t0, t1, yi, w.rows, alone); break;
+        case 2: row_range<2, Split>(xi, hi_i, lo_i, w.cols, base, bytes_per_row, t0, t1, yi, w.rows, alone); break;
+        case 3: row_range<3, Split>(xi, hi_i, lo_i, w.cols, base, bytes_per_row, t0, t1, yi, w.rows, alone); break;
+        case 4: row_range<4, Split>(xi, hi_i, lo_i, w.cols, base, bytes_per_row, t0, t1, yi, w.rows, alone); break;
+        case 5: row_range<Split ? 4 : 5, Split>(xi, hi_i, lo_i, w.cols, base, bytes_per_row, t0, t1, yi, w.rows, alone); break;
+        default: row_range<Split ? 4 : 6, Split>(xi, hi_i, lo_i, w.cols, base, bytes_per_row, t0, t1, yi, w.rows, alone); break;
       }
     }
   }

@@ -20,6 +20,13 @@ namespace {
 // The q8_0 / q4_0 panels' block formats (kernels/qpanel.h); MLX affine panels (kernels/affine_int8.h) have theirs.
 constexpr size_t kQ8Block = 544, kQ4Block = 288;
 using namespace qtiles;
+
+// An affine group's bias multiplier for one row of x: Σ d Σu over its blocks [b0, b0 + n) (d, corr: the row's).
+inline float group_xsum(const float* d, const int32_t* corr, int64_t b0, int64_t n) {
+  float s = 0;
+  for (int64_t k = b0; k < b0 + n; ++k) s += d[k] * float(corr[k]);
+  return s;
+}
 constexpr size_t kPrefetchAhead = 2048;  // bench_matmul decode/q4_0/n:1, 1 thread: +17% (1024..8192 all help)
 
 #pragma GCC push_options
@@ -166,9 +173,7 @@ void tile_affine(const uint8_t* panel, size_t pb, int64_t blocks, const Quantize
     }
 #pragma GCC unroll 8
     for (int i = 0; i < NB; ++i) {
-      float xsum = 0;  // Σ d_x Σu over the group's blocks
-      for (int64_t k = 0; k < f.group_blocks; ++k) xsum += xd[i * blocks + b0 + k] * float(xc[i * blocks + b0 + k]);
-      const __m512 s = _mm512_set1_ps(xsum);
+      const __m512 s = _mm512_set1_ps(group_xsum(xd + i * blocks, xc + i * blocks, b0, f.group_blocks));
 #pragma GCC unroll 8
       for (int p = 0; p < P; ++p) acc[p][i] = _mm512_fmadd_ps(load_params(grp[p] + head / 2, f.params), s, acc[p][i]);
     }
@@ -201,6 +206,14 @@ constexpr Tiles kVnniA8 = vnni_tiles<true, false>(), kVnniA4 = vnni_tiles<true, 
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
+template <int NB>
+inline void store_halves(const __m256 (&acc)[2][NB], float* out) {
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h)
+#pragma GCC unroll 4
+    for (int i = 0; i < NB; ++i) _mm256_storeu_ps(out + i * kPanelRows + h * 8, acc[h][i]);
+}
+
 // One panel as two halves of 8 lanes; the weights made signed again, multiplied by maddubs(|w|, sign(x, w)).
 template <bool Q4, int NB>
 void tile_avx2(const uint8_t* panel, size_t, int64_t blocks, const QuantizedX& x, int64_t i0, const AffineFormat&,
@@ -252,17 +265,9 @@ void tile_avx2(const uint8_t* panel, size_t, int64_t blocks, const QuantizedX& x
                                     acc[h][i]);
     }
   }
-#pragma GCC unroll 2
-  for (int h = 0; h < 2; ++h)
-#pragma GCC unroll 4
-    for (int i = 0; i < NB; ++i) _mm256_storeu_ps(out + i * kPanelRows + h * 8, acc[h][i]);
+  store_halves<NB>(acc, out);
 }
 
-template <bool Q4>
-constexpr Tiles avx2_tiles() {
-  return {2, {0, 1, 1}, {nullptr, tile_avx2<Q4, 1>, tile_avx2<Q4, 2>}, {nullptr, tile_avx2<Q4, 1>, tile_avx2<Q4, 2>}};
-}
-constexpr Tiles kAvx2Q8 = avx2_tiles<false>(), kAvx2Q4 = avx2_tiles<true>();
 
 // 8 scales or biases in dtype d as fp32.
 inline __m256 load8_params(const uint8_t* p, DType d) {
@@ -332,26 +337,29 @@ void tile_avx2_affine(const uint8_t* panel, size_t, int64_t blocks, const Quanti
       const __m256 bias = load8_params(grp + size_t(16 + h * 8) * ps, f.params);
 #pragma GCC unroll 4
       for (int i = 0; i < NB; ++i) {
-        float xsum = 0;  // Σ d_x Σu over the group's blocks
-        for (int64_t k = 0; k < f.group_blocks; ++k) xsum += xd[i * blocks + b0 + k] * float(xc[i * blocks + b0 + k]);
+        const float xsum = group_xsum(xd + i * blocks, xc + i * blocks, b0, f.group_blocks);
         acc[h][i] = _mm256_fmadd_ps(bias, _mm256_set1_ps(xsum), acc[h][i]);
       }
     }
   }
-#pragma GCC unroll 2
-  for (int h = 0; h < 2; ++h)
-#pragma GCC unroll 4
-    for (int i = 0; i < NB; ++i) _mm256_storeu_ps(out + i * kPanelRows + h * 8, acc[h][i]);
+  store_halves<NB>(acc, out);
 }
 
-template <bool Q4>
-constexpr Tiles avx2_affine_tiles() {
+template <bool Affine, bool Q4, int NB>
+void tile_avx2_any(const uint8_t* panel, size_t pb, int64_t blocks, const QuantizedX& x, int64_t i0,
+                   const AffineFormat& f, float* out) {
+  if constexpr (Affine) tile_avx2_affine<Q4, NB>(panel, pb, blocks, x, i0, f, out);
+  else tile_avx2<Q4, NB>(panel, pb, blocks, x, i0, f, out);
+}
+template <bool Affine, bool Q4>
+constexpr Tiles avx2_tiles() {
   return {2,
           {0, 1, 1},
-          {nullptr, tile_avx2_affine<Q4, 1>, tile_avx2_affine<Q4, 2>},
-          {nullptr, tile_avx2_affine<Q4, 1>, tile_avx2_affine<Q4, 2>}};
+          {nullptr, tile_avx2_any<Affine, Q4, 1>, tile_avx2_any<Affine, Q4, 2>},
+          {nullptr, tile_avx2_any<Affine, Q4, 1>, tile_avx2_any<Affine, Q4, 2>}};
 }
-constexpr Tiles kAvx2A8 = avx2_affine_tiles<false>(), kAvx2A4 = avx2_affine_tiles<true>();
+constexpr Tiles kAvx2Q8 = avx2_tiles<false, false>(), kAvx2Q4 = avx2_tiles<false, true>();
+constexpr Tiles kAvx2A8 = avx2_tiles<true, false>(), kAvx2A4 = avx2_tiles<true, true>();
 #pragma GCC pop_options
 
 }  // namespace
