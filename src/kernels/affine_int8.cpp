@@ -46,7 +46,7 @@ void affine_to_panels(const WeightView& w, int64_t r0, int64_t r1, uint8_t* out)
     uint8_t* panel = out + size_t((p0 - r0) / kPanelRows) * pb;
     for (int64_t l = 0; l < kPanelRows; ++l) {
       const int64_t r = p0 + l;
-      const uint8_t* row = static_cast<const uint8_t*>(w.data) + size_t(r) * a.row_bytes;
+      const uint8_t* row = r < r1 ? static_cast<const uint8_t*>(w.data) + size_t(r) * a.row_bytes : nullptr;
       for (int64_t g = 0; g < a.groups; ++g) {
         uint8_t* grp = panel + size_t(g) * gb;
         const size_t at = size_t(r * a.groups + g) * ps;
@@ -58,10 +58,9 @@ void affine_to_panels(const WeightView& w, int64_t r0, int64_t r1, uint8_t* out)
         }
         for (int64_t k = 0; k < per_group; ++k) {
           uint8_t* blk = grp + head + size_t(k) * bb;
-          const uint8_t* src = row + (g * per_group + k) * words * 4;
           for (int c = 0; c < words; ++c) {
             uint8_t* dst = blk + (c * kPanelRows + l) * 4;
-            if (r < r1) std::memcpy(dst, src + 4 * c, 4);
+            if (row) std::memcpy(dst, row + ((g * per_group + k) * words + c) * 4, 4);
             else std::memset(dst, 0, 4);
           }
         }
@@ -80,15 +79,13 @@ WeightView affine_panel_view(const WeightView& w, const uint8_t* panels) {
 void affine_panel_dequant_rows(const WeightView& w, int64_t r0, int64_t r1, float* out) {
   const AffineView& a = w.affine;
   const size_t ps = dtype_size(a.param_dtype), head = header_bytes(a), bb = block_bytes(a), gb = group_bytes(a);
-  AffineView lane_params = a;  // affine_param over a panel group's 16 lanes
-  lane_params.groups = 1;
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t l = (w.row0 + r) % kPanelRows;
     const uint8_t* panel = static_cast<const uint8_t*>(w.data) + size_t((w.row0 + r) / kPanelRows) * affine_panel_bytes(a);
     float* o = out + (r - r0) * w.cols;
     for (int64_t g = 0; g < a.groups; ++g) {
       const uint8_t* grp = panel + size_t(g) * gb;
-      const float s = affine_param(lane_params, grp, l), b = affine_param(lane_params, grp + kPanelRows * ps, l);
+      const float s = affine_param(a, grp, l), b = affine_param(a, grp + kPanelRows * ps, l);  // lane l's
       for (int64_t k = 0; k < a.group; ++k) {
         const uint8_t* blk = grp + head + size_t(k / kQBlock) * bb;
         const int64_t j = k % kQBlock;  // 8 bits: byte j of the block's row; 4 bits: nibble j of its 4 words
