@@ -81,7 +81,8 @@ void affine_panel_dequant_rows(const WeightView& w, int64_t r0, int64_t r1, floa
   const size_t ps = dtype_size(a.param_dtype), head = header_bytes(a), bb = block_bytes(a), gb = group_bytes(a);
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t l = (w.row0 + r) % kPanelRows;
-    const uint8_t* panel = static_cast<const uint8_t*>(w.data) + size_t((w.row0 + r) / kPanelRows) * affine_panel_bytes(a);
+    const uint8_t* panel =
+        static_cast<const uint8_t*>(w.data) + size_t((w.row0 + r) / kPanelRows) * affine_panel_bytes(a);
     float* o = out + (r - r0) * w.cols;
     for (int64_t g = 0; g < a.groups; ++g) {
       const uint8_t* grp = panel + size_t(g) * gb;
