@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/aligned.h"
 #include "core/thread_pool.h"
 #include "core/timer.h"
 #include "kernels/affine_int8.h"
@@ -28,9 +29,9 @@ double g_read_gbps = 0, g_sgemm_gflops = 0;
 
 // Weights in `dtype`, filled with small random values.
 struct Weights {
-  std::vector<float> f32;
-  std::vector<uint16_t> b16;
-  std::vector<uint8_t> q;
+  std::vector<float, LineAligned<float>> f32;  // line-aligned, as the loader keeps weights (core/aligned.h)
+  std::vector<uint16_t, LineAligned<uint16_t>> b16;
+  AlignedBytes q;
   std::vector<WeightView> views;
   Weights(DType dtype, int64_t count, int64_t rows, int64_t cols) {
     uint32_t state = 1;
@@ -103,8 +104,8 @@ void decode_affine(benchmark::State& state, int bits, bool fast = false) {
   const int64_t n = state.range(0), dim = 4096, group = 64, groups = dim / group;
   const size_t row = affine_row_bytes(dim, bits), per_matrix = size_t(dim) * (row + 2 * sizeof(uint16_t) * groups);
   const int64_t count = (int64_t(1) << 30) / int64_t(per_matrix);
-  std::vector<uint8_t> packed(size_t(count * dim) * row + 8);
-  std::vector<uint16_t> scales(size_t(count * dim * groups)), biases(scales.size());
+  AlignedBytes packed(size_t(count * dim) * row + 8);
+  std::vector<uint16_t, LineAligned<uint16_t>> scales(size_t(count * dim * groups)), biases(scales.size());
   uint32_t seed = 1;
   for (uint8_t& b : packed) b = uint8_t((seed = seed * 1664525u + 1013904223u) >> 24);
   for (size_t i = 0; i < scales.size(); ++i) scales[i] = f32_to_bf16(0.001f), biases[i] = f32_to_bf16(-0.008f);
@@ -115,7 +116,7 @@ void decode_affine(benchmark::State& state, int bits, bool fast = false) {
                 DType::kBF16};
     views.push_back(v);
   }
-  std::vector<uint8_t> panels;  // fast: the rows repacked as load_weights does in fast mode
+  AlignedBytes panels;  // fast: the rows repacked as load_weights does in fast mode
   if (fast) {
     const size_t pb = affine_panel_bytes(views[0].affine);
     panels.resize(size_t(count * dim / kPanelRows) * pb);

@@ -55,10 +55,13 @@ inline void block(const float* x, int64_t cols, const uint8_t* row, size_t row_b
   }
 }
 
+// Where column k (a multiple of 2 kLanes) of x paired starts: its chunk's evens from there, the odds 16 further on.
+inline const float* paired_at(const float* xp, int64_t k) { return xp + (k - k % 32) + (k % 32) / 2; }
+
 // bf16 rows: one load of 2 kLanes weights split into its even and odd values by a shift and a mask (no widening
 // shuffles), against x rearranged by pair_x (per 32 columns, 16 evens then 16 odds). Same products in fp32; the sums
 // run in another order. bench_matmul decode/bf16, 1 thread: n = 1 +10% against the plain block (80% of read bw);
-// n = 4 -12% (twice the registers per weight load), so batches take the plain block.
+// n = 4 -12% (twice the registers per weight load), so batches take the plain block; batch 1 now takes row_alone.
 template <int R, int NB>
 inline void block_bf16(const float* x, const float* xp, int64_t cols, const uint8_t* row, size_t row_bytes, float* y,
                        int64_t ldy) {
@@ -75,7 +78,7 @@ inline void block_bf16(const float* x, const float* xp, int64_t cols, const uint
     V xe[NB], xo[NB];
 #pragma GCC unroll 8
     for (int i = 0; i < NB; ++i) {
-      const float* at = xp + i * cols + (k - k % 32) + (k % 32) / 2;  // column k's place among its chunk's evens
+      const float* at = paired_at(xp + i * cols, k);
       xe[i] = load_f32(at), xo[i] = load_f32(at + 16);
     }
 #pragma GCC unroll 8
@@ -95,10 +98,11 @@ inline void block_bf16(const float* x, const float* xp, int64_t cols, const uint
   }
 }
 
-// One f16 weight row against one row of x, kChains sums along it: a decode step at batch 1 reads the rows one after
-// another, a single stream from memory, where kRows rows at once read kRows streams (meshlm bench tg b1, exact,
-// interleaved: f16 25.1-25.8 -> 33.5 tok/s on one core, 75-78% -> 94-97% of the read bandwidth; 2 cores 1.3x).
-// bf16 rows lost this way (26-27 -> 16.5 tok/s), f32 rows read at the bandwidth already: both keep kRows.
+// One f16 or bf16 weight row against one row of x, kChains sums along it: a decode step at batch 1 reads the rows
+// one after another, a single stream from memory, where kRows rows at once read kRows streams (meshlm bench tg b1,
+// exact, interleaved: f16 25.1-25.8 -> 33.5 tok/s on one core, 75-78% -> 94-97% of the read bandwidth). bf16 gains
+// as much only on line-aligned rows (core/aligned.h); 64-byte loads split into evens and odds (block_bf16) stream
+// slower alone even then (74%). f32 rows read at the bandwidth already and keep kRows.
 template <DType D>
 inline void row_alone(const float* x, int64_t cols, const uint8_t* row, float* y) {
   constexpr int kChains = 4;
@@ -120,7 +124,7 @@ inline void row_alone(const float* x, int64_t cols, const uint8_t* row, float* y
 }
 
 // Rows [r0, r1) against NB rows of x (bf16, one row of x: xp, x paired): kRows at a time, then one at a time; or,
-// alone (f16 at batch 1, the matrix streamed once), each row by itself.
+// alone (16-bit weights at batch 1, the matrix streamed once), each row by itself.
 template <DType D, int NB>
 inline void row_range(const float* x, const float* xp, int64_t cols, const uint8_t* base, size_t row_bytes, int64_t r0,
                       int64_t r1, float* y, int64_t ldy, bool alone) {
@@ -148,7 +152,7 @@ void rows_of(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t
   // Tiles of weight rows small enough to stay in cache while every block of 4 x rows passes over them.
   const int64_t tile =
       n <= 4 ? r1 - r0 : std::max<int64_t>(kRows, int64_t((96 << 10) / bytes_per_row) / kRows * kRows);
-  const bool alone = D == DType::kF16 && n == 1;
+  const bool alone = (D == DType::kF16 || D == DType::kBF16) && n == 1;
   for (int64_t t0 = r0; t0 < r1; t0 += tile) {
     const int64_t t1 = std::min(r1, t0 + tile);
     for (int64_t i = 0; i < n; i += 4) {

@@ -19,10 +19,10 @@ void expect_shape(const WeightIndex& index, const TensorInfo& t, const std::vect
 
 }  // namespace
 
-std::vector<uint8_t> read_window(const WeightIndex& index, const TensorInfo& t, int64_t slab, Range rows, int64_t c0,
-                                 int64_t c1, size_t pad) {
+AlignedBytes read_window(const WeightIndex& index, const TensorInfo& t, int64_t slab, Range rows, int64_t c0,
+                          int64_t c1, size_t pad) {
   const int64_t out_rows = t.shape.size() >= 2 ? t.shape[t.shape.size() - 2] : 1, first = slab < 0 ? 0 : slab * out_rows;
-  std::vector<uint8_t> out(size_t(rows.size() * (c1 - c0)) * element_bytes(t) + pad, 0);
+  AlignedBytes out(size_t(rows.size() * (c1 - c0)) * element_bytes(t) + pad, 0);
   index.file_of(t.name).read_block(t, first + rows.begin, first + rows.end, c0, c1, out.data());
   return out;
 }
@@ -67,7 +67,7 @@ Matrix read_affine(const WeightIndex& index, const std::string& module, int bits
 
   // The words holding the slice's values, repacked into rows that start at bit 0.
   const int64_t w0 = cols.begin * bits / 32, w1 = (cols.end * bits + 31) / 32;
-  const std::vector<uint8_t> words = read_window(index, w, slab, rows, w0, w1, 8);
+  const AlignedBytes words = read_window(index, w, slab, rows, w0, w1, 8);
   const size_t src_row = size_t(w1 - w0) * 4, dst_row = affine_row_bytes(m.cols, bits);
   const uint64_t bit0 = uint64_t(cols.begin * bits - w0 * 32);
   m.bytes.assign(size_t(m.rows) * dst_row + 8, 0);
@@ -86,7 +86,7 @@ void affine_to_panel_matrix(Matrix& m) {
   const WeightView w = m.view();
   const size_t pb = affine_panel_bytes(w.affine);
   const int64_t panels = (m.rows + kPanelRows - 1) / kPanelRows;
-  std::vector<uint8_t> out(size_t(panels) * pb);
+  AlignedBytes out(size_t(panels) * pb);
   ThreadPool& pool = kernel_pool();
   const int parts = int(std::min<int64_t>(pool.size(), panels));
   pool.run(parts, [&](int t) {

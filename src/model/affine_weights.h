@@ -14,8 +14,8 @@ namespace meshlm {
 
 // Elements [rows) x [c0, c1) of a tensor viewed as (out, cols) (or of slab `slab` of its leading dimension when
 // slab >= 0), in the stored dtype: (rows.size(), c1 - c0) plus `pad` zero bytes. Reads only those bytes.
-std::vector<uint8_t> read_window(const WeightIndex& index, const TensorInfo& t, int64_t slab, Range rows, int64_t c0,
-                                 int64_t c1, size_t pad = 0);
+AlignedBytes read_window(const WeightIndex& index, const TensorInfo& t, int64_t slab, Range rows, int64_t c0,
+                          int64_t c1, size_t pad = 0);
 
 // Rows [rows) and input columns [cols) of the affine matrix `module` (out x in, quantized with bits/group; expert
 // `slab` of n_slabs when slab >= 0). Checks the three tensors' dtypes and shapes, naming the tensor. read = false

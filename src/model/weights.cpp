@@ -105,7 +105,7 @@ class Loader {
       bytes_ += quantized ? packed_bytes(quantize_to_, m.rows, m.cols) : size_t(m.rows) * row_bytes(m.dtype, m.cols);
       return m;
     }
-    std::vector<uint8_t> dense;  // (rows, in) in m.dtype
+    AlignedBytes dense;  // (rows, in) in m.dtype
     if (affine) {
       dense.resize(size_t(src.rows * in) * sizeof(float));
       affine_dequant_rows(src.view(), 0, src.rows, reinterpret_cast<float*>(dense.data()));
@@ -187,7 +187,7 @@ class Loader {
       return;
     }
     const size_t in_row = row_bytes(m.dtype, m.cols), out_panel = panel_bytes(quantize_to_, m.cols);
-    std::vector<uint8_t> out(packed_bytes(quantize_to_, m.rows, m.cols));
+    AlignedBytes out(packed_bytes(quantize_to_, m.rows, m.cols));
     const int64_t panels = (m.rows + kPanelRows - 1) / kPanelRows;
     ThreadPool& pool = kernel_pool();
     const int parts = int(std::min<int64_t>(pool.size(), panels));

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/aligned.h"
 #include "io/hf_config.h"
 #include "io/weight_index.h"
 #include "kernels/matmul.h"
@@ -17,12 +18,12 @@ struct Matrix {
   DType dtype = DType::kF32;
   int64_t rows = 0, cols = 0;
   // (rows, view().bytes_per_row()) row-major; affine: + 8 bytes of padding; q8_0/q4_0: 16-row panels (qpanel.h)
-  std::vector<uint8_t> bytes;
+  AlignedBytes bytes;
   // kAffine only (kernels/affine.h):
   int bits = 0, group = 0;
   int64_t phase = 0, groups = 0;
   DType param_dtype = DType::kF32;      // of scales and biases, as the file stores them
-  std::vector<uint8_t> scales, biases;  // (rows, groups) in param_dtype; empty when panels
+  AlignedBytes scales, biases;  // (rows, groups) in param_dtype; empty when panels
   bool panels = false;  // bytes: 16-row panels with the scales and biases inside (kernels/affine_int8.h)
 
   WeightView view() const {
