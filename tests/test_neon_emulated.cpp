@@ -11,6 +11,7 @@
 
 #include "affine_slice.h"
 #include "core/dtype.h"
+#include "kernels/affine_int8.h"
 #include "kernels/matvec.h"
 #include "kernels/qgemm_tiles.h"
 #include "qgemm_check.h"
@@ -84,6 +85,46 @@ TEST(NeonEmulated, MatvecMatchesNaiveForEveryDtype) {
 TEST(NeonEmulated, DotProductKernelMatchesPlainLoops) {
   test::check_int8_kernel("neondot (emulated)", [](const QuantizedX& x, const WeightView& w, int64_t r0, int64_t r1,
                                                    float* y) { neon_qgemm::rows(x, w, r0, r1, y); });
+}
+
+// Fast mode's MLX kernel on panels (4 and 8 bits, groups of 32 / 64 / 128, every param dtype) against the plain
+// formula on x rounded as the kernel rounds it: 21 rows end inside a panel, a slice starts at row 5, and each view
+// is computed as two row ranges.
+TEST(NeonEmulated, AffineInt8KernelMatchesThePlainFormulaOnRoundedX) {
+  for (int bits : {4, 8}) {
+    for (auto [group, cols, params] : {std::tuple{32, 256, DType::kBF16}, {64, 384, DType::kF16},
+                                       {128, 512, DType::kF32}, {64, 640, DType::kBF16}}) {
+      const Slice s(bits, group, 21, cols, 0, uint32_t(bits * 100 + group), params);
+      std::vector<uint8_t> buf(size_t((s.rows + kPanelRows - 1) / kPanelRows) * affine_panel_bytes(s.view().affine));
+      affine_to_panels(s.view(), 0, s.rows, buf.data());
+      const WeightView whole = affine_panel_view(s.view(), buf.data());
+      for (int64_t n : {1, 2, 3, 5}) {
+        std::mt19937 rng(static_cast<uint32_t>(n));
+        std::uniform_real_distribution<float> u(-1, 1);
+        std::vector<float> x(size_t(n * cols)), xbuf;
+        for (float& v : x) v = u(rng);
+        QuantizedX xq, xr;  // as the kernel takes x (4 bits: paired), and the same rounding in column order
+        quantize_x(affine_int8_prepared(x.data(), n, whole, xbuf), n, cols, kAffineXOffset, xq);
+        quantize_x(x.data(), n, cols, 0, xr);
+        for (int64_t first : {0, 5}) {
+          const WeightView w = whole.row_slice(first, s.rows);
+          std::vector<float> y(size_t(n * w.rows), NAN);
+          neon_qgemm::affine_rows(xq, w, 0, w.rows / 2, y.data(), w.rows);
+          neon_qgemm::affine_rows(xq, w, w.rows / 2, w.rows, y.data(), w.rows);
+          for (int64_t i = 0; i < n; ++i)
+            for (int64_t r = 0; r < w.rows; ++r) {
+              double want = 0, mag = 0;
+              for (int64_t c = 0; c < cols; ++c) {
+                const double xv = double(xr.d[size_t((i * cols + c) / kQBlock)]) * xr.q[size_t(i * cols + c)];
+                want += s.weight(first + r, c) * xv, mag += std::fabs(s.weight(first + r, c) * xv);
+              }
+              ASSERT_NEAR(y[size_t(i * w.rows + r)], want, 1e-5 * mag + 1e-5)
+                  << bits << " bits, group " << group << ", n " << n << ", row " << first + r;
+            }
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

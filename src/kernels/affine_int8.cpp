@@ -13,14 +13,30 @@ namespace meshlm {
 #if defined(__x86_64__)
 void qgemm_affine_x86(bool vnni, const QuantizedX& x, const WeightView& panels, int64_t r0, int64_t r1, float* y,
                       int64_t ldy);
+#elif defined(__aarch64__) && defined(MESHLM_NEON_DOT)
+void qgemm_affine_neon_dot(const QuantizedX& x, const WeightView& panels, int64_t r0, int64_t r1, float* y,
+                           int64_t ldy);
 #endif
+
+namespace {
+// Rows [r0, r1) of a panel view into y[i * ldy + r], by the kernel of the instruction set in use (affine_int8_ok).
+void panel_rows(const QuantizedX& x, const WeightView& panels, int64_t r0, int64_t r1, float* y, int64_t ldy) {
+#if defined(__x86_64__)
+  qgemm_affine_x86(matmul_qisa() == QIsa::kAvx512Vnni, x, panels, r0, r1, y, ldy);
+#elif defined(__aarch64__) && defined(MESHLM_NEON_DOT)
+  qgemm_affine_neon_dot(x, panels, r0, r1, y, ldy);
+#else
+  (void)x, (void)panels, (void)r0, (void)r1, (void)y, (void)ldy;
+#endif
+}
+}  // namespace
 
 bool affine_int8_ok(const WeightView& w) {
   const AffineView& a = w.affine;
   if (w.dtype != DType::kAffine || !(a.bits == 4 || a.bits == 8) || a.phase != 0) return false;
   if (!(a.group == 32 || a.group == 64 || a.group == 128) || w.cols % a.group != 0) return false;
   const QIsa isa = matmul_qisa();
-  return isa == QIsa::kAvx512Vnni || isa == QIsa::kAvx2;
+  return isa == QIsa::kAvx512Vnni || isa == QIsa::kAvx2 || isa == QIsa::kNeonDot;
 }
 
 const float* affine_int8_prepared(const float* x, int64_t n, const WeightView& w, std::vector<float>& xbuf) {
@@ -100,9 +116,7 @@ void affine_panel_dequant_rows(const WeightView& w, int64_t r0, int64_t r1, floa
 
 void affine_int8_rows(const QuantizedX& x, const WeightView& w, int64_t r0, int64_t r1, float* y) {
   if (x.n <= 0 || r1 <= r0) return;
-#if defined(__x86_64__)
-  const bool vnni = matmul_qisa() == QIsa::kAvx512Vnni;
-  if (w.affine.panels) return qgemm_affine_x86(vnni, x, w, r0, r1, y, w.rows);
+  if (w.affine.panels) return panel_rows(x, w, r0, r1, y, w.rows);
   // A tile of panels that stays in L2 while every row of x passes over it.
   const size_t pb = affine_panel_bytes(w.affine);
   const int64_t tile = std::max<int64_t>(1, int64_t((256 << 10) / pb)) * kPanelRows;
@@ -111,11 +125,8 @@ void affine_int8_rows(const QuantizedX& x, const WeightView& w, int64_t r0, int6
     const int64_t t1 = std::min(r1, t0 + tile);
     panels.resize(size_t((t1 - t0 + kPanelRows - 1) / kPanelRows) * pb);
     affine_to_panels(w, t0, t1, panels.data());
-    qgemm_affine_x86(vnni, x, affine_panel_view(w.row_slice(t0, t1), panels.data()), 0, t1 - t0, y + t0, w.rows);
+    panel_rows(x, affine_panel_view(w.row_slice(t0, t1), panels.data()), 0, t1 - t0, y + t0, w.rows);
   }
-#else
-  (void)w, (void)y;
-#endif
 }
 
 }  // namespace meshlm

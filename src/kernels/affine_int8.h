@@ -1,6 +1,7 @@
 // --compute fast for MLX affine 4- and 8-bit weights (whole groups of 32, 64 or 128): 16-row panels that the q8_0 /
-// q4_0 int8 kernels (qgemm_x86.cpp) multiply by x in int8 blocks of 32 (AVX-512 VNNI, or AVX2 maddubs). A panel
-// holds, per group of the rows (the same bytes as the stored rows, scales and biases, reordered):
+// q4_0 int8 kernels (qgemm_x86.cpp, qgemm_neon_impl.h) multiply by x in int8 blocks of 32 (AVX-512 VNNI, AVX2
+// maddubs, or NEON sdot). A panel holds, per group of the rows (the same bytes as the stored rows, scales and
+// biases, reordered):
 //   [16 scales][16 biases], one per row, in the stored param dtype                   32 · 2 (or 4) bytes
 //   group / 32 blocks of 32 columns:
 //     8 bits: [8 groups g][16 rows r][4 bytes t] = q(r, 4g + t), unsigned as stored    512 bytes
@@ -26,7 +27,7 @@ constexpr int64_t kAffineInt8MinN = 16;
 // x is quantized with this offset, so that QuantizedX::corr = Σu (the biases' multiplier).
 constexpr int kAffineXOffset = -1;
 
-// Whether the int8 kernels take w here (4 or 8 bits, phase 0, group 32, 64 or 128, AVX-512 VNNI or AVX2).
+// Whether the int8 kernels take w here (4 or 8 bits, phase 0, group 32, 64 or 128; AVX-512 VNNI, AVX2 or NEON sdot).
 bool affine_int8_ok(const WeightView& w);
 // The fp32 rows to quantize (quantize_x_rows with kAffineXOffset) for w: x itself for 8 bits, x paired (pair_x,
 // into xbuf) for 4 bits.

@@ -28,6 +28,13 @@ struct Tiles {
   TileFn single[kMaxNB + 1];  // one panel (the last few)
 };
 
+// An affine group's bias multiplier for one row of x: Σ d Σu over its blocks [b0, b0 + n) (d, corr: the row's).
+inline float group_xsum(const float* d, const int32_t* corr, int64_t b0, int64_t n) {
+  float s = 0;
+  for (int64_t k = b0; k < b0 + n; ++k) s += d[k] * float(corr[k]);
+  return s;
+}
+
 inline int32_t load32(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);

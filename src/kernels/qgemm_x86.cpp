@@ -21,12 +21,6 @@ namespace {
 constexpr size_t kQ8Block = 544, kQ4Block = 288;
 using namespace qtiles;
 
-// An affine group's bias multiplier for one row of x: Σ d Σu over its blocks [b0, b0 + n) (d, corr: the row's).
-inline float group_xsum(const float* d, const int32_t* corr, int64_t b0, int64_t n) {
-  float s = 0;
-  for (int64_t k = b0; k < b0 + n; ++k) s += d[k] * float(corr[k]);
-  return s;
-}
 constexpr size_t kPrefetchAhead = 2048;  // bench_matmul decode/q4_0/n:1, 1 thread: +17% (1024..8192 all help)
 
 #pragma GCC push_options
