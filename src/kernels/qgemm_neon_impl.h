@@ -18,6 +18,38 @@ inline void each_lane(F&& f) {
   each_lane<N>(f, std::make_integer_sequence<int, N>{});
 }
 
+// One 32-column block of a panel's values at q (4 bits: 256 bytes, 8 bits: 512) against x's block at xb (row i at
+// xb + i * xstride), added into dot[i][j] (lanes 4j..4j+3). 4-bit values are made signed by subtracting nibble_bias
+// (q4_0: 8; MLX: 0, as 0..15 are signed bytes already), 8-bit ones by u ^ 0x80.
+template <bool Q4, int NB>
+inline void block_dots(const uint8_t* q, const int8_t* xb, int64_t xstride, int8_t nibble_bias,
+                       int32x4_t (&dot)[NB][4]) {
+  int8x16_t xlo[NB], xhi[NB];  // columns 0..15 and 16..31 of the block
+  for (int i = 0; i < NB; ++i) xlo[i] = vld1q_s8(xb + i * xstride), xhi[i] = vld1q_s8(xb + i * xstride + 16);
+  if constexpr (Q4) {  // chunk c: low nibbles are columns 4c..4c+3, high ones 16+4c..
+    const int8x16_t bias = vdupq_n_s8(nibble_bias);
+    each_lane<4>([&](auto c) {
+      for (int j = 0; j < 4; ++j) {
+        const uint8x16_t v = vld1q_u8(q + c * 64 + j * 16);
+        const int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0f))), bias);
+        const int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), bias);
+        for (int i = 0; i < NB; ++i) {
+          dot[i][j] = vdotq_laneq_s32(dot[i][j], lo, xlo[i], decltype(c)::value);
+          dot[i][j] = vdotq_laneq_s32(dot[i][j], hi, xhi[i], decltype(c)::value);
+        }
+      }
+    });
+  } else {  // group g: columns 4g..4g+3
+    each_lane<8>([&](auto g) {
+      constexpr int G = decltype(g)::value;
+      for (int j = 0; j < 4; ++j) {
+        const int8x16_t w = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(q + G * 64 + j * 16), vdupq_n_u8(0x80)));
+        for (int i = 0; i < NB; ++i) dot[i][j] = vdotq_laneq_s32(dot[i][j], w, G < 4 ? xlo[i] : xhi[i], G % 4);
+      }
+    });
+  }
+}
+
 template <bool Q4, int NB>
 void tile_neon(const uint8_t* panel, size_t, int64_t blocks, const QuantizedX& x, int64_t i0,
                const qtiles::AffineFormat&, float* out) {
@@ -30,33 +62,9 @@ void tile_neon(const uint8_t* panel, size_t, int64_t blocks, const QuantizedX& x
   for (int64_t b = 0; b < blocks; ++b) {
     const uint8_t* blk = panel + size_t(b) * bb;
     int32x4_t dot[NB][4];
-    int8x16_t xlo[NB], xhi[NB];  // columns 0..15 and 16..31 of the block
-    for (int i = 0; i < NB; ++i) {
+    for (int i = 0; i < NB; ++i)
       for (int j = 0; j < 4; ++j) dot[i][j] = vdupq_n_s32(0);
-      xlo[i] = vld1q_s8(xq + (i * blocks + b) * kQBlock);
-      xhi[i] = vld1q_s8(xq + (i * blocks + b) * kQBlock + 16);
-    }
-    if constexpr (Q4) {  // chunk c: low nibbles are columns 4c..4c+3, high ones 16+4c..
-      each_lane<4>([&](auto c) {
-        for (int j = 0; j < 4; ++j) {
-          const uint8x16_t v = vld1q_u8(blk + 32 + c * 64 + j * 16);
-          const int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0f))), vdupq_n_s8(8));
-          const int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), vdupq_n_s8(8));
-          for (int i = 0; i < NB; ++i) {
-            dot[i][j] = vdotq_laneq_s32(dot[i][j], lo, xlo[i], decltype(c)::value);
-            dot[i][j] = vdotq_laneq_s32(dot[i][j], hi, xhi[i], decltype(c)::value);
-          }
-        }
-      });
-    } else {  // group g: columns 4g..4g+3
-      each_lane<8>([&](auto g) {
-        constexpr int G = decltype(g)::value;
-        for (int j = 0; j < 4; ++j) {
-          const int8x16_t w = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(blk + 32 + G * 64 + j * 16), vdupq_n_u8(0x80)));
-          for (int i = 0; i < NB; ++i) dot[i][j] = vdotq_laneq_s32(dot[i][j], w, G < 4 ? xlo[i] : xhi[i], G % 4);
-        }
-      });
-    }
+    block_dots<Q4, NB>(blk + 32, xq + b * kQBlock, blocks * kQBlock, 8, dot);
     const uint16x8_t h0 = vld1q_u16(reinterpret_cast<const uint16_t*>(blk));
     const uint16x8_t h1 = vld1q_u16(reinterpret_cast<const uint16_t*>(blk) + 8);
     const float32x4_t dw[4] = {vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(h0))),
@@ -100,34 +108,10 @@ void tile_neon_affine(const uint8_t* panel, size_t, int64_t blocks, const Quanti
     for (int64_t k = 0; k < f.group_blocks; ++k) {
       const int64_t b = b0 + k;
       const uint8_t* blk = grp + head + size_t(k) * bb;
-      int32x4_t dot[NB][4];
-      int8x16_t xlo[NB], xhi[NB];  // columns 0..15 and 16..31 of the block (4 bits: its evens, then its odds)
-      for (int i = 0; i < NB; ++i) {
+      int32x4_t dot[NB][4];  // (4 bits: x's block is its evens, then its odds, as the words hold them)
+      for (int i = 0; i < NB; ++i)
         for (int j = 0; j < 4; ++j) dot[i][j] = vdupq_n_s32(Q4 ? 0 : 128 * xc[i * blocks + b]);
-        xlo[i] = vld1q_s8(xq + (i * blocks + b) * kQBlock);
-        xhi[i] = vld1q_s8(xq + (i * blocks + b) * kQBlock + 16);
-      }
-      if constexpr (Q4) {  // word c: low nibbles are x columns 4c..4c+3, high ones 16+4c..
-        each_lane<4>([&](auto c) {
-          for (int j = 0; j < 4; ++j) {
-            const uint8x16_t v = vld1q_u8(blk + c * 64 + j * 16);
-            const int8x16_t lo = vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0f)));
-            const int8x16_t hi = vreinterpretq_s8_u8(vshrq_n_u8(v, 4));
-            for (int i = 0; i < NB; ++i) {
-              dot[i][j] = vdotq_laneq_s32(dot[i][j], lo, xlo[i], decltype(c)::value);
-              dot[i][j] = vdotq_laneq_s32(dot[i][j], hi, xhi[i], decltype(c)::value);
-            }
-          }
-        });
-      } else {  // group G: columns 4G..4G+3
-        each_lane<8>([&](auto g8) {
-          constexpr int G = decltype(g8)::value;
-          for (int j = 0; j < 4; ++j) {
-            const int8x16_t w = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(blk + G * 64 + j * 16), vdupq_n_u8(0x80)));
-            for (int i = 0; i < NB; ++i) dot[i][j] = vdotq_laneq_s32(dot[i][j], w, G < 4 ? xlo[i] : xhi[i], G % 4);
-          }
-        });
-      }
+      block_dots<Q4, NB>(blk, xq + b * kQBlock, blocks * kQBlock, 0, dot);
       for (int i = 0; i < NB; ++i)
         for (int j = 0; j < 4; ++j)
           acc[i][j] = vfmaq_f32(acc[i][j], vcvtq_f32_s32(dot[i][j]), vmulq_n_f32(scale[j], xd[i * blocks + b]));
