@@ -30,7 +30,8 @@ Picks picks(const std::string& model, const std::string& weight_dtype, const std
   for (const auto& e : test::read_jsonl(model + "/expected.jsonl")) {
     std::vector<int> prefix = e["prompt_ids"].get<std::vector<int>>();
     for (int next : e["greedy"].get<std::vector<int>>()) {
-      prompts += nlohmann::json({{"id", std::to_string(p.want.size())}, {"prompt_ids", prefix}, {"max_tokens", 1}}).dump() + "\n";
+      const nlohmann::json line = {{"id", std::to_string(p.want.size())}, {"prompt_ids", prefix}, {"max_tokens", 1}};
+      prompts += line.dump() + "\n";
       p.want.push_back(next);
       prefix.push_back(next);
     }

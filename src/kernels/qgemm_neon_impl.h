@@ -1,8 +1,8 @@
 // The int8 panel kernels for NEON with the dot-product extension (sdot: four int8 products summed into each 32-bit
 // lane), for q8_0 / q4_0 panels (kernels/qpanel.h) and MLX affine panels (kernels/affine_int8.h). Included (no
 // include guard, on purpose) inside a namespace after <arm_neon.h> (qgemm_arm.cpp) or SIMDe's emulation of it
-// (tests/test_neon_emulated.cpp), and after kernels/qgemm_tiles.h and kernels/affine.h; defines rows(x, w, r0, r1, y) with qgemm_rows' contract, and affine_rows(x, w, r0, r1, y,
-// ldy) for affine_int8_rows.
+// (tests/test_neon_emulated.cpp), and after kernels/qgemm_tiles.h and kernels/affine.h; defines rows(x, w, r0, r1,
+// y) with qgemm_rows' contract, and affine_rows(x, w, r0, r1, y, ldy) for affine_int8_rows.
 // A panel's 16 lanes are four int32x4 quads of 4 rows. The stored unsigned weights are made signed again (q8_0:
 // u ^ 0x80, q4_0: nibble - 8), so x needs no correction term, and one sdot multiplies 4 rows' 4 bytes by the 4
 // bytes of x in one lane of a register (vdotq_laneq_s32). Up to 2 rows of x per tile: 2 x 4 integer and 2 x 4 fp32
@@ -19,20 +19,21 @@ inline void each_lane(F&& f) {
 }
 
 // One 32-column block of a panel's values at q (4 bits: 256 bytes, 8 bits: 512) against x's block at xb (row i at
-// xb + i * xstride), added into dot[i][j] (lanes 4j..4j+3). 4-bit values are made signed by subtracting nibble_bias
+// xb + i * xstride), added into dot[i][j] (lanes 4j..4j+3). 4-bit values are made signed by subtracting NibbleBias
 // (q4_0: 8; MLX: 0, as 0..15 are signed bytes already), 8-bit ones by u ^ 0x80.
-template <bool Q4, int NB>
-inline void block_dots(const uint8_t* q, const int8_t* xb, int64_t xstride, int8_t nibble_bias,
-                       int32x4_t (&dot)[NB][4]) {
+template <bool Q4, int NB, int NibbleBias>
+inline void block_dots(const uint8_t* q, const int8_t* xb, int64_t xstride, int32x4_t (&dot)[NB][4]) {
   int8x16_t xlo[NB], xhi[NB];  // columns 0..15 and 16..31 of the block
   for (int i = 0; i < NB; ++i) xlo[i] = vld1q_s8(xb + i * xstride), xhi[i] = vld1q_s8(xb + i * xstride + 16);
   if constexpr (Q4) {  // chunk c: low nibbles are columns 4c..4c+3, high ones 16+4c..
-    const int8x16_t bias = vdupq_n_s8(nibble_bias);
+    const auto signed_nibbles = [](uint8x16_t v) {
+      const int8x16_t s = vreinterpretq_s8_u8(v);
+      return NibbleBias ? vsubq_s8(s, vdupq_n_s8(NibbleBias)) : s;
+    };
     each_lane<4>([&](auto c) {
       for (int j = 0; j < 4; ++j) {
         const uint8x16_t v = vld1q_u8(q + c * 64 + j * 16);
-        const int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0f))), bias);
-        const int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), bias);
+        const int8x16_t lo = signed_nibbles(vandq_u8(v, vdupq_n_u8(0x0f))), hi = signed_nibbles(vshrq_n_u8(v, 4));
         for (int i = 0; i < NB; ++i) {
           dot[i][j] = vdotq_laneq_s32(dot[i][j], lo, xlo[i], decltype(c)::value);
           dot[i][j] = vdotq_laneq_s32(dot[i][j], hi, xhi[i], decltype(c)::value);
@@ -64,7 +65,7 @@ void tile_neon(const uint8_t* panel, size_t, int64_t blocks, const QuantizedX& x
     int32x4_t dot[NB][4];
     for (int i = 0; i < NB; ++i)
       for (int j = 0; j < 4; ++j) dot[i][j] = vdupq_n_s32(0);
-    block_dots<Q4, NB>(blk + 32, xq + b * kQBlock, blocks * kQBlock, 8, dot);
+    block_dots<Q4, NB, 8>(blk + 32, xq + b * kQBlock, blocks * kQBlock, dot);
     const uint16x8_t h0 = vld1q_u16(reinterpret_cast<const uint16_t*>(blk));
     const uint16x8_t h1 = vld1q_u16(reinterpret_cast<const uint16_t*>(blk) + 8);
     const float32x4_t dw[4] = {vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(h0))),
@@ -111,7 +112,7 @@ void tile_neon_affine(const uint8_t* panel, size_t, int64_t blocks, const Quanti
       int32x4_t dot[NB][4];  // (4 bits: x's block is its evens, then its odds, as the words hold them)
       for (int i = 0; i < NB; ++i)
         for (int j = 0; j < 4; ++j) dot[i][j] = vdupq_n_s32(Q4 ? 0 : 128 * xc[i * blocks + b]);
-      block_dots<Q4, NB>(blk, xq + b * kQBlock, blocks * kQBlock, 0, dot);
+      block_dots<Q4, NB, 0>(blk, xq + b * kQBlock, blocks * kQBlock, dot);
       for (int i = 0; i < NB; ++i)
         for (int j = 0; j < 4; ++j)
           acc[i][j] = vfmaq_f32(acc[i][j], vcvtq_f32_s32(dot[i][j]), vmulq_n_f32(scale[j], xd[i * blocks + b]));
