@@ -75,11 +75,10 @@ TEST(Matmul, EverySupportedInstructionSetMatchesNaive) {
   std::printf("[ kernels ] best instruction set here: %s\n", isa_name(best_isa()));
 }
 
-// --compute fast: bf16 weights meet bf16-rounded activations where the CPU has vdpbf16ps (about 0.2% RMS off the
-// fp32 product, at every number of rows); f32 and f16 weights stay as exact.
+// --compute fast: bf16 weights meet bf16-rounded activations where the CPU has vdpbf16ps or bfdot (about 0.2% RMS
+// off the fp32 product, at every number of rows); f32 and f16 weights stay as exact.
 TEST(Matmul, FastModeRoundsActivationsToBf16ForBf16WeightsOnly) {
-  const bool bf16dot =
-      isa_supported(Isa::kAvx512Bf16) && (matmul_isa() == Isa::kAvx512 || matmul_isa() == Isa::kAvx512Bf16);
+  const bool bf16dot = bf16_dot_active();
   for (DType dt : {DType::kF32, DType::kF16, DType::kBF16}) {
     for (auto [n, rows, cols] :
          {std::tuple{1, 33, 70}, {5, 20, 64}, {2, 19, 300}, {7, 65, 96}, {40, 17, 33}, {65, 100, 256}}) {

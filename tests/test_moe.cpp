@@ -299,8 +299,11 @@ TEST_F(MoeModel, ExpertLoadInTheSummaryAndMetrics) {
     const auto per_expert = rank["expert_rows"].get<std::vector<double>>();
     ASSERT_EQ(per_expert.size(), 6u);
     const int t = rank["tp"];
-    for (size_t e = 0; e < 6; ++e)  // experts [0,3) on tp 0, [3,6) on tp 1
-      if ((e < 3) != (t == 0)) EXPECT_EQ(per_expert[e], 0) << "rank " << t << " ran expert " << e;
+    for (size_t e = 0; e < 6; ++e) {  // experts [0,3) on tp 0, [3,6) on tp 1
+      if ((e < 3) != (t == 0)) {
+        EXPECT_EQ(per_expert[e], 0) << "rank " << t << " ran expert " << e;
+      }
+    }
     rows += std::accumulate(per_expert.begin(), per_expert.end(), 0.0);
   }
   EXPECT_EQ(rows, want_rows);

@@ -30,6 +30,18 @@ constexpr int kRows = 4, kPrefetch = 0;  // as matvec_arm.cpp
 namespace neon_qgemm {
 #include "kernels/qgemm_neon_impl.h"
 }  // namespace neon_qgemm
+namespace neon_bf16 {
+// bfdot's arithmetic (per fp32 lane j, plus a[2j] b[2j] + a[2j+1] b[2j+1]) in SIMDe's NEON, which has no bf16
+// types: element 2j is the low half of 32-bit lane j, and a bf16 is the top half of its fp32.
+using bf16x8 = uint16x8_t;
+inline bf16x8 load_bf16(const uint16_t* p) { return vld1q_u16(p); }
+inline float32x4_t bf16_dot(float32x4_t acc, bf16x8 a, bf16x8 b) {
+  const uint32x4_t a32 = vreinterpretq_u32_u16(a), b32 = vreinterpretq_u32_u16(b), top = vdupq_n_u32(0xffff0000u);
+  acc = vfmaq_f32(acc, vreinterpretq_f32_u32(vshlq_n_u32(a32, 16)), vreinterpretq_f32_u32(vshlq_n_u32(b32, 16)));
+  return vfmaq_f32(acc, vreinterpretq_f32_u32(vandq_u32(a32, top)), vreinterpretq_f32_u32(vandq_u32(b32, top)));
+}
+#include "kernels/bf16dot_neon_impl.h"
+}  // namespace neon_bf16
 
 namespace {
 
@@ -122,6 +134,46 @@ TEST(NeonEmulated, AffineInt8KernelMatchesThePlainFormulaOnRoundedX) {
                   << bits << " bits, group " << group << ", n " << n << ", row " << first + r;
             }
         }
+      }
+    }
+  }
+}
+
+// Fast mode's bf16 kernel (bfdot) against the plain formula on x rounded to bf16 (unrounded in the columns past the
+// last multiple of 8): 1..65 rows of x (the blocks of 4, and the tiles past 4), weight rows that are not a multiple
+// of the blocks' 4 or 8, a column tail, and a row range that starts mid-matrix (the rows outside it untouched).
+TEST(NeonEmulated, Bf16DotKernelMatchesThePlainFormulaOnRoundedX) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> d;
+  for (auto [rows, cols] : {std::pair{13, 64}, {37, 203}, {8, 8}, {70, 1000}}) {
+    std::vector<uint16_t> w16(size_t(rows * cols));
+    for (uint16_t& v : w16) v = f32_to_bf16(d(rng));
+    const WeightView w{w16.data(), DType::kBF16, rows, cols};
+    for (int64_t n : {1, 2, 3, 4, 5, 9, 17, 65}) {
+      std::vector<float> x(size_t(n * cols));
+      for (float& v : x) v = d(rng);
+      std::vector<uint16_t> xh(x.size());
+      f32_to_bf16(x.data(), xh.data(), xh.size());
+      for (int64_t r0 : {int64_t(0), int64_t(3)}) {
+        std::vector<float> y(size_t(n * rows), NAN);
+        neon_bf16::gemm_rows(x.data(), xh.data(), n, w, r0, rows, y.data());
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t r = 0; r < rows; ++r) {
+            const float got = y[size_t(i * rows + r)];
+            if (r < r0) {
+              ASSERT_TRUE(std::isnan(got)) << "row " << r << " is outside the range";
+              continue;
+            }
+            double want = 0, mag = 0;
+            for (int64_t c = 0; c < cols; ++c) {
+              const size_t at = size_t(i * cols + c);
+              const double xv = c < cols - cols % 8 ? bf16_to_f32(xh[at]) : x[at];
+              const double t = double(bf16_to_f32(w16[size_t(r * cols + c)])) * xv;
+              want += t, mag += std::fabs(t);
+            }
+            ASSERT_NEAR(got, want, 1e-5 * mag + 1e-6) << "rows " << rows << ", cols " << cols << ", n " << n
+                                                      << ", row " << r << ", x row " << i;
+          }
       }
     }
   }

@@ -77,7 +77,10 @@ SafetensorsFile::~SafetensorsFile() {
 void SafetensorsFile::parse_header(const std::string& header, uint64_t data_begin, uint64_t file_size) {
   const nlohmann::ordered_json j = parse_json_object(header, path_ + ": header");
   const uint64_t data_size = file_size - data_begin;
-  for (auto& [name, entry] : j.items()) {
+  for (auto& item : j.items()) {
+    // Not a structured binding: clang before 16 (Xcode 14's too) cannot capture one in a lambda.
+    const std::string& name = item.key();
+    const auto& entry = item.value();
     if (name == "__metadata__") continue;
     auto where = [&] { return path_ + ": tensor '" + name + "'"; };
     MESH_CHECK(entry.is_object() && entry.contains("dtype") && entry.contains("shape") &&

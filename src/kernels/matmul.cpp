@@ -82,10 +82,33 @@ QIsa matmul_qisa() {
 void set_compute(Compute mode) { compute = mode; }
 Compute compute_mode() { return compute; }
 
+#if defined(__aarch64__) && defined(MESHLM_NEON_BF16)
+bool neon_bf16_supported();  // bf16dot_arm.cpp
+#endif
+
 bool bf16_dot_active() {
+#if defined(__x86_64__)
   static const bool has_bf16dot = isa_supported(Isa::kAvx512Bf16);
   return has_bf16dot && (active_isa == Isa::kAvx512 || active_isa == Isa::kAvx512Bf16);
+#elif defined(__aarch64__) && defined(MESHLM_NEON_BF16)
+  static const bool has_bf16dot = neon_bf16_supported();
+  return has_bf16dot && active_isa == Isa::kNeon;
+#else
+  return false;
+#endif
 }
+
+namespace {
+// bf16_gemm_rows where this build has it (x86-64; 64-bit Arm compiled with the BF16 extension): bf16_dot_active()
+// says whether to call it.
+void bf16_rows(const float* x, const uint16_t* xh, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y) {
+#if defined(__x86_64__) || (defined(__aarch64__) && defined(MESHLM_NEON_BF16))
+  bf16_gemm_rows(x, xh, n, w, r0, r1, y);
+#else
+  (void)x, (void)xh, (void)n, (void)w, (void)r0, (void)r1, (void)y;
+#endif
+}
+}  // namespace
 
 namespace {
 // matmul over `parts` members of the kernel pool (1: on the calling thread, which may be a pool member itself).
@@ -124,7 +147,7 @@ void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool
   const float* x_in = x;
   if (affine_fp32 && affine_pairs_x(w)) pair_x(x, n, w.cols, xpairs), x_in = xpairs.data();
   const QIsa qisa = matmul_qisa();
-  // bf16 weights in fast mode: x rounded to bf16 once here, then vdpbf16ps at every n.
+  // bf16 weights in fast mode: x rounded to bf16 once here, then vdpbf16ps / bfdot at every n.
   const bool bf16 = compute == Compute::kFast && w.dtype == DType::kBF16 && bf16_dot_active();
   thread_local std::vector<uint16_t> xh;  // (n, cols) bf16(x)
   if (bf16) xh.resize(size_t(n * w.cols)), f32_to_bf16(x, xh.data(), xh.size());
@@ -149,7 +172,7 @@ void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool
       if (affine_fp32) affine_rows(x_in, n, w, x_sums, p0, p1, y);
       else if (int8) qgemm_rows(qisa, x_blocks, w, p0, p1, y);
       else if (affine_int8) affine_int8_rows(x_blocks, w, p0, p1, y);
-      else if (bf16) bf16_gemm_rows(x, x_bf16, n, w, p0, p1, y);
+      else if (bf16) bf16_rows(x, x_bf16, n, w, p0, p1, y);
       else if (skinny) matvec_rows(active_isa, x, n, w, p0, p1, y, x_pairs);
       else sgemm_rows(x, n, w, p0, p1, y);
       if (t == 0 && !serial) progress();

@@ -60,12 +60,12 @@ void set_matmul_threads(int threads);
 
 // How matmul may round activations. kExact: fp32 activations (q8_0 / q4_0 weights: int8 ones at decode, as
 // always). kFast: lower precision where the weights allow a faster product: bf16 activations for bf16 weights
-// (vdpbf16ps), int8 ones for q8_0 / q4_0 weights and MLX 4/8-bit weights (vpdpbusd).
+// (vdpbf16ps, Arm's bfdot), int8 ones for q8_0 / q4_0 weights and MLX 4/8-bit weights (vpdpbusd, sdot).
 enum class Compute { kExact, kFast };
 void set_compute(Compute mode);
 Compute compute_mode();
-// Whether fast mode multiplies bf16 weights by bf16 activations here (AVX512_BF16 under an AVX-512 matmul_isa()):
-// then fast mode also loads f16 weights as bf16 (load_weights' quantize_to kBF16).
+// Whether fast mode multiplies bf16 weights by bf16 activations here (AVX512_BF16 under an AVX-512 matmul_isa(), or
+// Arm's BF16 extension under kNeon): then fast mode also loads f16 weights as bf16 (load_weights' quantize_to kBF16).
 bool bf16_dot_active();
 
 // The instruction set of the skinny kernels: the best this CPU has, unless set (benchmarks and tests compare them).

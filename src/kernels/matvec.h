@@ -27,8 +27,9 @@ void matvec_rows(Isa isa, const float* x, int64_t n, const WeightView& w, int64_
 // 32 as they are), so that a load of packed 16-bit pairs or nibbles splits into even and odd values without shuffles.
 void pair_x(const float* x, int64_t n, int64_t cols, std::vector<float>& xp);
 
-// --compute fast for bf16 weights (AVX512_BF16 only): y rows [r0, r1) = bf16(x) · wᵀ, with xh = bf16(x) (n, cols)
-// made by the caller; x itself is read for the columns past the last multiple of 32.
+// --compute fast for bf16 weights (AVX512_BF16: matvec_bf16dot.cpp; Arm's BF16 extension: bf16dot_arm.cpp; called
+// where bf16_dot_active()): y rows [r0, r1) = bf16(x) · wᵀ, with xh = bf16(x) (n, cols) made by the caller; x
+// itself is read for the columns past the last multiple of 32 (Arm: of 8).
 void bf16_gemm_rows(const float* x, const uint16_t* xh, int64_t n, const WeightView& w, int64_t r0, int64_t r1,
                     float* y);
 
