@@ -2,8 +2,11 @@
 // Only the shape and sanity of the numbers are checked here; speed itself is measured in bench/, not in tests.
 #include <gtest/gtest.h>
 
+#include <hdf5.h>
+
 #include <sstream>
 
+#include "app/bench_report.h"
 #include "h5_read.h"
 #include "test_support.h"
 
@@ -52,6 +55,7 @@ void check_bench(int np, const std::vector<std::string>& layout, const std::stri
     EXPECT_GT(std::stod(row[col["sgemm_gflops"]]), 0.0);
     EXPECT_GT(std::stod(row[col["pct_bw"]]), 0.0);
     EXPECT_GT(std::stod(row[col["pct_sgemm"]]), 0.0);
+    EXPECT_GT(std::stod(row[col["read_gbps_after"]]), 0.0);
   }
   EXPECT_EQ(test::read_h5_strings(tmp.file("b.h5"), "/bench/test"),
             (std::vector<std::string>{"pp", "tg", "pp", "tg"}));
@@ -60,6 +64,54 @@ void check_bench(int np, const std::vector<std::string>& layout, const std::stri
   EXPECT_NE(md.find("| pp8 b1 |"), std::string::npos) << md;
   EXPECT_NE(md.find("| tg4 b3 |"), std::string::npos) << md;
   EXPECT_EQ(r.out, md.substr(0, md.size() - 1)) << "stdout has the same table";
+}
+
+// A row whose read bandwidth moved by more than 10% around its test shows the second probe beside the ceiling.
+TEST(Bench, MarksRowsWhoseBandwidthMoved) {
+  BenchRow r;
+  r.model = "m", r.test = "tg", r.gen = 32, r.batch = 1, r.isa = "avx512";
+  r.achieved_gbps = 49, r.read_gbps = 50, r.read_gbps_after = 70.6, r.achieved_gflops = 1, r.sgemm_gflops = 10;
+  EXPECT_TRUE(r.bandwidth_moved());
+  EXPECT_NE(markdown_table({r}).find("| 49.00 (98% of 50.0, 70.6 after) |"), std::string::npos) << markdown_table({r});
+  r.read_gbps_after = 52;
+  EXPECT_FALSE(r.bandwidth_moved());
+  EXPECT_NE(markdown_table({r}).find("| 49.00 (98% of 50.0) |"), std::string::npos) << markdown_table({r});
+}
+
+// Rows appended under another header (an older meshlm's columns) would not line up: the append is refused.
+TEST(Bench, RefusesToAppendToACsvWithOtherColumns) {
+  test::TempDir tmp;
+  const std::string path = tmp.file("old.csv");
+  test::write_file(path, "model,tps_mean\nm,1\n");
+  BenchRow r;
+  try {
+    append_csv(path, {r});
+    FAIL() << "appended under another header";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("new file"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(test::read_file(path), "model,tps_mean\nm,1\n") << "nothing written";
+}
+
+// The same for HDF5: an existing /bench without one of the columns takes no rows.
+TEST(Bench, RefusesToAppendToAnH5WithoutAColumn) {
+  test::TempDir tmp;
+  const std::string path = tmp.file("old.h5");
+  BenchRow r;
+  r.test = "tg";
+  append_h5(path, {r});
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  ASSERT_GE(H5Ldelete(file, "/bench/read_gbps_after", H5P_DEFAULT), 0);  // as a file from before that column
+  H5Fclose(file);
+  try {
+    append_h5(path, {r});
+    FAIL() << "appended to a /bench without read_gbps_after";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("read_gbps_after"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(test::read_h5_strings(path, "/bench/test"), std::vector<std::string>{"tg"}) << "nothing appended";
 }
 
 TEST(Bench, OneRankWritesCsvH5AndMarkdown) { check_bench(1, {}, "tp 1 x pp 1 x dp 1"); }

@@ -2,6 +2,7 @@
 
 #include <hdf5.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -46,6 +47,7 @@ const std::vector<Column>& columns() {
       {"achieved_gflops", {}, [](const BenchRow& r) { return r.achieved_gflops; }},
       {"sgemm_gflops", {}, [](const BenchRow& r) { return r.sgemm_gflops; }},
       {"pct_sgemm", {}, [](const BenchRow& r) { return r.pct_sgemm(); }},
+      {"read_gbps_after", {}, [](const BenchRow& r) { return r.read_gbps_after; }},
   };
   return c;
 }
@@ -65,14 +67,24 @@ std::string format(const char* fmt, double v) {
 
 }  // namespace
 
+bool BenchRow::bandwidth_moved() const {
+  return read_gbps > 0 && read_gbps_after > 0 && std::fabs(read_gbps_after - read_gbps) > kBandwidthMoved * read_gbps;
+}
+
 void append_csv(const std::string& path, const std::vector<BenchRow>& rows) {
   const bool fresh = !std::filesystem::exists(path) || std::filesystem::file_size(path) == 0;
+  std::string header;
+  for (size_t i = 0; i < columns().size(); ++i) header += (i ? "," : "") + std::string(columns()[i].name);
+  if (!fresh) {
+    std::ifstream in(path);
+    std::string first;
+    std::getline(in, first);
+    MESH_CHECK(first == header, path, ": its header names other columns than this meshlm writes (",
+               columns().size(), "); append to a new file");
+  }
   std::ofstream out(path, std::ios::app);
   MESH_CHECK(out.good(), path, ": cannot open for appending");
-  if (fresh) {
-    for (size_t i = 0; i < columns().size(); ++i) out << (i ? "," : "") << columns()[i].name;
-    out << "\n";
-  }
+  if (fresh) out << header << "\n";
   for (const BenchRow& r : rows) {
     for (size_t i = 0; i < columns().size(); ++i) {
       const Column& c = columns()[i];
@@ -93,7 +105,9 @@ std::string markdown_table(const std::vector<BenchRow>& rows) {
          r.dtype + " | " + format("%.2f B", r.params_b) + " | " + r.layout + " | " + std::to_string(r.ranks) + " | " +
          std::to_string(r.threads) + " " + r.isa + " | " + test + " | " + format("%.2f", r.tps_mean) + " ± " +
          format("%.2f", r.tps_sd) + " | " + format("%.2f", r.achieved_gbps) + " (" + format("%.0f%%", r.pct_bw()) +
-         " of " + format("%.1f", r.read_gbps) + ") | " + format("%.1f", r.achieved_gflops) + " (" +
+         " of " + format("%.1f", r.read_gbps) +
+         (r.bandwidth_moved() ? format(", %.1f after", r.read_gbps_after) : std::string()) + ") | " +
+         format("%.1f", r.achieved_gflops) + " (" +
          format("%.0f%%", r.pct_sgemm()) + " of " + format("%.1f", r.sgemm_gflops) + ") |\n";
   }
   return t;
@@ -105,12 +119,15 @@ void append_h5(const std::string& path, const std::vector<BenchRow>& rows) {
   const hid_t file = exists ? H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT)
                             : H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   MESH_CHECK(file >= 0, path, exists ? ": cannot open the HDF5 file to append" : ": cannot create the HDF5 file");
-  const hid_t group = H5Lexists(file, "bench", H5P_DEFAULT) > 0
-                          ? H5Gopen2(file, "bench", H5P_DEFAULT)
-                          : H5Gcreate2(file, "bench", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  const bool had_group = H5Lexists(file, "bench", H5P_DEFAULT) > 0;
+  const hid_t group = had_group ? H5Gopen2(file, "bench", H5P_DEFAULT)
+                                : H5Gcreate2(file, "bench", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   const hid_t str = hid_t(utf8_string_type());
   try {
     MESH_CHECK(group >= 0, path, ": cannot open group /bench");
+    for (const Column& c : columns())  // columns of unequal lengths would no longer line up by row
+      MESH_CHECK(!had_group || H5Lexists(group, c.name, H5P_DEFAULT) > 0, path, ": /bench has no column '", c.name,
+                 "' (written by another meshlm version?); append to a new file");
     for (const Column& c : columns()) {
       const hid_t ds = hid_t(open_or_create_dataset(group, c.name, c.text ? str : H5T_IEEE_F64LE, path));
       for (const BenchRow& r : rows) {

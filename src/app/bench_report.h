@@ -19,16 +19,24 @@ struct BenchRow {
   int batch = 1, prompt = 0, gen = 0, reps = 0;
   double tps_mean = 0, tps_sd = 0;            // tokens per second over all replicas, mean and sd of the repetitions
   double achieved_gbps = 0, read_gbps = 0;    // weights streamed per second vs the summed read-bandwidth ceiling
+  double read_gbps_after = 0;  // the read bandwidth measured again after the test (comparable to read_gbps)
   double achieved_gflops = 0, sgemm_gflops = 0;  // model FLOPs per second vs the summed sgemm ceiling
   double pct_bw() const { return read_gbps > 0 ? 100 * achieved_gbps / read_gbps : 0; }
   double pct_sgemm() const { return sgemm_gflops > 0 ? 100 * achieved_gflops / sgemm_gflops : 0; }
+  // Whether the read bandwidth moved by more than kBandwidthMoved (a fraction) around the test: its percentage of
+  // the ceiling then says little (memory shared with other tenants, or changing power states).
+  bool bandwidth_moved() const;
 };
 
-// Appends rows to a CSV file, writing the header first when the file is new or empty.
+constexpr double kBandwidthMoved = 0.1;
+
+// Appends rows to a CSV file, writing the header first when the file is new or empty (an existing header must
+// name the same columns).
 void append_csv(const std::string& path, const std::vector<BenchRow>& rows);
 // The markdown table (header included).
 std::string markdown_table(const std::vector<BenchRow>& rows);
-// Appends rows to /bench/<column> datasets of an HDF5 file (created when missing).
+// Appends rows to /bench/<column> datasets of an HDF5 file (created when missing; an existing /bench must hold
+// every column).
 void append_h5(const std::string& path, const std::vector<BenchRow>& rows);
 
 }  // namespace meshlm

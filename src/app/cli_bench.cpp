@@ -70,7 +70,8 @@ bool parse_bench(int argc, char** argv, BenchArgs& a, bool quiet) {
       ("reps", "Timed repetitions of each test (after one warm-up)", cxxopts::value<int>()->default_value("3"))
       ("micro-batches", "Micro-batches in flight (default: one per stage)", cxxopts::value<int>())
       ("max-batch-tokens", "Tokens per step", cxxopts::value<int>()->default_value("512"))
-      ("probe-mb", "Buffer for the read-bandwidth probe, MiB per rank", cxxopts::value<int64_t>()->default_value("1024"))
+      ("probe-mb", "Buffer for the read-bandwidth probe, MiB per rank (the probe after each test, which checks that "
+                   "the bandwidth held, reads at most 256)", cxxopts::value<int64_t>()->default_value("1024"))
       ("label", "Free text kept in every row (e.g. the network profile)", cxxopts::value<std::string>()->default_value(""))
       ("csv", "Append the rows to this CSV file", cxxopts::value<std::string>()->default_value(""))
       ("md", "Append the markdown table to this file", cxxopts::value<std::string>()->default_value(""))
@@ -117,18 +118,27 @@ double matmul_params(const ModelConfig& c) {
   return std::accumulate(layers.begin(), layers.end(), 0.0) + head_params(c);
 }
 
+// MiB of the read-bandwidth probe after each test (the model is loaded then, so it is kept small).
+constexpr int64_t kReprobeMb = 256;
+
 struct Ceilings {
   double read_gbps = 0, sgemm_gflops = 0;  // summed over the ranks
 };
 
 // Every rank measures at once, so ranks that share a host share its bandwidth as they will when they run.
+double measure_read(Group& world, int64_t probe_mb) {
+  MPI_CHECK(MPI_Barrier(world.raw()));
+  double mine = measure_read_bandwidth(probe_mb << 20);
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &mine, 1, MPI_DOUBLE, MPI_SUM, world.raw()));
+  return mine;
+}
+
 Ceilings measure_ceilings(Group& world, int64_t probe_mb) {
+  const double read = measure_read(world, probe_mb);
   MPI_CHECK(MPI_Barrier(world.raw()));
-  double mine[2] = {measure_read_bandwidth(probe_mb << 20), 0};
-  MPI_CHECK(MPI_Barrier(world.raw()));
-  mine[1] = measure_sgemm_peak();
-  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, mine, 2, MPI_DOUBLE, MPI_SUM, world.raw()));
-  return {mine[0], mine[1]};
+  double mine = measure_sgemm_peak();
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &mine, 1, MPI_DOUBLE, MPI_SUM, world.raw()));
+  return {read, mine};
 }
 
 }  // namespace
@@ -178,6 +188,12 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
   std::vector<double> expert_bytes;   // (tests run), this rank's
   std::vector<double> timed_steps;    // (rows) steps x replicas, summed over the timed repetitions (rank 0)
   std::vector<double> timed_seconds;  // (rows)
+  // The read bandwidth is measured again after every test, with the model loaded: by a probe of at most kReprobeMb
+  // (held only while it runs), scaled by its ratio to the full probe at start-up. One that differs from the ceiling
+  // says the machine's bandwidth moved while the test ran.
+  const int64_t reprobe_mb = std::min(a.probe_mb, kReprobeMb);
+  const double reprobe_scale =
+      reprobe_mb == a.probe_mb ? 1.0 : ceilings.read_gbps / measure_read(groups.world, reprobe_mb);
   for (int b : a.batches) {
     const int micro_batches = std::min(a.micro_batches > 0 ? a.micro_batches : plan.topo.pp, b);
     for (const char* test : {"pp", "tg"}) {
@@ -188,6 +204,7 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
       if (!plan.driver()) {
         pipeline.serve();
         expert_bytes.push_back(double(loaded.model->moe().expert_bytes_read() - expert_bytes_before));
+        measure_read(groups.world, reprobe_mb);  // with the drivers'
         continue;
       }
       // The pp test prefills `prompt` random tokens and takes one; the tg test starts from one token and generates
@@ -212,6 +229,7 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
       }
       pipeline.stop();
       expert_bytes.push_back(double(loaded.model->moe().expert_bytes_read() - expert_bytes_before));
+      const double read_after = reprobe_scale * measure_read(groups.world, reprobe_mb);
       if (!rank0) continue;
       BenchRow row;
       row.label = a.label;
@@ -234,10 +252,14 @@ int run_bench(int argc, char** argv, const MpiSession& mpi) {
       row.tps_mean = mean, row.tps_sd = tps.size() > 1 ? std::sqrt(var / double(tps.size() - 1)) : 0;
       const double flops = prefill ? flops_per_sequence(config, a.prompt, 1, 0) : flops_per_sequence(config, a.gen, a.gen, 0);
       row.achieved_gflops = double(plan.topo.dp) * b * flops * a.reps / seconds_sum * 1e-9;
-      row.read_gbps = ceilings.read_gbps, row.sgemm_gflops = ceilings.sgemm_gflops;
+      row.read_gbps = ceilings.read_gbps, row.read_gbps_after = read_after, row.sgemm_gflops = ceilings.sgemm_gflops;
       rows.push_back(row);
       timed_steps.push_back(steps_sum), timed_seconds.push_back(seconds_sum);
       std::fprintf(stderr, "meshlm bench: %s%d b%d: %.2f t/s\n", test, prefill ? a.prompt : a.gen, b, mean);
+      if (row.bandwidth_moved())
+        std::fprintf(stderr, "meshlm bench: %s%d b%d: the read bandwidth moved from %.1f to %.1f GB/s around this "
+                     "test, so its percentage of it says little (memory shared with other tenants, or power states "
+                     "changing?); rerun it\n", test, prefill ? a.prompt : a.gen, b, row.read_gbps, read_after);
     }
   }
   // Bytes read per second: per replica step every rank streams its dense weights once; the routed experts' bytes are
