@@ -41,16 +41,16 @@ struct Geometry {
 };
 
 const std::map<std::string, Geometry> kPresets = {
-    {"llama-3.2-1b", {"llama", 2048, 16, 32, 8, 8192, 128256, 64, true, false, 500000, {}}},
-    {"qwen2.5-0.5b", {"qwen2", 896, 24, 14, 2, 4864, 151936, 64, true, true, 1000000, {}}},
-    {"llama-3-8b", {"llama", 4096, 32, 32, 8, 14336, 128256, 128, false, false, 500000, {}}},
-    {"tiny", {"llama", 64, 2, 4, 2, 128, 256, 16, false, false, 10000, {}}},
+    {"llama-3.2-1b", {"llama", 2048, 16, 32, 8, 8192, 128256, 64, true, false, 500000, {}, {}}},
+    {"qwen2.5-0.5b", {"qwen2", 896, 24, 14, 2, 4864, 151936, 64, true, true, 1000000, {}, {}}},
+    {"llama-3-8b", {"llama", 4096, 32, 32, 8, 14336, 128256, 128, false, false, 500000, {}, {}}},
+    {"tiny", {"llama", 64, 2, 4, 2, 128, 256, 16, false, false, 10000, {}, {}}},
     // Mixtures of experts. moe-1b: the ~1 GB bf16 benchmark model (8 experts, top 2, dim 2048, 4 layers).
-    {"mixtral-8x7b", {"mixtral", 4096, 32, 32, 8, 14336, 32000, 128, false, false, 1000000, {8, 2, 14336, 0, true}}},
-    {"qwen3-30b-a3b", {"qwen3_moe", 2048, 48, 32, 4, 6144, 151936, 128, false, false, 1000000, {128, 8, 768, 0, true}}},
-    {"qwen1.5-moe-a2.7b", {"qwen2_moe", 2048, 24, 16, 16, 5632, 151936, 128, false, true, 1000000, {60, 4, 1408, 5632, false}}},
-    {"moe-1b", {"mixtral", 2048, 4, 32, 8, 2048, 32000, 64, false, false, 1000000, {8, 2, 2048, 0, true}}},
-    {"tiny-moe", {"qwen2_moe", 64, 2, 4, 2, 96, 256, 16, false, true, 10000, {6, 2, 32, 48, false}}},
+    {"mixtral-8x7b", {"mixtral", 4096, 32, 32, 8, 14336, 32000, 128, false, false, 1000000, {8, 2, 14336, 0, true}, {}}},
+    {"qwen3-30b-a3b", {"qwen3_moe", 2048, 48, 32, 4, 6144, 151936, 128, false, false, 1000000, {128, 8, 768, 0, true}, {}}},
+    {"qwen1.5-moe-a2.7b", {"qwen2_moe", 2048, 24, 16, 16, 5632, 151936, 128, false, true, 1000000, {60, 4, 1408, 5632, false}, {}}},
+    {"moe-1b", {"mixtral", 2048, 4, 32, 8, 2048, 32000, 64, false, false, 1000000, {8, 2, 2048, 0, true}, {}}},
+    {"tiny-moe", {"qwen2_moe", 64, 2, 4, 2, 96, 256, 16, false, true, 10000, {6, 2, 32, 48, false}, {}}},
     // DeepSeek-V3 (shared_hidden: n_shared_experts x expert_hidden). dsv3-1b: its real attention and expert sizes in
     // one MoE layer of 4 experts (top 2, 2 groups, 1 kept) + 1 shared, with a small vocabulary: ~1 GB bf16.
     {"deepseek-v3", {"deepseek_v3", 7168, 61, 128, 128, 18432, 129280, 192, false, false, 10000,

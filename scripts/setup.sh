@@ -11,7 +11,7 @@ packages=(
   libpcre2-dev libicu-dev zlib1g-dev
   libgtest-dev libbenchmark-dev
   libsimde-dev                                # tests: the NEON kernels, emulated on x86
-  clang libc++-dev                            # tests: the aarch64 compile (scripts/check_arm_build)
+  clang libc++-dev                            # tests: the Arm and clang compiles (scripts/check_builds)
   iproute2 iptables iputils-ping util-linux   # ../shared/cluster/vcluster, for the multi-host test
 )
 

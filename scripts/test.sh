@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs, builds, and runs the whole test suite with ctest; checks that the aarch64 build compiles and resolves
-# (scripts/check_arm_build); then builds the unit tests again with
+# Installs, builds, and runs the whole test suite with ctest; checks that the Arm and clang builds compile and
+# resolve (scripts/check_builds); then builds the unit tests again with
 # AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/) and runs them, the hostile-input table and a bounded
 # run of each fuzz driver there. Goldens come from ../shared (or $MESHLM_SHARED); tests that need it say so and skip
 # when it is absent. MESHLM_SKIP_SANITIZE=1 leaves out the sanitizer stage (a quicker local run).
@@ -12,8 +12,8 @@ if [ "$(id -u)" -eq 0 ]; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
 (cd build && ctest --output-on-failure -j"$(nproc)")
-# The 64-bit Arm build (Macs, Graviton, Ampere), compiled here by clang for aarch64 and checked for missing symbols.
-bash scripts/check_arm_build
+# The 64-bit Arm build (Macs, Graviton, Ampere) and clang's, compiled here and checked for missing symbols.
+bash scripts/check_builds
 [ "${MESHLM_SKIP_SANITIZE:-0}" = 1 ] && exit 0
 
 # Sanitizers: in-process suites (kernels, parsers, tokenizers, templates, scheduler) and the binary under the

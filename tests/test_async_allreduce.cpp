@@ -36,7 +36,9 @@ int child() {
         for (int64_t i = 0; i < n; ++i) data[size_t(op)][size_t(i)] = value(me, i, op);
         ops[size_t(op)].start(world, data[size_t(op)].data(), n, wire, 100 + 2 * op);
       }
-      while (!(ops[0].test() & ops[1].test() & ops[2].test())) {
+      for (bool done = false; !done;) {  // every one tested each time round
+        const bool a = ops[0].test(), b = ops[1].test(), c = ops[2].test();
+        done = a && b && c;
       }
       for (int op = 0; op < 3; ++op) {
         for (int64_t i = 0; i < n; ++i) {

@@ -188,7 +188,9 @@ class MoeGolden : public ::testing::TestWithParam<std::tuple<MoeLayout, const ch
 
 TEST_P(MoeGolden, MatchesGoldens) {
   if (test::shared_dir().empty()) GTEST_SKIP() << "../shared is absent (set MESHLM_SHARED): MoE goldens not run";
-  const auto& [layout, split] = GetParam();
+  // Not a structured binding: clang before 16 cannot capture one in the lambda below.
+  const auto& layout = std::get<0>(GetParam());
+  const auto& split = std::get<1>(GetParam());
   for (const char* name : kMoeGoldens) {
     SCOPED_TRACE(std::string(layout.name) + " --moe-split " + split + " on " + name);
     std::vector<std::string> args = layout.args;

@@ -2,6 +2,9 @@
 
 #include <filesystem>
 #include <string>
+#if defined(__APPLE__)
+#include <mach-o/dyld.h>
+#endif
 
 #include "app/commands.h"
 
@@ -10,11 +13,29 @@ namespace meshlm {
 // The embedded model is looked for relative to the running binary, so that an installed meshlm (PREFIX/bin, the
 // model in PREFIX/share/meshlm/models) and one run from a build directory inside the checkout both find it, and a
 // moved checkout or install still does.
+namespace {
+// The running binary's path (Linux: /proc/self/exe; macOS has no /proc). Empty with ec set when unknown.
+std::filesystem::path executable_path(std::error_code& ec) {
+#if defined(__APPLE__)
+  uint32_t size = 0;
+  _NSGetExecutablePath(nullptr, &size);
+  std::string buf(size, '\0');
+  if (_NSGetExecutablePath(buf.data(), &size) != 0) {
+    ec = std::make_error_code(std::errc::no_such_file_or_directory);
+    return {};
+  }
+  return std::filesystem::canonical(buf.c_str(), ec);
+#else
+  return std::filesystem::read_symlink("/proc/self/exe", ec);
+#endif
+}
+}  // namespace
+
 const char* default_model_dir() {
   static const std::string dir = [] {
     namespace fs = std::filesystem;
     std::error_code ec;
-    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    const fs::path exe = executable_path(ec);
     const fs::path bin = ec ? fs::current_path(ec) : exe.parent_path();
     const fs::path installed = bin.parent_path() / "share" / "meshlm" / "models" / "stories260k";
     fs::path at = bin;

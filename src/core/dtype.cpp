@@ -1,5 +1,6 @@
 #include "core/dtype.h"
 
+#include "core/cpu_x86.h"
 #include "core/quant.h"
 
 #include <cmath>
@@ -73,7 +74,7 @@ __attribute__((target("avx,f16c"))) static void f16_to_f32_f16c(const uint16_t* 
     _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i))));
   for (; i < n; ++i) d[i] = f16_to_f32(s[i]);
 }
-static const bool kHasF16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+static const bool kHasF16c = cpu_has_f16c() && __builtin_cpu_supports("avx");
 #endif
 
 void to_f32(const void* src, DType dtype, float* dst, size_t n) {

@@ -2,7 +2,9 @@
 // Each region is compiled for its own instruction set; affine.cpp calls a region only when the CPU has it.
 #if defined(__x86_64__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <algorithm>
@@ -14,8 +16,7 @@
 
 namespace meshlm {
 
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")
+MESHLM_TARGET_BEGIN("avx512f,avx512bw,avx512vl,avx2,fma,f16c")
 namespace affine_avx512 {
 #include "kernels/simd_avx512_ops.h"
 inline __m512i load_bytes(const uint8_t* p) {
@@ -38,10 +39,9 @@ void affine_rows_avx512(const float* x, int64_t n, const WeightView& w, const fl
                         float* y) {
   affine_avx512::rows(x, n, w, xsum, r0, r1, y);
 }
-#pragma GCC pop_options
+MESHLM_TARGET_END
 
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
+MESHLM_TARGET_BEGIN("avx2,fma,f16c")
 namespace affine_avx2 {
 #include "kernels/simd_avx2_ops.h"
 inline __m256i load_bytes(const uint8_t* p) {
@@ -58,7 +58,7 @@ void affine_rows_avx2(const float* x, int64_t n, const WeightView& w, const floa
                       float* y) {
   affine_avx2::rows(x, n, w, xsum, r0, r1, y);
 }
-#pragma GCC pop_options
+MESHLM_TARGET_END
 
 }  // namespace meshlm
 #endif

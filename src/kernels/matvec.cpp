@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/cpu_x86.h"
 #include "core/dtype.h"
 
 namespace meshlm {
@@ -43,7 +44,7 @@ bool isa_supported(Isa isa) {
     case Isa::kPortable: return true;
 #if defined(__x86_64__)
     case Isa::kAvx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
     case Isa::kAvx512:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl");

@@ -7,7 +7,9 @@
 // at any number of rows (prefill too).
 #if defined(__x86_64__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <algorithm>
@@ -15,14 +17,14 @@
 
 #include "core/dtype.h"
 #include "kernels/matvec.h"
+#include "kernels/simd_x86.h"
 
 namespace meshlm {
 
 void matvec_rows_avx512(const float* x, int64_t n, const WeightView& w, int64_t r0, int64_t r1, float* y,
                         const float* paired);
 
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512bf16")
+MESHLM_TARGET_BEGIN("avx512f,avx512bw,avx512vl,avx512bf16")
 namespace {
 constexpr int kRows = 4, kPrefetch = 1024;
 
@@ -159,7 +161,7 @@ void bf16_gemm_rows(const float* x, const uint16_t* xh, int64_t n, const WeightV
                     float* y) {
   tiled<false>(x, xh, nullptr, n, w, r0, r1, y);
 }
-#pragma GCC pop_options
+MESHLM_TARGET_END
 
 }  // namespace meshlm
 #endif

@@ -3,7 +3,9 @@
 #if defined(__x86_64__)
 // GCC 12's AVX-512 intrinsics start from _mm256_undefined_*(), which its own flow analysis then reports.
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <algorithm>
@@ -15,8 +17,7 @@
 
 namespace meshlm {
 
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")
+MESHLM_TARGET_BEGIN("avx512f,avx512bw,avx512vl,avx2,fma,f16c")
 namespace avx512 {
 #include "kernels/simd_avx512_ops.h"
 constexpr int kRows = 8, kPrefetch = 2048;
@@ -28,10 +29,9 @@ void matvec_rows_avx512(const float* x, int64_t n, const WeightView& w, int64_t 
   avx512::rows(x, n, w, r0, r1, y, paired);
 }
 float read_sum_avx512(const float* p, int64_t n) { return avx512::read_sum(p, n); }
-#pragma GCC pop_options
+MESHLM_TARGET_END
 
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
+MESHLM_TARGET_BEGIN("avx2,fma,f16c")
 namespace avx2 {
 #include "kernels/simd_avx2_ops.h"
 constexpr int kRows = 2, kPrefetch = 1024;
@@ -43,7 +43,7 @@ void matvec_rows_avx2(const float* x, int64_t n, const WeightView& w, int64_t r0
   avx2::rows(x, n, w, r0, r1, y, paired);
 }
 float read_sum_avx2(const float* p, int64_t n) { return avx2::read_sum(p, n); }
-#pragma GCC pop_options
+MESHLM_TARGET_END
 
 }  // namespace meshlm
 #endif

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/cpu_x86.h"
+
 #if defined(__aarch64__) && defined(__linux__)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
@@ -18,7 +20,7 @@ bool qisa_supported(QIsa isa) {
     case QIsa::kPortable: return true;
 #if defined(__x86_64__)
     case QIsa::kAvx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
     case QIsa::kAvx512Vnni:
       return qisa_supported(QIsa::kAvx2) && __builtin_cpu_supports("avx512f") &&
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&

@@ -5,7 +5,9 @@
 // sign(x, w). Each region is compiled for its own instruction set; qgemm.cpp calls one only when the CPU has it.
 #if defined(__x86_64__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <algorithm>
@@ -13,6 +15,7 @@
 
 #include "kernels/qgemm.h"
 #include "kernels/qgemm_tiles.h"
+#include "kernels/simd_x86.h"
 
 namespace meshlm {
 namespace {
@@ -23,8 +26,7 @@ using namespace qtiles;
 
 constexpr size_t kPrefetchAhead = 2048;  // bench_matmul decode/q4_0/n:1, 1 thread: +17% (1024..8192 all help)
 
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")
+MESHLM_TARGET_BEGIN("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")
 // One 32-column block of P panels into dot[p][i]: the values at q[p] (4 bits: 256 bytes, 8 bits: 512), x's block at
 // xb (row i at xb + i * xstride).
 template <bool Nibbles, int P, int NB>
@@ -196,10 +198,9 @@ constexpr Tiles vnni_tiles() {
 }
 constexpr Tiles kVnniQ8 = vnni_tiles<false, false>(), kVnniQ4 = vnni_tiles<false, true>();
 constexpr Tiles kVnniA8 = vnni_tiles<true, false>(), kVnniA4 = vnni_tiles<true, true>();
-#pragma GCC pop_options
+MESHLM_TARGET_END
 
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
+MESHLM_TARGET_BEGIN("avx2,fma,f16c")
 template <int NB>
 inline void store_halves(const __m256 (&acc)[2][NB], float* out) {
 #pragma GCC unroll 2
@@ -354,12 +355,11 @@ constexpr Tiles avx2_tiles() {
 }
 constexpr Tiles kAvx2Q8 = avx2_tiles<false, false>(), kAvx2Q4 = avx2_tiles<false, true>();
 constexpr Tiles kAvx2A8 = avx2_tiles<true, false>(), kAvx2A4 = avx2_tiles<true, true>();
-#pragma GCC pop_options
+MESHLM_TARGET_END
 
 }  // namespace
 
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl")
+MESHLM_TARGET_BEGIN("avx512f,avx512bw,avx512vl")
 // Blocks [b0, b1) of x into int8, as quantize_x_rows' portable loop does: the same amax, scale and inverse, products
 // rounded half to even (vrndscaleps = nearbyint in the default rounding mode), so the same bits.
 void quantize_x_blocks_avx512(const float* x, int64_t b0, int64_t b1, int offset, QuantizedX& out) {
@@ -378,7 +378,7 @@ void quantize_x_blocks_avx512(const float* x, int64_t b0, int64_t b1, int offset
     out.corr[size_t(b)] = -offset * _mm512_reduce_add_epi32(_mm512_add_epi32(qlo, qhi));
   }
 }
-#pragma GCC pop_options
+MESHLM_TARGET_END
 
 void qgemm_rows_vnni(const QuantizedX& x, const WeightView& w, int64_t r0, int64_t r1, float* y) {
   drive(w.dtype == DType::kQ8_0 ? kVnniQ8 : kVnniQ4, x, static_cast<const uint8_t*>(w.data),
