@@ -10,9 +10,6 @@
 
 namespace meshlm {
 
-// The embedded model is looked for relative to the running binary, so that an installed meshlm (PREFIX/bin, the
-// model in PREFIX/share/meshlm/models) and one run from a build directory inside the checkout both find it, and a
-// moved checkout or install still does.
 namespace {
 // The running binary's path (Linux: /proc/self/exe; macOS has no /proc). Empty with ec set when unknown.
 std::filesystem::path executable_path(std::error_code& ec) {
@@ -31,6 +28,9 @@ std::filesystem::path executable_path(std::error_code& ec) {
 }
 }  // namespace
 
+// The embedded model is looked for relative to the running binary, so that an installed meshlm (PREFIX/bin, the
+// model in PREFIX/share/meshlm/models) and one run from a build directory inside the checkout both find it, and a
+// moved checkout or install still does.
 const char* default_model_dir() {
   static const std::string dir = [] {
     namespace fs = std::filesystem;

@@ -108,9 +108,7 @@ void bf16_rows(const float* x, const uint16_t* xh, int64_t n, const WeightView& 
   (void)x, (void)xh, (void)n, (void)w, (void)r0, (void)r1, (void)y;
 #endif
 }
-}  // namespace
 
-namespace {
 // matmul over `parts` members of the kernel pool (1: on the calling thread, which may be a pool member itself).
 void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool serial) {
   if (n == 0 || w.rows == 0) return;
