@@ -3,7 +3,9 @@
 // batches (pct_of_sgemm).
 //   build/bench/bench_matmul [--threads=N] [--benchmark_filter=decode]
 // decode/*: one step over 1 GiB of weights (32 matrices of 4096 x 4096 at 16 bits, 16 at f32), larger than any cache,
-// as a decode step of a 1 GB model is; decode_affine/mlx4|mlx8 the same over MLX affine weights (_fast: --compute fast). batch/*: one 2048 x 2048 matrix (cache-resident) at n rows.
+// as a decode step of a 1 GB model is; decode_affine/mlx4|mlx8 the same over MLX affine weights (_fast: --compute
+// fast; _stored: exact mode's fp32 kernel on the rows as stored). batch/*: one 2048 x 2048 matrix (cache-resident) at
+// n rows.
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
@@ -15,6 +17,7 @@
 #include "core/aligned.h"
 #include "core/thread_pool.h"
 #include "core/timer.h"
+#include "kernels/affine_digits.h"
 #include "kernels/affine_int8.h"
 #include "kernels/blas_core.h"
 #include "kernels/matmul.h"
@@ -99,8 +102,9 @@ void decode(benchmark::State& state, DType dtype, int isa, bool fast = false) {
 }
 
 // One decode step (n rows) over 1 GiB of MLX affine weights (bits, groups of 64; scales and biases in bf16, as
-// mlx-community's files hold them, counted in the bytes).
-void decode_affine(benchmark::State& state, int bits, bool fast = false) {
+// mlx-community's files hold them, counted in the bytes), in a compute mode, held as loading holds them (panels where
+// the mode's kernels take them) or, `stored`, as the file stores them (exact mode: the fp32 kernel).
+void decode_affine(benchmark::State& state, int bits, Compute mode, bool stored = false) {
   const int64_t n = state.range(0), dim = 4096, group = 64, groups = dim / group;
   const size_t row = affine_row_bytes(dim, bits), per_matrix = size_t(dim) * (row + 2 * sizeof(uint16_t) * groups);
   const int64_t count = (int64_t(1) << 30) / int64_t(per_matrix);
@@ -116,8 +120,8 @@ void decode_affine(benchmark::State& state, int bits, bool fast = false) {
                 DType::kBF16};
     views.push_back(v);
   }
-  AlignedBytes panels;  // fast: the rows repacked as load_weights does in fast mode
-  if (fast) {
+  AlignedBytes panels;  // the rows repacked as load_weights does
+  if (!stored && affine_panels_pay(views[0], mode)) {
     const size_t pb = affine_panel_bytes(views[0].affine);
     panels.resize(size_t(count * dim / kPanelRows) * pb);
     for (int64_t k = 0; k < count; ++k) {
@@ -129,7 +133,7 @@ void decode_affine(benchmark::State& state, int bits, bool fast = false) {
   }
   std::vector<float> x(size_t(n * dim), 0.01f), y(size_t(n * dim));
   const Timer t;
-  if (fast) set_compute(Compute::kFast);
+  set_compute(mode);
   for (auto _ : state) {
     for (const WeightView& v : views) matmul(x.data(), n, v, y.data());
     benchmark::DoNotOptimize(y.data());
@@ -184,10 +188,12 @@ BENCHMARK_CAPTURE(decode, f16, DType::kF16, -1)->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode, f32, DType::kF32, -1)->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode, q8_0, DType::kQ8_0, -1)->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode, q4_0, DType::kQ4_0, -1)->Apply(decode_rows);
-BENCHMARK_CAPTURE(decode_affine, mlx4, 4)->Apply(decode_rows);
-BENCHMARK_CAPTURE(decode_affine, mlx8, 8)->Apply(decode_rows);
-BENCHMARK_CAPTURE(decode_affine, mlx4_fast, 4, true)->Apply(decode_rows);
-BENCHMARK_CAPTURE(decode_affine, mlx8_fast, 8, true)->Apply(decode_rows);
+BENCHMARK_CAPTURE(decode_affine, mlx4, 4, Compute::kExact)->Apply(decode_rows);
+BENCHMARK_CAPTURE(decode_affine, mlx8, 8, Compute::kExact)->Apply(decode_rows);
+BENCHMARK_CAPTURE(decode_affine, mlx4_stored, 4, Compute::kExact, true)->Apply(decode_rows);
+BENCHMARK_CAPTURE(decode_affine, mlx8_stored, 8, Compute::kExact, true)->Apply(decode_rows);
+BENCHMARK_CAPTURE(decode_affine, mlx4_fast, 4, Compute::kFast)->Apply(decode_rows);
+BENCHMARK_CAPTURE(decode_affine, mlx8_fast, 8, Compute::kFast)->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode, bf16_avx512bf16, DType::kBF16, int(Isa::kAvx512Bf16))->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode, bf16_fast, DType::kBF16, -1, true)->Apply(decode_rows);
 BENCHMARK_CAPTURE(decode, bf16_avx2, DType::kBF16, int(Isa::kAvx2))->Arg(1)->Unit(benchmark::kMillisecond);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/affine.h"
+#include "kernels/affine_int8.h"
 #include "kernels/matmul.h"
 
 namespace meshlm {
@@ -70,5 +71,12 @@ struct Slice {
     return double(scales[size_t(r * groups + g)]) * q[size_t(r * cols + c)] + biases[size_t(r * groups + g)];
   }
 };
+
+// w's rows repacked as load_weights does (the buffer holds the panels).
+inline WeightView panel_view(const WeightView& w, std::vector<uint8_t>& buf) {
+  buf.assign(size_t((w.rows + kPanelRows - 1) / kPanelRows) * affine_panel_bytes(w.affine), 0xff);
+  affine_to_panels(w, 0, w.rows, buf.data());
+  return affine_panel_view(w, buf.data());
+}
 
 }  // namespace meshlm

@@ -92,13 +92,6 @@ TEST_P(AffineIsa, KernelsMatchThePlainFormulaOnSlicesInsideGroups) {
   }
 }
 
-// w's rows repacked as load_weights does in fast mode (the buffer holds the panels).
-WeightView panel_view(const WeightView& w, std::vector<uint8_t>& buf) {
-  buf.assign(size_t((w.rows + kPanelRows - 1) / kPanelRows) * affine_panel_bytes(w.affine), 0xff);
-  affine_to_panels(w, 0, w.rows, buf.data());
-  return affine_panel_view(w, buf.data());
-}
-
 // --compute fast: 4- and 8-bit whole groups meet int8 activations, on panels repacked at load (every n, and row
 // slices that start inside a panel) and, for views of the stored rows, repacked per call from kAffineInt8MinN rows.
 // Against the plain formula on x rounded as the kernel rounds it (tight), and on x itself (within x's rounding);

@@ -17,6 +17,7 @@
 
 #include "affine_slice.h"
 #include "core/dtype.h"
+#include "kernels/affine_digits.h"
 #include "kernels/affine_int8.h"
 #include "kernels/matvec.h"
 #include "kernels/qgemm_tiles.h"
@@ -107,8 +108,9 @@ TEST(NeonEmulated, DotProductKernelMatchesPlainLoops) {
 
 // Fast mode's MLX kernel on panels (4 and 8 bits, groups of 32 / 64 / 128, every param dtype) against the plain
 // formula on x rounded as the kernel rounds it: 21 rows end inside a panel, a slice starts at row 5, and each view
-// is computed as two row ranges.
-TEST(NeonEmulated, AffineInt8KernelMatchesThePlainFormulaOnRoundedX) {
+// is computed as two row ranges. Exact mode's digits (kernels/affine_digits.h) through the same kernel: within fp32
+// rounding of the plain formula on x itself.
+TEST(NeonEmulated, AffineInt8KernelMatchesThePlainFormulaOnRoundedXAndOnDigits) {
   for (int bits : {4, 8}) {
     for (auto [group, cols, params] : {std::tuple{32, 256, DType::kBF16}, {64, 384, DType::kF16},
                                        {128, 512, DType::kF32}, {64, 640, DType::kBF16}}) {
@@ -121,23 +123,32 @@ TEST(NeonEmulated, AffineInt8KernelMatchesThePlainFormulaOnRoundedX) {
         std::uniform_real_distribution<float> u(-1, 1);
         std::vector<float> x(size_t(n * cols)), xbuf;
         for (float& v : x) v = u(rng);
-        QuantizedX xq, xr;  // as the kernel takes x (4 bits: paired), and the same rounding in column order
-        quantize_x(affine_int8_prepared(x.data(), n, whole, xbuf), n, cols, kAffineXOffset, xq);
+        const float* xs = affine_int8_prepared(x.data(), n, whole, xbuf);  // as the kernel takes x (4 bits: paired)
+        QuantizedX xq, xr, xd;  // x in int8, the same rounding in column order, and x as digits
+        quantize_x(xs, n, cols, kAffineXOffset, xq);
         quantize_x(x.data(), n, cols, 0, xr);
+        quantize_x_shape(kXDigits * n, cols, xd);
+        quantize_x_digits(xs, cols, 0, n, xd);
         for (int64_t first : {0, 5}) {
           const WeightView w = whole.row_slice(first, s.rows);
-          std::vector<float> y(size_t(n * w.rows), NAN);
-          neon_qgemm::affine_rows(xq, w, 0, w.rows / 2, y.data(), w.rows);
-          neon_qgemm::affine_rows(xq, w, w.rows / 2, w.rows, y.data(), w.rows);
+          std::vector<float> y(size_t(n * w.rows), NAN), yd(size_t(kXDigits * n * w.rows), NAN), exact(y.size());
+          for (auto [xin, out] : {std::pair{&xq, &y}, {&xd, &yd}}) {
+            neon_qgemm::affine_rows(*xin, w, 0, w.rows / 2, out->data(), w.rows);
+            neon_qgemm::affine_rows(*xin, w, w.rows / 2, w.rows, out->data(), w.rows);
+          }
+          add_digit_rows(yd.data(), n, w.rows, 0, w.rows, exact.data());
           for (int64_t i = 0; i < n; ++i)
             for (int64_t r = 0; r < w.rows; ++r) {
-              double want = 0, mag = 0;
+              double want = 0, on_x = 0, mag = 0;
               for (int64_t c = 0; c < cols; ++c) {
                 const double xv = double(xr.d[size_t((i * cols + c) / kQBlock)]) * xr.q[size_t(i * cols + c)];
                 want += s.weight(first + r, c) * xv, mag += std::fabs(s.weight(first + r, c) * xv);
+                on_x += s.weight(first + r, c) * x[size_t(i * cols + c)];
               }
               ASSERT_NEAR(y[size_t(i * w.rows + r)], want, 1e-5 * mag + 1e-5)
                   << bits << " bits, group " << group << ", n " << n << ", row " << first + r;
+              ASSERT_NEAR(exact[size_t(i * w.rows + r)], on_x, 5e-7 * mag + 1e-9)
+                  << "digits, " << bits << " bits, group " << group << ", n " << n << ", row " << first + r;
             }
         }
       }

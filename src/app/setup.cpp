@@ -164,7 +164,7 @@ LoadedModel load_model(const std::string& model_dir, const ModelConfig& config, 
   // Fast mode on a CPU with bf16 dot products takes f16 weights as bf16 (the same bytes; 8 significant bits of 11).
   const bool f16_as_bf16 = speed.weight_dtype == DType::kF32 && speed.compute == Compute::kFast && bf16_dot_active();
   ModelWeights weights = load_weights(index, config, layout, f16_as_bf16 ? DType::kBF16 : speed.weight_dtype,
-                                      /*read=*/true, /*affine_panels=*/speed.compute == Compute::kFast);
+                                      /*read=*/true, /*panels_for=*/speed.compute);
   m.kept_unquantized = weights.kept_unquantized;
   m.weight_bytes = m.streamed_bytes = weights.bytes;
   const bool embedding_is_head = layout.last_stage() && weights.lm_head.empty();

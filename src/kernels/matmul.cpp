@@ -4,6 +4,7 @@
 
 #include "core/thread_pool.h"
 #include "kernels/matvec.h"
+#include "kernels/affine_digits.h"
 #include "kernels/affine_int8.h"
 #include "kernels/qgemm.h"
 
@@ -122,25 +123,32 @@ void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool
                                                    : kSkinnyRows16);
   // q8_0 / q4_0: int8 activations at decode, and at every n in fast mode (exact prefill: sgemm on the weights).
   const bool int8 = quantized && (skinny || compute == Compute::kFast);
-  // MLX 4/8-bit weights as panels (loaded in fast mode), or stored rows in fast mode from kAffineInt8MinN rows of
-  // x (repacked per call): int8 activations too (kernels/affine_int8.h).
-  const bool affine_int8 =
-      affine && (w.affine.panels || (compute == Compute::kFast && n >= kAffineInt8MinN && affine_int8_ok(w)));
-  thread_local QuantizedX xq;              // x in int8 blocks
+  // MLX 4/8-bit weights as panels (loaded so in fast mode), or stored rows in fast mode from kAffineInt8MinN rows
+  // of x (repacked per call): int8 activations too (kernels/affine_int8.h). Exact mode: panels (loaded so where the
+  // CPU sums int8 digits in int32) meet x as three int8 digits at decode (kernels/affine_digits.h), sgemm beyond.
+  const bool fast = compute == Compute::kFast;
+  const bool affine_int8 = affine && fast && (w.affine.panels || (n >= kAffineInt8MinN && affine_int8_ok(w)));
+  const bool affine_digits = affine && !fast && skinny && w.affine.panels && affine_exact_ok(w);
+  thread_local QuantizedX xq;              // x in int8 blocks (or digits: 3 rows per row of x)
   thread_local std::vector<float> xsum;    // (n, groups) x summed per group, for affine weights
   thread_local std::vector<float> xpairs;  // x rearranged for 4-bit affine kernels
-  if (int8 || affine_int8) {  // rows of x shared by the members that will run (a prefill's x is a few MiB)
+  thread_local std::vector<float> ydigits;  // (3 n, rows) y of each digit row (affine_digits)
+  if (int8 || affine_int8 || affine_digits) {  // rows of x shared by the members (a prefill's x is a few MiB)
     QuantizedX& out = xq;  // this thread's buffer: inside the members, the name xq would be theirs
-    const float* xs = affine_int8 ? affine_int8_prepared(x, n, w, xpairs) : x;
+    const float* xs = affine_int8 || affine_digits ? affine_int8_prepared(x, n, w, xpairs) : x;
     const int offset = affine_int8 ? kAffineXOffset : weight_offset(w.dtype);
-    quantize_x_shape(n, w.cols, out);
+    quantize_x_shape(affine_digits ? kXDigits * n : n, w.cols, out);
     const int q_parts = n >= 16 ? parts : 1;
     pool.run(q_parts, [&](int t) {
       const Share s = share_of(n, q_parts, t);
-      quantize_x_rows(xs, w.cols, offset, s.begin, s.end, out);
+      if (affine_digits) quantize_x_digits(xs, w.cols, s.begin, s.end, out);
+      else quantize_x_rows(xs, w.cols, offset, s.begin, s.end, out);
     });
   }
-  const bool affine_fp32 = affine && skinny && !affine_int8;  // the fp32 kernels (affine.h)
+  if (affine_digits) ydigits.resize(size_t(kXDigits * n * w.rows));
+  float* y_digits = ydigits.data();
+  // The fp32 kernels (affine.h) on stored rows; panels beyond affine_int8 / affine_digits take sgemm.
+  const bool affine_fp32 = affine && skinny && !affine_int8 && !affine_digits && !w.affine.panels;
   if (affine_fp32) affine_xsums(x, n, w, xsum);
   const float* x_in = x;
   if (affine_fp32 && affine_pairs_x(w)) pair_x(x, n, w.cols, xpairs), x_in = xpairs.data();
@@ -153,7 +161,7 @@ void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool
   // Each member takes a contiguous share of the weight rows, in panels: about 1 MiB of weights for the skinny
   // kernels, 8 MiB as fp32 for sgemm (wide enough that repacking x for each call stays cheap). Between panels
   // member 0 lets MPI progress.
-  const bool streamed = skinny || int8 || bf16 || affine_int8;
+  const bool streamed = (skinny && !(affine && w.affine.panels)) || int8 || bf16 || affine_int8 || affine_digits;
   const int64_t panel_bytes = streamed ? int64_t(1) << 20 : int64_t(8) << 20;
   const int64_t bytes_per_row = streamed ? int64_t(w.bytes_per_row()) : w.cols * int64_t(sizeof(float));
   const int64_t panel = std::max<int64_t>(64, panel_bytes / std::max<int64_t>(1, bytes_per_row)) / 16 * 16;
@@ -170,8 +178,10 @@ void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool
       if (affine_fp32) affine_rows(x_in, n, w, x_sums, p0, p1, y);
       else if (int8) qgemm_rows(qisa, x_blocks, w, p0, p1, y);
       else if (affine_int8) affine_int8_rows(x_blocks, w, p0, p1, y);
+      else if (affine_digits)
+        affine_int8_rows(x_blocks, w, p0, p1, y_digits), add_digit_rows(y_digits, n, w.rows, p0, p1, y);
       else if (bf16) bf16_rows(x, x_bf16, n, w, p0, p1, y);
-      else if (skinny) matvec_rows(active_isa, x, n, w, p0, p1, y, x_pairs);
+      else if (skinny && !affine) matvec_rows(active_isa, x, n, w, p0, p1, y, x_pairs);
       else sgemm_rows(x, n, w, p0, p1, y);
       if (t == 0 && !serial) progress();
     }

@@ -27,6 +27,18 @@ using namespace qtiles;
 constexpr size_t kPrefetchAhead = 2048;  // bench_matmul decode/q4_0/n:1, 1 thread: +17% (1024..8192 all help)
 
 MESHLM_TARGET_BEGIN("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")
+// dot + the unsigned bytes of w times the 4 signed bytes at x, broadcast: as one instruction with the broadcast in its
+// memory operand ({1to16}), which clang makes of the intrinsics and GCC 12 does not (it broadcasts into a register
+// first: an instruction more per product in the decode tiles, whose panels use each broadcast once).
+inline __m512i dpbusd_x4(__m512i dot, __m512i w, const int8_t* x) {
+#if defined(__clang__) || !defined(__GNUC__)
+  return _mm512_dpbusd_epi32(dot, w, _mm512_set1_epi32(load32(x)));
+#else
+  asm("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(dot) : "v"(w), "m"(*reinterpret_cast<const int8_t(*)[4]>(x)));
+  return dot;
+#endif
+}
+
 // One 32-column block of P panels into dot[p][i]: the values at q[p] (4 bits: 256 bytes, 8 bits: 512), x's block at
 // xb (row i at xb + i * xstride).
 template <bool Nibbles, int P, int NB>
@@ -42,8 +54,12 @@ inline void block_dots(const uint8_t* const (&q)[P], const int8_t* xb, int64_t x
 #pragma GCC unroll 8
         for (int i = 0; i < NB; ++i) {
           const int8_t* xi = xb + i * xstride;
-          dot[p][i] = _mm512_dpbusd_epi32(dot[p][i], lo, _mm512_set1_epi32(load32(xi + 4 * c)));
-          dot[p][i] = _mm512_dpbusd_epi32(dot[p][i], hi, _mm512_set1_epi32(load32(xi + 16 + 4 * c)));
+          if constexpr (P == 1) {
+            dot[p][i] = dpbusd_x4(dpbusd_x4(dot[p][i], lo, xi + 4 * c), hi, xi + 16 + 4 * c);
+          } else {  // (a broadcast register serves the P panels)
+            dot[p][i] = _mm512_dpbusd_epi32(dot[p][i], lo, _mm512_set1_epi32(load32(xi + 4 * c)));
+            dot[p][i] = _mm512_dpbusd_epi32(dot[p][i], hi, _mm512_set1_epi32(load32(xi + 16 + 4 * c)));
+          }
         }
       }
     }
@@ -55,7 +71,8 @@ inline void block_dots(const uint8_t* const (&q)[P], const int8_t* xb, int64_t x
         const __m512i v = _mm512_loadu_si512(q[p] + g * 64);
 #pragma GCC unroll 8
         for (int i = 0; i < NB; ++i)
-          dot[p][i] = _mm512_dpbusd_epi32(dot[p][i], v, _mm512_set1_epi32(load32(xb + i * xstride + 4 * g)));
+          dot[p][i] = P == 1 ? dpbusd_x4(dot[p][i], v, xb + i * xstride + 4 * g)
+                             : _mm512_dpbusd_epi32(dot[p][i], v, _mm512_set1_epi32(load32(xb + i * xstride + 4 * g)));
       }
     }
   }
@@ -143,7 +160,10 @@ void tile_affine(const uint8_t* panel, size_t pb, int64_t blocks, const Quantize
     const uint8_t* grp[P];
 #pragma GCC unroll 8
     for (int p = 0; p < P; ++p) grp[p] = panel + size_t(p) * pb + size_t(g) * gb;
-    if constexpr (NB <= 2) prefetch_ahead<P>(grp, gb);
+    if constexpr (NB <= 3)  // (3: exact mode's digits of one row) the header's lines here, each block's below
+#pragma GCC unroll 8
+      for (int p = 0; p < P; ++p)
+        for (size_t line = 0; line < head; line += 64) __builtin_prefetch(grp[p] + kPrefetchAhead + line);
     alignas(64) float scale[P][kPanelRows];  // through memory: the accumulators take the registers
 #pragma GCC unroll 8
     for (int p = 0; p < P; ++p) _mm512_store_ps(scale[p], load_params(grp[p], f.params));
@@ -154,6 +174,9 @@ void tile_affine(const uint8_t* panel, size_t pb, int64_t blocks, const Quantize
 #pragma GCC unroll 8
       for (int p = 0; p < P; ++p) {
         q[p] = grp[p] + head + size_t(k) * bb;
+        if constexpr (NB <= 3)
+#pragma GCC unroll 8
+          for (size_t line = 0; line < bb; line += 64) __builtin_prefetch(q[p] + kPrefetchAhead + line);
 #pragma GCC unroll 8
         for (int i = 0; i < NB; ++i) dot[p][i] = _mm512_setzero_si512();
       }

@@ -5,7 +5,7 @@
 #include "core/check.h"
 #include "core/quant.h"
 #include "core/thread_pool.h"
-#include "kernels/affine_int8.h"
+#include "kernels/affine_digits.h"
 #include "kernels/qpanel.h"
 #include "model/affine_weights.h"
 
@@ -14,8 +14,9 @@ namespace {
 
 class Loader {
  public:
-  Loader(const WeightIndex& index, const ModelConfig& c, DType quantize_to, bool read, bool affine_panels)
-      : index_(index), config_(c), quantize_to_(quantize_to), read_(read), affine_panels_(affine_panels) {}
+  Loader(const WeightIndex& index, const ModelConfig& c, DType quantize_to, bool read,
+         std::optional<Compute> panels_for)
+      : index_(index), config_(c), quantize_to_(quantize_to), read_(read), panels_for_(panels_for) {}
 
   // Checks the tensor's full shape, then reads rows [rows.begin, rows.end) or columns [cols.begin, cols.end).
   // MLX affine-quantized matrices (a ".scales" beside the ".weight") stay packed.
@@ -150,7 +151,7 @@ class Loader {
     const auto [bits, group] = config_.affine.of(module);
     Matrix m = read_affine(index_, module, bits, group, e, E, shape[0], shape[1], rows, cols, read_);
     if (count) bytes_ += affine_bytes(m);
-    if (read_ && affine_panels_ && count && affine_int8_ok(m.view())) affine_to_panel_matrix(m);
+    if (read_ && panels_for_ && count && affine_panels_pay(m.view(), *panels_for_)) affine_to_panel_matrix(m);
     return m;
   }
 
@@ -208,7 +209,7 @@ class Loader {
   const ModelConfig& config_;
   DType quantize_to_;
   bool read_;  // false: check names and shapes and count bytes, read nothing
-  bool affine_panels_;
+  std::optional<Compute> panels_for_;
   uint64_t bytes_ = 0;
   int kept_ = 0;
 };
@@ -308,8 +309,8 @@ void load_attention(Loader& load, const ModelConfig& c, const ParallelLayout& l,
 }  // namespace
 
 ModelWeights load_weights(const WeightIndex& index, const ModelConfig& c, const ParallelLayout& l, DType quantize_to,
-                          bool read, bool affine_panels) {
-  Loader load(index, c, quantize_to, read, affine_panels);
+                          bool read, std::optional<Compute> panels_for) {
+  Loader load(index, c, quantize_to, read, panels_for);
   ModelWeights w;
   const int64_t dim = c.dim;
   const Range all_dim{0, dim};

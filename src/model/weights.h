@@ -2,6 +2,7 @@
 // quantized at load (--weight-dtype).
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -99,9 +100,10 @@ struct ModelWeights {
 // quantize_to: kQ8_0 or kQ4_0 converts every matrix whose slice has a multiple of 32 columns; kBF16 rounds f16
 // matrices to bf16 (--compute fast, for the bf16 dot-product kernels); anything else keeps the stored dtype. read =
 // false checks every name and shape and counts the bytes a rank would hold, reading none (meshlm info): then the
-// matrices are empty and only `bytes` is meaningful. affine_panels (--compute fast): MLX 4/8-bit matrices that the
-// int8 kernel takes are repacked into its panels (the same bytes, up to 15 rows of padding).
+// matrices are empty and only `bytes` is meaningful. panels_for (a compute mode): MLX 4/8-bit matrices that its
+// kernels take as panels (affine_panels_pay) are repacked into them (the same bytes, up to 15 rows of padding).
 ModelWeights load_weights(const WeightIndex& index, const ModelConfig& config, const ParallelLayout& layout,
-                          DType quantize_to = DType::kF32, bool read = true, bool affine_panels = false);
+                          DType quantize_to = DType::kF32, bool read = true,
+                          std::optional<Compute> panels_for = std::nullopt);
 
 }  // namespace meshlm
