@@ -103,12 +103,19 @@ void affine_panel_dequant_rows(const WeightView& w, int64_t r0, int64_t r1, floa
     for (int64_t g = 0; g < a.groups; ++g) {
       const uint8_t* grp = panel + size_t(g) * gb;
       const float s = affine_param(a, grp, l), b = affine_param(a, grp + kPanelRows * ps, l);  // lane l's
-      for (int64_t k = 0; k < a.group; ++k) {
-        const uint8_t* blk = grp + head + size_t(k / kQBlock) * bb;
-        const int64_t j = k % kQBlock;  // 8 bits: byte j of the block's row; 4 bits: nibble j of its 4 words
-        const int q = a.bits == 8 ? blk[(j / 4) * 64 + l * 4 + j % 4]
-                                  : (blk[(j / 8) * 64 + l * 4 + (j % 8) / 2] >> ((j % 2) * 4)) & 15;
-        o[g * a.group + k] = s * float(q) + b;
+      for (int64_t k0 = 0; k0 < a.group; k0 += kQBlock) {  // (exact prefill dequantizes every weight this way)
+        const uint8_t* lane = grp + head + size_t(k0 / kQBlock) * bb + size_t(l) * 4;  // its 4 bytes of each 64
+        float* ob = o + g * a.group + k0;
+        if (a.bits == 8) {  // byte t of chunk c: column 4c + t
+          for (int c = 0; c < 8; ++c)
+            for (int t = 0; t < 4; ++t) ob[4 * c + t] = s * float(lane[c * 64 + t]) + b;
+        } else {  // word c: columns 8c..8c+7, two to a byte, the low nibble first
+          for (int c = 0; c < 4; ++c)
+            for (int t = 0; t < 4; ++t) {
+              const int byte = lane[c * 64 + t];
+              ob[8 * c + 2 * t] = s * float(byte & 15) + b, ob[8 * c + 2 * t + 1] = s * float(byte >> 4) + b;
+            }
+        }
       }
     }
   }
