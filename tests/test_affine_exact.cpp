@@ -51,7 +51,7 @@ TEST(AffineDigits, RebuildXWithinHalfAUnitOf23Bits) {
     for (size_t j = 0; j < blocks[b].size(); ++j) x[b * kQBlock + (j * 7) % kQBlock] = blocks[b][j];
   QuantizedX q;
   quantize_x_shape(kXDigits, cols, q);
-  quantize_x_digits(x.data(), cols, 0, 1, q);
+  quantize_x_digits(x.data(), cols, kQBlock, 0, 1, q);  // a unit per block
   for (int64_t b = 0; b < cols / kQBlock; ++b) {
     double amax = 0;
     for (int64_t j = 0; j < kQBlock; ++j) amax = std::max(amax, std::fabs(double(x[size_t(b * kQBlock + j)])));
@@ -83,8 +83,28 @@ TEST(AffineDigits, RebuildXWithinHalfAUnitOf23Bits) {
     std::vector<float> xb(kQBlock, 1.0f);
     xb[5] = bad;
     quantize_x_shape(kXDigits, kQBlock, q);
-    quantize_x_digits(xb.data(), kQBlock, 0, 1, q);
+    quantize_x_digits(xb.data(), kQBlock, kQBlock, 0, 1, q);
     for (int64_t t = 0; t < kXDigits; ++t) EXPECT_TRUE(std::isnan(q.d[size_t(t)])) << bad;
+  }
+}
+
+// A unit per group: every block of a group takes the group's (from its largest |x|, which block 1 holds), and still
+// rebuilds x within half of it; the next group has its own.
+TEST(AffineDigits, GroupsShareOneUnit) {
+  std::vector<float> x(256);
+  std::mt19937 rng(12);
+  std::uniform_real_distribution<float> u(-1e-3f, 1e-3f);
+  for (float& v : x) v = u(rng);
+  x[40] = 3.0f, x[200] = -0.25f;  // group 0 (columns 0..127) and group 1
+  QuantizedX q;
+  quantize_x_shape(kXDigits, 256, q);
+  quantize_x_digits(x.data(), 256, 128, 0, 1, q);
+  for (int64_t b = 0; b < 8; ++b) {
+    const double unit = q.d[size_t(2 * q.blocks + b)];
+    const double want = std::ldexp(1.0, (b < 4 ? 2 : -1) - 23);  // 3 = 0.75 · 2^2, 0.25 = 0.5 · 2^-1
+    EXPECT_EQ(unit, want) << "block " << b;
+    for (int64_t k = b * kQBlock; k < (b + 1) * kQBlock; ++k)
+      ASSERT_LE(std::fabs(rebuilt(q, 0, k) - double(x[size_t(k)])), unit / 2) << "column " << k;
   }
 }
 
@@ -132,9 +152,8 @@ TEST(AffineExact, DigitKernelMatchesThePlainFormulaOnX) {
           const float* xs = affine_int8_prepared(x.data(), n, panels, paired);
           QuantizedX q;
           quantize_x_shape(kXDigits * n, cols, q);
-          quantize_x_digits(xs, cols, 0, n, q);
-          affine_int8_rows(q, panels, 0, rows, ydigits.data());
-          add_digit_rows(ydigits.data(), n, rows, 0, rows, composed.data());
+          quantize_x_digits(xs, cols, group, 0, n, q);
+          affine_digit_rows(q, panels, 0, rows, ydigits.data(), composed.data());
           ASSERT_EQ(composed, y) << bits << " bits, group " << group << ", n " << n << ", " << isa_name(isa);
           ++digits_ran;
         }

@@ -128,7 +128,7 @@ TEST(NeonEmulated, AffineInt8KernelMatchesThePlainFormulaOnRoundedXAndOnDigits) 
         quantize_x(xs, n, cols, kAffineXOffset, xq);
         quantize_x(x.data(), n, cols, 0, xr);
         quantize_x_shape(kXDigits * n, cols, xd);
-        quantize_x_digits(xs, cols, 0, n, xd);
+        quantize_x_digits(xs, cols, group, 0, n, xd);
         for (int64_t first : {0, 5}) {
           const WeightView w = whole.row_slice(first, s.rows);
           std::vector<float> y(size_t(n * w.rows), NAN), yd(size_t(kXDigits * n * w.rows), NAN), exact(y.size());

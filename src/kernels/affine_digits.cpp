@@ -8,6 +8,11 @@
 
 namespace meshlm {
 
+#if defined(__x86_64__)
+void qgemm_affine_x86(bool vnni, const QuantizedX& x, const WeightView& panels, int64_t r0, int64_t r1, float* y,
+                      int64_t ldy, bool digits);
+#endif
+
 bool affine_exact_ok(const WeightView& w) {
   const QIsa isa = matmul_qisa();
   return affine_int8_ok(w) && (isa == QIsa::kAvx512Vnni || isa == QIsa::kNeonDot);
@@ -22,7 +27,7 @@ namespace {
 constexpr int32_t kDigitBias = 0x808080;
 constexpr double kLargestD = 0xffffff - kDigitBias;  // 8355711
 
-// The exponent k of 1 / u = 2^k for a block whose largest |x| is amax (finite, > 0): amax 2^k in [2^22, 2^23), and
+// The exponent k of 1 / u = 2^k for columns whose largest |x| is amax (finite, > 0): amax 2^k in [2^22, 2^23), and
 // rounds to at most kLargestD.
 int digit_exponent(float amax) {
   int e;
@@ -33,14 +38,15 @@ int digit_exponent(float amax) {
 }
 }  // namespace
 
-void quantize_x_digits(const float* x, int64_t cols, int64_t i0, int64_t i1, QuantizedX& out) {
+void quantize_x_digits(const float* x, int64_t cols, int64_t group, int64_t i0, int64_t i1, QuantizedX& out) {
   const int64_t blocks = cols / kQBlock;
   for (int64_t i = i0; i < i1; ++i)
     for (int64_t b = 0; b < blocks; ++b) {
       const float* xb = x + i * cols + b * kQBlock;
+      const float* xg = x + i * cols + (b * kQBlock) / group * group;  // the block's group
       float amax = 0;
       bool finite = true;
-      for (int j = 0; j < kQBlock; ++j) amax = std::fmax(amax, std::fabs(xb[j])), finite &= std::isfinite(xb[j]);
+      for (int64_t j = 0; j < group; ++j) amax = std::fmax(amax, std::fabs(xg[j])), finite &= std::isfinite(xg[j]);
       int32_t d[kQBlock];  // (32) D + kDigitBias
       int k = 0;           // u = 2^-k
       for (int j = 0; j < kQBlock; ++j) d[j] = kDigitBias;
@@ -61,6 +67,16 @@ void quantize_x_digits(const float* x, int64_t cols, int64_t i0, int64_t i1, Qua
         out.corr[size_t(at)] = -kAffineXOffset * sum;
       }
     }
+}
+
+void affine_digit_rows(const QuantizedX& digits, const WeightView& w, int64_t r0, int64_t r1, float* ydigits,
+                       float* y) {
+#if defined(__x86_64__)
+  qgemm_affine_x86(true, digits, w, r0, r1, ydigits, w.rows, /*digits=*/true);
+#else
+  affine_int8_rows(digits, w, r0, r1, ydigits);
+#endif
+  add_digit_rows(ydigits, digits.n / kXDigits, w.rows, r0, r1, y);
 }
 
 void add_digit_rows(const float* digits, int64_t n, int64_t ld, int64_t r0, int64_t r1, float* y) {

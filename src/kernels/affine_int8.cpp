@@ -12,7 +12,7 @@ namespace meshlm {
 
 #if defined(__x86_64__)
 void qgemm_affine_x86(bool vnni, const QuantizedX& x, const WeightView& panels, int64_t r0, int64_t r1, float* y,
-                      int64_t ldy);
+                      int64_t ldy, bool digits = false);
 #elif defined(__aarch64__) && defined(MESHLM_NEON_DOT)
 void qgemm_affine_neon_dot(const QuantizedX& x, const WeightView& panels, int64_t r0, int64_t r1, float* y,
                            int64_t ldy);

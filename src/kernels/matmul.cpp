@@ -141,7 +141,7 @@ void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool
     const int q_parts = n >= 16 ? parts : 1;
     pool.run(q_parts, [&](int t) {
       const Share s = share_of(n, q_parts, t);
-      if (affine_digits) quantize_x_digits(xs, w.cols, s.begin, s.end, out);
+      if (affine_digits) quantize_x_digits(xs, w.cols, w.affine.group, s.begin, s.end, out);
       else quantize_x_rows(xs, w.cols, offset, s.begin, s.end, out);
     });
   }
@@ -178,8 +178,7 @@ void matmul_parts(const float* x, int64_t n, const WeightView& w, float* y, bool
       if (affine_fp32) affine_rows(x_in, n, w, x_sums, p0, p1, y);
       else if (int8) qgemm_rows(qisa, x_blocks, w, p0, p1, y);
       else if (affine_int8) affine_int8_rows(x_blocks, w, p0, p1, y);
-      else if (affine_digits)
-        affine_int8_rows(x_blocks, w, p0, p1, y_digits), add_digit_rows(y_digits, n, w.rows, p0, p1, y);
+      else if (affine_digits) affine_digit_rows(x_blocks, w, p0, p1, y_digits, y);
       else if (bf16) bf16_rows(x, x_bf16, n, w, p0, p1, y);
       else if (skinny && !affine) matvec_rows(active_isa, x, n, w, p0, p1, y, x_pairs);
       else sgemm_rows(x, n, w, p0, p1, y);

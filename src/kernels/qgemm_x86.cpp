@@ -160,10 +160,7 @@ void tile_affine(const uint8_t* panel, size_t pb, int64_t blocks, const Quantize
     const uint8_t* grp[P];
 #pragma GCC unroll 8
     for (int p = 0; p < P; ++p) grp[p] = panel + size_t(p) * pb + size_t(g) * gb;
-    if constexpr (NB <= 3)  // (3: exact mode's digits of one row) the header's lines here, each block's below
-#pragma GCC unroll 8
-      for (int p = 0; p < P; ++p)
-        for (size_t line = 0; line < head; line += 64) __builtin_prefetch(grp[p] + kPrefetchAhead + line);
+    if constexpr (NB <= 2) prefetch_ahead<P>(grp, gb);
     alignas(64) float scale[P][kPanelRows];  // through memory: the accumulators take the registers
 #pragma GCC unroll 8
     for (int p = 0; p < P; ++p) _mm512_store_ps(scale[p], load_params(grp[p], f.params));
@@ -174,9 +171,6 @@ void tile_affine(const uint8_t* panel, size_t pb, int64_t blocks, const Quantize
 #pragma GCC unroll 8
       for (int p = 0; p < P; ++p) {
         q[p] = grp[p] + head + size_t(k) * bb;
-        if constexpr (NB <= 3)
-#pragma GCC unroll 8
-          for (size_t line = 0; line < bb; line += 64) __builtin_prefetch(q[p] + kPrefetchAhead + line);
 #pragma GCC unroll 8
         for (int i = 0; i < NB; ++i) dot[p][i] = _mm512_setzero_si512();
       }
@@ -199,6 +193,65 @@ void tile_affine(const uint8_t* panel, size_t pb, int64_t blocks, const Quantize
   }
   store_tile<P, NB>(acc, out);
 }
+
+// Exact mode's digits of one row of x (kernels/affine_digits.h): rows i0, i0 + 1, i0 + 2 of x are its digits h, m
+// and l, with block scales u 2^16, u 2^8 and u, u the same over each group. So the integer sums run over the whole
+// group (each under 128 columns · 255 · 128 < 2^23) and combine once per group, where the general tile combines each
+// block of each row: (h << 8) + m exactly in int32, then · 256 + l and · scale · u in fp32. The sum goes in out's
+// row of h, zeros in the other two (add_digit_rows adds the three). Each block's lines are prefetched as it starts.
+template <bool Q4, int P>
+void tile_digits(const uint8_t* panel, size_t pb, int64_t blocks, const QuantizedX& x, int64_t i0,
+                 const AffineFormat& f, float* out) {
+  constexpr size_t bb = Q4 ? 256 : 512;
+  const size_t head = 32 * dtype_size(f.params), gb = head + size_t(f.group_blocks) * bb;
+  const int8_t* xq = x.q.data() + i0 * blocks * kQBlock;
+  const float* xd = x.d.data() + i0 * blocks;  // digit t's block scales at xd + t * blocks
+  const int32_t* xc = x.corr.data() + i0 * blocks;
+  __m512 acc[P][3];
+#pragma GCC unroll 8
+  for (int p = 0; p < P; ++p) acc[p][0] = acc[p][1] = acc[p][2] = _mm512_setzero_ps();
+  for (int64_t b0 = 0, g = 0; b0 < blocks; b0 += f.group_blocks, ++g) {
+    const uint8_t* grp[P];
+    __m512i dot[P][3];
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p) {
+      grp[p] = panel + size_t(p) * pb + size_t(g) * gb;
+      for (size_t line = 0; line < head; line += 64) __builtin_prefetch(grp[p] + kPrefetchAhead + line);
+      dot[p][0] = dot[p][1] = dot[p][2] = _mm512_setzero_si512();
+    }
+    for (int64_t k = 0; k < f.group_blocks; ++k) {
+      const uint8_t* q[P];
+#pragma GCC unroll 8
+      for (int p = 0; p < P; ++p) {
+        q[p] = grp[p] + head + size_t(k) * bb;
+#pragma GCC unroll 8
+        for (size_t line = 0; line < bb; line += 64) __builtin_prefetch(q[p] + kPrefetchAhead + line);
+      }
+      block_dots<Q4, P, 3>(q, xq + (b0 + k) * kQBlock, blocks * kQBlock, dot);
+    }
+    const __m512 u = _mm512_set1_ps(xd[2 * blocks + b0]);
+    float xsum = 0;  // Σx over the group (the biases' multiplier)
+    for (int t = 0; t < 3; ++t) xsum += group_xsum(xd + t * blocks, xc + t * blocks, b0, f.group_blocks);
+#pragma GCC unroll 8
+    for (int p = 0; p < P; ++p) {
+      const __m512i hm = _mm512_add_epi32(_mm512_slli_epi32(dot[p][0], 8), dot[p][1]);
+      const __m512 v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(hm), _mm512_set1_ps(256.0f), _mm512_cvtepi32_ps(dot[p][2]));
+      acc[p][0] = _mm512_fmadd_ps(v, _mm512_mul_ps(load_params(grp[p], f.params), u), acc[p][0]);
+      acc[p][0] = _mm512_fmadd_ps(load_params(grp[p] + head / 2, f.params), _mm512_set1_ps(xsum), acc[p][0]);
+    }
+  }
+  store_tile<P, 3>(acc, out);
+}
+
+// One row of x as digits: 3 rows of x a tile, 4 panels a tile beyond decode.
+template <bool Q4>
+constexpr Tiles digit_tiles() {
+  return {3,
+          {0, 0, 0, 4},
+          {nullptr, nullptr, nullptr, tile_digits<Q4, 4>},
+          {nullptr, nullptr, nullptr, tile_digits<Q4, 1>}};
+}
+constexpr Tiles kDigits8 = digit_tiles<false>(), kDigits4 = digit_tiles<true>();
 
 template <bool Affine, bool Q4, int P, int NB>
 void tile(const uint8_t* panel, size_t pb, int64_t blocks, const QuantizedX& x, int64_t i0, const AffineFormat& f,
@@ -412,9 +465,11 @@ void qgemm_rows_avx2(const QuantizedX& x, const WeightView& w, int64_t r0, int64
         panel_bytes(w.dtype, w.cols), w.cols, w.row0, r0, r1, y, w.rows);
 }
 void qgemm_affine_x86(bool vnni, const QuantizedX& x, const WeightView& w, int64_t r0, int64_t r1, float* y,
-                      int64_t ldy) {
+                      int64_t ldy, bool digits) {
   const AffineView& a = w.affine;
-  const Tiles& t = vnni ? (a.bits == 4 ? kVnniA4 : kVnniA8) : (a.bits == 4 ? kAvx2A4 : kAvx2A8);
+  const Tiles& t = digits ? (a.bits == 4 ? kDigits4 : kDigits8)
+                   : vnni ? (a.bits == 4 ? kVnniA4 : kVnniA8)
+                          : (a.bits == 4 ? kAvx2A4 : kAvx2A8);
   drive(t, x, static_cast<const uint8_t*>(w.data), affine_panel_bytes(a), w.cols, w.row0, r0, r1, y, ldy,
         AffineFormat{a.group / kQBlock, a.param_dtype});
 }
