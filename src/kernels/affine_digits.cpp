@@ -27,8 +27,8 @@ namespace {
 constexpr int32_t kDigitBias = 0x808080;
 constexpr double kLargestD = 0xffffff - kDigitBias;  // 8355711
 
-// The exponent k of 1 / u = 2^k for columns whose largest |x| is amax (finite, > 0): amax 2^k in [2^22, 2^23), and
-// rounds to at most kLargestD.
+// The exponent k of 1 / u = 2^k for columns whose largest |x| is amax (finite, > 0): amax 2^k in [2^22, 2^23), or
+// half that where it would round past kLargestD.
 int digit_exponent(float amax) {
   int e;
   std::frexp(amax, &e);  // amax in [2^(e-1), 2^e)
@@ -61,8 +61,8 @@ void quantize_x_digits(const float* x, int64_t cols, int64_t group, int64_t i0, 
         int8_t* q = out.q.data() + at * kQBlock;
         int32_t sum = 0;
         for (int j = 0; j < kQBlock; ++j) sum += q[j] = int8_t(((d[j] >> shift) & 0xff) - 128);
-        // NaN or inf in x: the digits 0 and the scales NaN or inf, so y becomes NaN as in fp32. (Under 2^-149, a
-        // subnormal block's lowest scales are 0: x keeps at least its top 16 bits.)
+        // NaN or inf in x: the digits 0 and the scales NaN, so y becomes NaN (fp32 gives inf or NaN). (Under 2^-149,
+        // a subnormal group's lowest scales are 0: x keeps at least its top 16 bits.)
         out.d[size_t(at)] = finite ? float(std::ldexp(1.0, shift - k)) : std::numeric_limits<float>::quiet_NaN();
         out.corr[size_t(at)] = -kAffineXOffset * sum;
       }
