@@ -111,7 +111,8 @@ TEST(AffineDigits, GroupsShareOneUnit) {
 // Exact mode on panels: at up to kSkinnyRowsQ rows of x, the digits through the int8 panel kernel (the same bits as
 // that composition done here), within fp32 rounding of the plain formula on x; beyond, sgemm on the dequantized
 // panels. Where the kernel does not run (no VNNI / sdot, or the AVX2 kernel chosen) exact mode takes sgemm at every
-// n. 21 rows end inside a panel; 100 rows of 4096 columns span several tiles.
+// n. 21 rows end inside a panel; 100 rows of 4096 columns span several tiles; 1..65 rows of x (the tiles take 3 digit
+// rows, one panel at a time at decode, 4 beyond).
 TEST(AffineExact, DigitKernelMatchesThePlainFormulaOnX) {
   const Isa saved = matmul_isa();
   int digits_ran = 0;
@@ -127,7 +128,8 @@ TEST(AffineExact, DigitKernelMatchesThePlainFormulaOnX) {
         if (!affine_int8_ok(s.view())) continue;
         const WeightView panels = panel_view(s.view(), buf);
         const bool digits = affine_exact_ok(panels);
-        for (int64_t n : {int64_t(1), int64_t(2), int64_t(5), kSkinnyRowsQ, kSkinnyRowsQ + 1}) {
+        for (int64_t n : {int64_t(1), int64_t(2), int64_t(3), int64_t(4), int64_t(5), int64_t(7), int64_t(17),
+                          kSkinnyRowsQ, kSkinnyRowsQ + 1, int64_t(65)}) {
           std::mt19937 rng(static_cast<uint32_t>(n + cols));
           std::uniform_real_distribution<float> u(-1, 1);
           std::vector<float> x(size_t(n * cols)), y(size_t(n * rows));
