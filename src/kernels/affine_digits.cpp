@@ -41,30 +41,29 @@ int digit_exponent(float amax) {
 void quantize_x_digits(const float* x, int64_t cols, int64_t group, int64_t i0, int64_t i1, QuantizedX& out) {
   const int64_t blocks = cols / kQBlock;
   for (int64_t i = i0; i < i1; ++i)
-    for (int64_t b = 0; b < blocks; ++b) {
-      const float* xb = x + i * cols + b * kQBlock;
-      const float* xg = x + i * cols + (b * kQBlock) / group * group;  // the block's group
+    for (int64_t c0 = 0; c0 < cols; c0 += group) {  // one unit per group, from its largest |x|
+      const float* xg = x + i * cols + c0;
       float amax = 0;
       bool finite = true;
       for (int64_t j = 0; j < group; ++j) amax = std::fmax(amax, std::fabs(xg[j])), finite &= std::isfinite(xg[j]);
-      int32_t d[kQBlock];  // (32) D + kDigitBias
-      int k = 0;           // u = 2^-k
-      for (int j = 0; j < kQBlock; ++j) d[j] = kDigitBias;
-      if (finite && amax > 0) {
-        k = digit_exponent(amax);
-        const double inv = std::ldexp(1.0, k);  // exact: x 2^k has x's significand
-        for (int j = 0; j < kQBlock; ++j) d[j] = int32_t(std::nearbyint(double(xb[j]) * inv)) + kDigitBias;
-      }
-      for (int64_t t = 0; t < kXDigits; ++t) {
-        const int64_t row = kXDigits * i + t, at = row * blocks + b;
-        const int shift = int(16 - 8 * t);
-        int8_t* q = out.q.data() + at * kQBlock;
-        int32_t sum = 0;
-        for (int j = 0; j < kQBlock; ++j) sum += q[j] = int8_t(((d[j] >> shift) & 0xff) - 128);
-        // NaN or inf in x: the digits 0 and the scales NaN, so y becomes NaN (fp32 gives inf or NaN). (Under 2^-149,
-        // a subnormal group's lowest scales are 0: x keeps at least its top 16 bits.)
-        out.d[size_t(at)] = finite ? float(std::ldexp(1.0, shift - k)) : std::numeric_limits<float>::quiet_NaN();
-        out.corr[size_t(at)] = -kAffineXOffset * sum;
+      const int k = finite && amax > 0 ? digit_exponent(amax) : 0;  // u = 2^-k
+      const double inv = std::ldexp(1.0, k);  // exact: x 2^k has x's significand
+      for (int64_t b = c0 / kQBlock; b < (c0 + group) / kQBlock; ++b) {
+        const float* xb = x + i * cols + b * kQBlock;
+        int32_t d[kQBlock];  // (32) D + kDigitBias
+        for (int j = 0; j < kQBlock; ++j)
+          d[j] = finite && amax > 0 ? int32_t(std::nearbyint(double(xb[j]) * inv)) + kDigitBias : kDigitBias;
+        for (int64_t t = 0; t < kXDigits; ++t) {
+          const int64_t row = kXDigits * i + t, at = row * blocks + b;
+          const int shift = int(16 - 8 * t);
+          int8_t* q = out.q.data() + at * kQBlock;
+          int32_t sum = 0;
+          for (int j = 0; j < kQBlock; ++j) sum += q[j] = int8_t(((d[j] >> shift) & 0xff) - 128);
+          // NaN or inf in x: the digits 0 and the scales NaN, so y becomes NaN (fp32 gives inf or NaN). (Under
+          // 2^-149, a subnormal group's lowest scales are 0: x keeps at least its top 16 bits.)
+          out.d[size_t(at)] = finite ? float(std::ldexp(1.0, shift - k)) : std::numeric_limits<float>::quiet_NaN();
+          out.corr[size_t(at)] = -kAffineXOffset * sum;
+        }
       }
     }
 }
