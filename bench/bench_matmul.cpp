@@ -101,28 +101,32 @@ void decode(benchmark::State& state, DType dtype, int isa, bool fast = false) {
   report(state, seconds, double(count * dim) * double(row_bytes(dtype, dim)), 2.0 * double(n * count * dim * dim));
 }
 
-// One decode step (n rows) over 1 GiB of MLX affine weights (bits, groups of 64; scales and biases in bf16, as
-// mlx-community's files hold them, counted in the bytes), in a compute mode, held as loading holds them (panels where
-// the mode's kernels take them) or, `stored`, as the file stores them (exact mode: the fp32 kernel).
-void decode_affine(benchmark::State& state, int bits, Compute mode, bool stored = false) {
-  const int64_t n = state.range(0), dim = 4096, group = 64, groups = dim / group;
-  const size_t row = affine_row_bytes(dim, bits), per_matrix = size_t(dim) * (row + 2 * sizeof(uint16_t) * groups);
-  const int64_t count = (int64_t(1) << 30) / int64_t(per_matrix);
-  AlignedBytes packed(size_t(count * dim) * row + 8);
-  std::vector<uint16_t, LineAligned<uint16_t>> scales(size_t(count * dim * groups)), biases(scales.size());
-  uint32_t seed = 1;
-  for (uint8_t& b : packed) b = uint8_t((seed = seed * 1664525u + 1013904223u) >> 24);
-  for (size_t i = 0; i < scales.size(); ++i) scales[i] = f32_to_bf16(0.001f), biases[i] = f32_to_bf16(-0.008f);
+// `count` MLX affine matrices of dim x dim (bits, groups of 64; scales and biases in bf16, as mlx-community's files
+// hold them), held as loading holds them in a compute mode (panels where its kernels take them) or, `stored`, as the
+// file stores them (exact mode: the fp32 kernel).
+struct AffineWeights {
+  static constexpr int64_t kGroup = 64;
+  AlignedBytes packed, panels;
+  std::vector<uint16_t, LineAligned<uint16_t>> scales, biases;
   std::vector<WeightView> views;
-  for (int64_t k = 0; k < count; ++k) {
-    WeightView v{packed.data() + size_t(k * dim) * row, DType::kAffine, dim, dim, {}};
-    v.affine = {bits, int(group), 0, groups, scales.data() + k * dim * groups, biases.data() + k * dim * groups, row,
-                DType::kBF16};
-    views.push_back(v);
-  }
-  AlignedBytes panels;  // the rows repacked as load_weights does
-  if (!stored && affine_panels_pay(views[0], mode)) {
-    const size_t pb = affine_panel_bytes(views[0].affine);
+  size_t per_matrix;  // bytes of one matrix as stored: values, scales and biases
+  AffineWeights(int bits, int64_t count, int64_t dim, Compute mode, bool stored) {
+    const int64_t groups = dim / kGroup;
+    const size_t row = affine_row_bytes(dim, bits);
+    per_matrix = size_t(dim) * (row + 2 * sizeof(uint16_t) * groups);
+    packed.resize(size_t(count * dim) * row + 8);
+    scales.resize(size_t(count * dim * groups)), biases.resize(scales.size());
+    uint32_t seed = 1;
+    for (uint8_t& b : packed) b = uint8_t((seed = seed * 1664525u + 1013904223u) >> 24);
+    for (size_t i = 0; i < scales.size(); ++i) scales[i] = f32_to_bf16(0.001f), biases[i] = f32_to_bf16(-0.008f);
+    for (int64_t k = 0; k < count; ++k) {
+      WeightView v{packed.data() + size_t(k * dim) * row, DType::kAffine, dim, dim, {}};
+      v.affine = {bits,           int(kGroup), 0, groups, scales.data() + k * dim * groups,
+                  biases.data() + k * dim * groups, row, DType::kBF16};
+      views.push_back(v);
+    }
+    if (stored || !affine_panels_pay(views[0], mode)) return;
+    const size_t pb = affine_panel_bytes(views[0].affine);  // the rows repacked as load_weights does
     panels.resize(size_t(count * dim / kPanelRows) * pb);
     for (int64_t k = 0; k < count; ++k) {
       uint8_t* at = panels.data() + size_t(k * dim / kPanelRows) * pb;
@@ -131,15 +135,40 @@ void decode_affine(benchmark::State& state, int bits, Compute mode, bool stored 
     }
     packed = {}, scales = {}, biases = {};
   }
+};
+
+// One decode step (n rows) over 1 GiB of MLX affine weights (AffineWeights; the scales and biases counted in the
+// bytes).
+void decode_affine(benchmark::State& state, int bits, Compute mode, bool stored = false) {
+  const int64_t n = state.range(0), dim = 4096;
+  const size_t per_matrix = size_t(dim) * (affine_row_bytes(dim, bits) + 4 * size_t(dim / AffineWeights::kGroup));
+  const int64_t count = (int64_t(1) << 30) / int64_t(per_matrix);
+  const AffineWeights w(bits, count, dim, mode, stored);
   std::vector<float> x(size_t(n * dim), 0.01f), y(size_t(n * dim));
   const Timer t;
   set_compute(mode);
   for (auto _ : state) {
-    for (const WeightView& v : views) matmul(x.data(), n, v, y.data());
+    for (const WeightView& v : w.views) matmul(x.data(), n, v, y.data());
     benchmark::DoNotOptimize(y.data());
   }
   set_compute(Compute::kExact);
-  report(state, t.seconds(), double(count) * double(per_matrix), 2.0 * double(n * count * dim * dim));
+  report(state, t.seconds(), double(count) * double(w.per_matrix), 2.0 * double(n * count * dim * dim));
+}
+
+// n rows against one cache-resident 2048 x 2048 MLX affine matrix (AffineWeights) in a compute mode.
+void batch_affine(benchmark::State& state, int bits, Compute mode) {
+  const int64_t n = state.range(0), dim = 2048;
+  const AffineWeights w(bits, 1, dim, mode, false);
+  std::vector<float> x(size_t(n * dim)), y(size_t(n * dim));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = 0.01f * float(int(i % 37) - 18);  // blocks of unequal scales
+  const Timer t;
+  set_compute(mode);
+  for (auto _ : state) {
+    matmul(x.data(), n, w.views[0], y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  set_compute(Compute::kExact);
+  report(state, t.seconds(), double(w.per_matrix), 2.0 * double(n * dim * dim));
 }
 
 // n rows against one cache-resident 2048 x 2048 matrix: matmul (kFast: with --compute fast), OpenBLAS sgemm on fp32
@@ -210,6 +239,10 @@ BENCHMARK_CAPTURE(batch, fast_q4_0, DType::kQ4_0, kFast)->Apply(batch_rows);
 BENCHMARK_CAPTURE(batch, skinny_bf16, DType::kBF16, kSkinny)->Apply(batch_rows);
 BENCHMARK_CAPTURE(batch, skinny_bf16_avx512bf16, DType::kBF16, kSkinnyBf16Dot)->Apply(batch_rows);
 BENCHMARK_CAPTURE(batch, skinny_f32, DType::kF32, kSkinny)->Apply(batch_rows);
+BENCHMARK_CAPTURE(batch_affine, mlx4, 4, Compute::kExact)->Apply(batch_rows);
+BENCHMARK_CAPTURE(batch_affine, mlx8, 8, Compute::kExact)->Apply(batch_rows);
+BENCHMARK_CAPTURE(batch_affine, mlx4_fast, 4, Compute::kFast)->Apply(batch_rows);
+BENCHMARK_CAPTURE(batch_affine, mlx8_fast, 8, Compute::kFast)->Apply(batch_rows);
 
 }  // namespace
 }  // namespace meshlm
