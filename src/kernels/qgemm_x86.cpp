@@ -141,10 +141,6 @@ inline __m512 load_params(const uint8_t* p) {
   if constexpr (D == DType::kBF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
   return _mm512_cvtph_ps(h);
 }
-inline __m512 load_params(const uint8_t* p, DType d) {
-  return d == DType::kF32 ? load_params<DType::kF32>(p) : d == DType::kBF16 ? load_params<DType::kBF16>(p)
-                                                                            : load_params<DType::kF16>(p);
-}
 
 // MLX affine panels, x quantized with offset -1 (corr = Σu): per group, each block adds scale d_x Σ u q, and the
 // group bias Σ_blocks d_x Σu.
