@@ -24,7 +24,10 @@ namespace {
 constexpr size_t kQ8Block = 544, kQ4Block = 288;
 using namespace qtiles;
 
-constexpr size_t kPrefetchAhead = 2048;  // bench_matmul decode/q4_0/n:1, 1 thread: +17% (1024..8192 all help)
+// Decode's software prefetch distance. bench_matmul, 1 thread, ms per GiB, 2048 -> 8192: exact MLX 4-bit (the digits)
+// 47-53 -> 33-36, fast MLX 4-bit 35-36 -> 32-33, q4_0 33-34 -> 31-32 (2048 had gained 17% on q4_0 over none). The
+// stalls sat on the loads of the weights, not on the dot products.
+constexpr size_t kPrefetchAhead = 8192;
 
 MESHLM_TARGET_BEGIN("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")
 // dot + the unsigned bytes of w times the 4 signed bytes at x, broadcast: as one instruction with the broadcast in its
