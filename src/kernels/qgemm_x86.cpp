@@ -203,7 +203,8 @@ void tile_affine(const uint8_t* panel, size_t pb, int64_t blocks, const Quantize
 // and l, with block scales u 2^16, u 2^8 and u, u the same over each group. So the integer sums run over the whole
 // group (each under 128 columns · 255 · 128 < 2^23) and combine once per group, where the general tile combines each
 // block of each row: (h << 8) + m exactly in int32, then · 256 + l and · scale · u in fp32. The sum goes in out's
-// row of h, zeros in the other two (add_digit_rows adds the three). Each block's lines are prefetched as it starts.
+// row of h, zeros in the other two (add_digit_rows adds the three). One-panel tiles (decode) prefetch each block
+// as it starts.
 template <bool Q4, int P, DType D>
 void tile_digits(const uint8_t* panel, size_t pb, int64_t blocks, const QuantizedX& x, int64_t i0,
                  const AffineFormat& f, float* out) {
@@ -222,7 +223,8 @@ void tile_digits(const uint8_t* panel, size_t pb, int64_t blocks, const Quantize
 #pragma GCC unroll 8
     for (int p = 0; p < P; ++p) {
       grp[p] = panel + size_t(p) * pb + size_t(g) * gb;
-      for (size_t line = 0; line < head; line += 64) __builtin_prefetch(grp[p] + kPrefetchAhead + line);
+      if constexpr (P == 1)  // (decode streams one panel; wider tiles sit in cache)
+        for (size_t line = 0; line < head; line += 64) __builtin_prefetch(grp[p] + kPrefetchAhead + line);
       dot[p][0] = dot[p][1] = dot[p][2] = _mm512_setzero_si512();
     }
     for (int64_t k = 0; k < f.group_blocks; ++k) {
@@ -230,8 +232,9 @@ void tile_digits(const uint8_t* panel, size_t pb, int64_t blocks, const Quantize
 #pragma GCC unroll 8
       for (int p = 0; p < P; ++p) {
         q[p] = grp[p] + head + size_t(k) * bb;
+        if constexpr (P == 1)
 #pragma GCC unroll 8
-        for (size_t line = 0; line < bb; line += 64) __builtin_prefetch(q[p] + kPrefetchAhead + line);
+          for (size_t line = 0; line < bb; line += 64) __builtin_prefetch(q[p] + kPrefetchAhead + line);
       }
       block_dots<Q4, P, 3>(q, xq + (b0 + k) * kQBlock, blocks * kQBlock, dot);
     }
